@@ -1,0 +1,167 @@
+// Blob: an N-D float32 tensor with data and diff, as Caffe's Blob<float>.
+//
+// Storage is a Float32Array of some capacity; `data`/`diff` are views of exactly `count`
+// elements. Reshape reallocates only when the count outgrows the capacity (as Caffe), so views
+// handed out earlier stay valid across same-size reshapes. Fresh storage is zero-filled.
+import { CaffeError } from '../util/errors.js';
+import { toNumber, type Message } from '../proto/schema.js';
+
+const MAX_BLOB_AXES = 32;
+/** Upper bound on one blob's element count (Caffe limits to INT_MAX). */
+export const MAX_BLOB_COUNT = 2 ** 31 - 1;
+
+export class Blob {
+  private _shape: number[] = [];
+  private _count = 0;
+  private _dataStore: Float32Array = new Float32Array(0);
+  private _diffStore: Float32Array = new Float32Array(0);
+  private _data: Float32Array = this._dataStore;
+  private _diff: Float32Array = this._diffStore;
+
+  constructor(shape: readonly number[] = []) {
+    if (shape.length) this.reshape(shape);
+  }
+
+  get shape(): readonly number[] {
+    return this._shape;
+  }
+  get data(): Float32Array {
+    return this._data;
+  }
+  get diff(): Float32Array {
+    return this._diff;
+  }
+  get count(): number {
+    return this._count;
+  }
+  get numAxes(): number {
+    return this._shape.length;
+  }
+
+  /** Caffe's CanonicalAxisIndex: negative axes count from the end. */
+  canonicalAxis(axis: number): number {
+    const n = this._shape.length;
+    if (axis < -n || axis >= Math.max(n, 1) && !(n === 0 && axis === 0)) {
+      throw new CaffeError(`axis ${axis} out of range for a ${n}-D blob of shape ${this.shapeString()}`);
+    }
+    return axis < 0 ? axis + n : axis;
+  }
+
+  /** Size of one axis (negative counts from the end). */
+  dim(axis: number): number {
+    return this._shape[this.canonicalAxis(axis)];
+  }
+
+  /** Product of dims in [start, end). */
+  countRange(start: number, end = this._shape.length): number {
+    let c = 1;
+    for (let i = start; i < end; i++) c *= this._shape[i];
+    return c;
+  }
+
+  /** Legacy 4-D accessors (missing axes read as 1), as Caffe's LegacyShape. */
+  legacyShape(index: number): number {
+    const n = this._shape.length;
+    if (n > 4) throw new CaffeError(`legacy accessor on a ${n}-D blob; use shape`);
+    if (index >= n || index < -n) return 1;
+    return this.dim(index);
+  }
+  get num(): number {
+    return this.legacyShape(0);
+  }
+  get channels(): number {
+    return this.legacyShape(1);
+  }
+  get height(): number {
+    return this.legacyShape(2);
+  }
+  get width(): number {
+    return this.legacyShape(3);
+  }
+
+  shapeString(): string {
+    return `(${this._shape.join(',')})`;
+  }
+
+  reshape(shape: readonly number[]): void {
+    if (shape.length > MAX_BLOB_AXES) throw new CaffeError(`blob of ${shape.length} axes exceeds ${MAX_BLOB_AXES}`);
+    let count = 1;
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new CaffeError(`invalid blob dimension ${d} in (${shape.join(',')})`);
+      count *= d;
+    }
+    if (count > MAX_BLOB_COUNT) throw new CaffeError(`blob shape (${shape.join(',')}) exceeds ${MAX_BLOB_COUNT} elements`);
+    this._shape = shape.slice();
+    this._count = count;
+    if (count > this._dataStore.length) {
+      this._dataStore = new Float32Array(count);
+      this._diffStore = new Float32Array(count);
+    }
+    this._data = count === this._dataStore.length ? this._dataStore : this._dataStore.subarray(0, count);
+    this._diff = count === this._diffStore.length ? this._diffStore : this._diffStore.subarray(0, count);
+  }
+
+  reshapeLike(other: Blob): void {
+    this.reshape(other.shape);
+  }
+
+  /** Shape from a BlobShape message or legacy num/channels/height/width fields. */
+  static shapeFromProto(proto: Message): number[] {
+    if (proto.shape && Object.hasOwn(proto, 'shape')) return proto.shape.dim.map(toNumber);
+    if (Object.hasOwn(proto, 'num') || Object.hasOwn(proto, 'channels') || Object.hasOwn(proto, 'height') || Object.hasOwn(proto, 'width')) {
+      return [proto.num, proto.channels, proto.height, proto.width];
+    }
+    return [];
+  }
+
+  /** Makes this blob use other's data storage (weight sharing); Caffe's ShareData. */
+  shareData(other: Blob): void {
+    if (this._count !== other._count) throw new CaffeError(`shareData: count ${this._count} != ${other._count}`);
+    this._dataStore = other._dataStore;
+    this._data = other._data;
+  }
+
+  /** Makes this blob use other's diff storage; Caffe's ShareDiff. */
+  shareDiff(other: Blob): void {
+    if (this._count !== other._count) throw new CaffeError(`shareDiff: count ${this._count} != ${other._count}`);
+    this._diffStore = other._diffStore;
+    this._diff = other._diff;
+  }
+
+  copyFrom(source: Blob, copyDiff = false, reshape = false): void {
+    if (source._count !== this._count || source._shape.some((d, i) => d !== this._shape[i])) {
+      if (reshape) this.reshapeLike(source);
+      else throw new CaffeError(`copyFrom: shape ${source.shapeString()} does not match ${this.shapeString()}`);
+    }
+    if (copyDiff) this._diff.set(source._diff);
+    else this._data.set(source._data);
+  }
+
+  /** Sum of absolute values / squares, as Caffe's asum_/sumsq_ helpers. */
+  asumData(): number {
+    let s = 0;
+    for (let i = 0; i < this._count; i++) s += Math.abs(this._data[i]);
+    return s;
+  }
+  asumDiff(): number {
+    let s = 0;
+    for (let i = 0; i < this._count; i++) s += Math.abs(this._diff[i]);
+    return s;
+  }
+  sumsqData(): number {
+    let s = 0;
+    for (let i = 0; i < this._count; i++) s += this._data[i] * this._data[i];
+    return s;
+  }
+  sumsqDiff(): number {
+    let s = 0;
+    for (let i = 0; i < this._count; i++) s += this._diff[i] * this._diff[i];
+    return s;
+  }
+  scaleData(f: number): void {
+    for (let i = 0; i < this._count; i++) this._data[i] *= f;
+  }
+  scaleDiff(f: number): void {
+    for (let i = 0; i < this._count; i++) this._diff[i] *= f;
+  }
+}

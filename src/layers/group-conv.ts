@@ -1,0 +1,2 @@
+// Layer files of the 'conv' group register themselves on import.
+export {};

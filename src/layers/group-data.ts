@@ -1,0 +1,2 @@
+// Layer files of the 'data' group register themselves on import.
+export {};

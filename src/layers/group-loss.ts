@@ -1,0 +1,2 @@
+// Layer files of the 'loss' group register themselves on import.
+export {};

@@ -1,0 +1,2 @@
+// Layer files of the 'neuron' group register themselves on import.
+export {};

@@ -1,0 +1,2 @@
+// Layer files of the 'norm' group register themselves on import.
+export {};

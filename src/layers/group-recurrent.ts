@@ -1,0 +1,2 @@
+// Layer files of the 'recurrent' group register themselves on import.
+export {};

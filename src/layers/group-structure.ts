@@ -1,0 +1,2 @@
+// Layer files of the 'structure' group register themselves on import.
+export {};

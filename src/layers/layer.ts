@@ -1,0 +1,218 @@
+// Layer: the base of every layer type, with Caffe's life cycle:
+//   constructor(param)  -> parameter blobs from param.blobs if present
+//   setUp(bottom, top)  -> checkBlobCounts, layerSetUp, reshape, setLossWeights
+//   forward(bottom,top) -> reshape, forwardCpu, loss = sum(top.data * top.diff) over loss tops
+//   backward(top, propagateDown, bottom) -> backwardCpu
+// Subclasses override layerSetUp/reshape/forwardCpu/backwardCpu and the blob-count hints.
+// Like Caffe, backwardCpu writes bottom diffs (overwrite) and *accumulates* parameter diffs.
+import { Blob } from '../graph/blob.js';
+import { LayerError } from '../util/errors.js';
+import { has, newMessage, type Message } from '../proto/schema.js';
+
+export const TRAIN = 0;
+export const TEST = 1;
+export type Phase = typeof TRAIN | typeof TEST;
+
+export abstract class Layer {
+  /** Learnable (or stored) parameter blobs, in Caffe's order. */
+  blobs: Blob[] = [];
+  readonly phase: Phase;
+  /** Per-top loss weights; 0 for tops that are not losses. */
+  protected lossWeights: number[] = [];
+  private paramPropagate: boolean[] = [];
+
+  constructor(readonly param: Message) {
+    this.phase = param.phase as Phase;
+    const stored: Message[] = param.blobs ?? [];
+    if (stored.length > 0) {
+      this.blobs = stored.map((b) => {
+        const blob = new Blob(Blob.shapeFromProto(b));
+        copyProtoData(b, blob);
+        return blob;
+      });
+    }
+  }
+
+  /** Caffe's type string, e.g. "Convolution". */
+  abstract get type(): string;
+
+  get name(): string {
+    return this.param.name;
+  }
+
+  // Blob-count hints, as Caffe's Exact/Min/MaxNum*Blobs (-1 = no constraint).
+  exactNumBottomBlobs(): number {
+    return -1;
+  }
+  minBottomBlobs(): number {
+    return -1;
+  }
+  maxBottomBlobs(): number {
+    return -1;
+  }
+  exactNumTopBlobs(): number {
+    return -1;
+  }
+  minTopBlobs(): number {
+    return -1;
+  }
+  maxTopBlobs(): number {
+    return -1;
+  }
+  equalNumBottomTopBlobs(): boolean {
+    return false;
+  }
+  /** When true, the Net creates anonymous tops up to Min/ExactNumTopBlobs. */
+  autoTopBlobs(): boolean {
+    return false;
+  }
+  /** Whether force_backward may request a gradient for this bottom. */
+  allowForceBackward(_bottomIndex: number): boolean {
+    return true;
+  }
+
+  paramPropagateDown(i: number): boolean {
+    return i < this.paramPropagate.length ? this.paramPropagate[i] : false;
+  }
+  setParamPropagateDown(i: number, value: boolean): void {
+    while (this.paramPropagate.length <= i) this.paramPropagate.push(true);
+    this.paramPropagate[i] = value;
+  }
+
+  loss(topIndex: number): number {
+    return topIndex < this.lossWeights.length ? this.lossWeights[topIndex] : 0;
+  }
+  setLoss(topIndex: number, value: number): void {
+    while (this.lossWeights.length <= topIndex) this.lossWeights.push(0);
+    this.lossWeights[topIndex] = value;
+  }
+
+  /** A LayerError naming this layer; use for every rejected parameter or shape. */
+  error(detail: string): LayerError {
+    return new LayerError(this.name, this.type, detail);
+  }
+  check(cond: unknown, detail: string | (() => string)): asserts cond {
+    if (!cond) throw this.error(typeof detail === 'string' ? detail : detail());
+  }
+
+  setUp(bottom: Blob[], top: Blob[]): void {
+    this.checkBlobCounts(bottom, top);
+    this.layerSetUp(bottom, top);
+    this.reshape(bottom, top);
+    this.setLossWeights(top);
+  }
+
+  /** One-time setup (read params, create parameter blobs). */
+  layerSetUp(_bottom: Blob[], _top: Blob[]): void {}
+  /** Sizes tops (and buffers) from bottom shapes; called before every forward. */
+  abstract reshape(bottom: Blob[], top: Blob[]): void;
+  protected abstract forwardCpu(bottom: Blob[], top: Blob[]): void;
+  protected backwardCpu(_top: Blob[], propagateDown: boolean[], _bottom: Blob[]): void {
+    if (propagateDown.some((p) => p)) throw this.error('backward is not implemented for this layer');
+  }
+
+  forward(bottom: Blob[], top: Blob[]): number {
+    this.reshape(bottom, top);
+    this.forwardCpu(bottom, top);
+    let loss = 0;
+    for (let t = 0; t < top.length; t++) {
+      if (!this.loss(t)) continue;
+      const d = top[t].data;
+      const w = top[t].diff;
+      let s = 0;
+      for (let i = 0; i < d.length; i++) s += d[i] * w[i];
+      loss += s;
+    }
+    return loss;
+  }
+
+  backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    this.backwardCpu(top, propagateDown, bottom);
+  }
+
+  protected checkBlobCounts(bottom: Blob[], top: Blob[]): void {
+    const say = (what: string, want: string, got: number) =>
+      this.error(`takes ${want} ${what} blob(s), got ${got}`);
+    if (this.exactNumBottomBlobs() >= 0 && bottom.length !== this.exactNumBottomBlobs())
+      throw say('bottom', `exactly ${this.exactNumBottomBlobs()}`, bottom.length);
+    if (this.minBottomBlobs() >= 0 && bottom.length < this.minBottomBlobs())
+      throw say('bottom', `at least ${this.minBottomBlobs()}`, bottom.length);
+    if (this.maxBottomBlobs() >= 0 && bottom.length > this.maxBottomBlobs())
+      throw say('bottom', `at most ${this.maxBottomBlobs()}`, bottom.length);
+    if (this.exactNumTopBlobs() >= 0 && top.length !== this.exactNumTopBlobs())
+      throw say('top', `exactly ${this.exactNumTopBlobs()}`, top.length);
+    if (this.minTopBlobs() >= 0 && top.length < this.minTopBlobs())
+      throw say('top', `at least ${this.minTopBlobs()}`, top.length);
+    if (this.maxTopBlobs() >= 0 && top.length > this.maxTopBlobs())
+      throw say('top', `at most ${this.maxTopBlobs()}`, top.length);
+    if (this.equalNumBottomTopBlobs() && bottom.length !== top.length)
+      throw this.error(`needs as many tops as bottoms, got ${bottom.length} bottom(s) and ${top.length} top(s)`);
+  }
+
+  /** Sets loss weights from param.loss_weight and writes them into the top diffs (Caffe). */
+  protected setLossWeights(top: Blob[]): void {
+    const lw: number[] = this.param.loss_weight ?? [];
+    if (lw.length === 0) return;
+    if (lw.length !== top.length)
+      throw this.error(`loss_weight has ${lw.length} value(s) but the layer has ${top.length} top(s)`);
+    for (let t = 0; t < top.length; t++) {
+      if (lw[t] === 0) continue;
+      this.setLoss(t, lw[t]);
+      top[t].diff.fill(lw[t]);
+    }
+  }
+
+  /** Parameter blobs as BlobProto messages (Caffe's ToProto). */
+  blobsToProto(writeDiff = false): Message[] {
+    return this.blobs.map((b) => blobToProto(b, writeDiff));
+  }
+}
+
+/** Base for loss layers: two bottoms by default, a scalar top, loss_weight 1 unless set. */
+export abstract class LossLayer extends Layer {
+  override layerSetUp(_bottom: Blob[], _top: Blob[]): void {
+    // Loss layers weigh their first top by 1 unless the prototxt says otherwise.
+    const lw: number[] = this.param.loss_weight ?? [];
+    if (lw.length === 0) this.param.loss_weight = [1];
+  }
+  override exactNumBottomBlobs(): number {
+    return 2;
+  }
+  override exactNumTopBlobs(): number {
+    return 1;
+  }
+  override autoTopBlobs(): boolean {
+    return true;
+  }
+  override allowForceBackward(bottomIndex: number): boolean {
+    // Labels get no gradient.
+    return bottomIndex !== 1;
+  }
+  override reshape(bottom: Blob[], top: Blob[]): void {
+    this.check(bottom[0].shape[0] === bottom[1].shape[0],
+      () => `the data and label should have the same first dimension: ${bottom[0].shapeString()} vs ${bottom[1].shapeString()}`);
+    top[0].reshape([]);
+  }
+}
+
+/** Copies BlobProto data (float or double) into a blob of the same count. */
+export function copyProtoData(proto: Message, blob: Blob, diff = false): void {
+  const f: ArrayLike<number> | undefined = diff ? proto.diff : proto.data;
+  const d: ArrayLike<number> | undefined = diff ? proto.double_diff : proto.double_data;
+  const src = d && d.length > 0 ? d : f;
+  const dst = diff ? blob.diff : blob.data;
+  if (!src || src.length === 0) return;
+  if (src.length !== dst.length) throw new LayerError('?', '?', `stored blob holds ${src.length} values, shape needs ${dst.length}`);
+  dst.set(src as ArrayLike<number>);
+}
+
+export function blobToProto(b: Blob, writeDiff = false): Message {
+  const msg = newMessage('BlobProto');
+  msg.shape = newMessage('BlobShape');
+  msg.shape.dim = b.shape.slice();
+  msg.data = new Float32Array(b.data);
+  if (writeDiff) msg.diff = new Float32Array(b.diff);
+  return msg;
+}
+
+export { has };

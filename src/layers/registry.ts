@@ -1,0 +1,38 @@
+// The string-keyed layer registry, as Caffe's LayerRegistry: each layer file registers its type.
+import type { Message } from '../proto/schema.js';
+import { CaffeError } from '../util/errors.js';
+import type { Layer } from './layer.js';
+
+export type LayerCtor = new (param: Message) => Layer;
+
+const registry = new Map<string, LayerCtor>();
+
+export function registerLayer(type: string, ctor: LayerCtor): void {
+  if (registry.has(type)) throw new CaffeError(`layer type '${type}' is registered twice`);
+  registry.set(type, ctor);
+}
+
+/** Types known to be Caffe's but which this build does not run, with the reason. */
+const unsupported = new Map<string, string>([
+  ['Python', 'Python layers run user Python code, which caffe-ts cannot execute'],
+]);
+
+export function markUnsupported(type: string, why: string): void {
+  unsupported.set(type, why);
+}
+
+export function createLayer(param: Message): Layer {
+  const type: string = param.type;
+  const ctor = registry.get(type);
+  if (!ctor) {
+    const why = unsupported.get(type);
+    const name = param.name ? `'${param.name}'` : '(unnamed)';
+    if (why) throw new CaffeError(`layer ${name}: type '${type}' is not supported: ${why}`);
+    throw new CaffeError(`layer ${name}: unknown layer type '${type}' (known: ${[...registry.keys()].sort().join(', ')})`);
+  }
+  return new ctor(param);
+}
+
+export function layerTypes(): string[] {
+  return [...registry.keys()].sort();
+}

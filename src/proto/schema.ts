@@ -1,0 +1,88 @@
+// The caffe.proto schema, loaded once through protobufjs reflection.
+//
+// Messages everywhere in caffe-ts are instances of the reflected types' constructors
+// (`type.ctor`): an unset optional field reads the proto2 default through the prototype, exactly
+// like Caffe's generated accessors, and presence is an own property (see `has`).
+// Repeated float fields hold Float32Array, repeated double fields Float64Array; other repeated
+// fields are plain arrays. int64/uint64 values are JS numbers when they are safe integers and
+// `Long` otherwise (use `toNumber`).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import Long from 'long';
+
+const require = createRequire(import.meta.url);
+void require;
+protobuf.util.Long = Long;
+protobuf.configure();
+
+export type Message = { [field: string]: any };
+export type Type = protobuf.Type;
+export type Field = protobuf.Field;
+export type Enum = protobuf.Enum;
+
+function findProto(): string {
+  // Works from src/ (vitest) and from dist/src/ (built CLI).
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, 'proto', 'caffe.proto');
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  throw new Error('caffe-ts: cannot find proto/caffe.proto next to the package');
+}
+
+export const root: protobuf.Root = new protobuf.Root().loadSync(findProto(), { keepCase: true });
+root.resolveAll();
+
+const typeCache = new Map<string, Type>();
+/** Looks up a message type by name, with or without the `caffe.` package prefix. */
+export function messageType(name: string): Type {
+  let t = typeCache.get(name);
+  if (!t) {
+    t = root.lookupType(name.startsWith('caffe.') || name.startsWith('.') ? name : 'caffe.' + name);
+    typeCache.set(name, t);
+  }
+  return t;
+}
+
+export function enumType(name: string): Enum {
+  return root.lookupEnum(name.startsWith('caffe.') ? name : 'caffe.' + name);
+}
+
+/** A new, empty message of the named type (all fields at their defaults). */
+export function newMessage(typeName: string): Message {
+  return new (messageType(typeName).ctor as any)();
+}
+
+/**
+ * Builds a message from a plain JS object (nested objects become sub-messages, enum names are
+ * accepted), through protobufjs's fromObject. For code and tests, not for untrusted input.
+ */
+export function fromObject(typeName: string, obj: Record<string, unknown>): Message {
+  return messageType(typeName).fromObject(obj) as Message;
+}
+
+/** Caffe's has_xxx(): true when the field was set (repeated: non-empty). */
+export function has(msg: Message, field: string): boolean {
+  if (!Object.hasOwn(msg, field)) return false;
+  const v = msg[field];
+  if (v === null || v === undefined) return false;
+  if (Array.isArray(v) || ArrayBuffer.isView(v)) return (v as ArrayLike<unknown>).length > 0;
+  return true;
+}
+
+/** A field of a type by name, or undefined; never walks the prototype chain. */
+export function fieldOf(type: Type, name: string): Field | undefined {
+  return Object.hasOwn(type.fields, name) ? type.fields[name] : undefined;
+}
+
+export function toNumber(v: number | Long | string): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') return Number(v);
+  return v.toNumber();
+}
+
+export { Long, protobuf };
