@@ -6,7 +6,7 @@
 // Subclasses override layerSetUp/reshape/forwardCpu/backwardCpu and the blob-count hints.
 // Like Caffe, backwardCpu writes bottom diffs (overwrite) and *accumulates* parameter diffs.
 import { Blob } from '../graph/blob.js';
-import { LayerError } from '../util/errors.js';
+import { CaffeError, LayerError } from '../util/errors.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 
 export const TRAIN = 0;
@@ -151,7 +151,7 @@ export abstract class Layer {
 
   /** Sets loss weights from param.loss_weight and writes them into the top diffs (Caffe). */
   protected setLossWeights(top: Blob[]): void {
-    const lw: number[] = this.param.loss_weight ?? [];
+    const lw: ArrayLike<number> = this.param.loss_weight ?? [];
     if (lw.length === 0) return;
     if (lw.length !== top.length)
       throw this.error(`loss_weight has ${lw.length} value(s) but the layer has ${top.length} top(s)`);
@@ -172,8 +172,8 @@ export abstract class Layer {
 export abstract class LossLayer extends Layer {
   override layerSetUp(_bottom: Blob[], _top: Blob[]): void {
     // Loss layers weigh their first top by 1 unless the prototxt says otherwise.
-    const lw: number[] = this.param.loss_weight ?? [];
-    if (lw.length === 0) this.param.loss_weight = [1];
+    const lw: ArrayLike<number> = this.param.loss_weight ?? [];
+    if (lw.length === 0) this.param.loss_weight = Float32Array.of(1);
   }
   override exactNumBottomBlobs(): number {
     return 2;
@@ -202,7 +202,7 @@ export function copyProtoData(proto: Message, blob: Blob, diff = false): void {
   const src = d && d.length > 0 ? d : f;
   const dst = diff ? blob.diff : blob.data;
   if (!src || src.length === 0) return;
-  if (src.length !== dst.length) throw new LayerError('?', '?', `stored blob holds ${src.length} values, shape needs ${dst.length}`);
+  if (src.length !== dst.length) throw new CaffeError(`stored blob holds ${src.length} values, shape ${blob.shapeString()} needs ${dst.length}`);
   dst.set(src as ArrayLike<number>);
 }
 

@@ -1,5 +1,5 @@
 // The string-keyed layer registry, as Caffe's LayerRegistry: each layer file registers its type.
-import type { Message } from '../proto/schema.js';
+import { cloneMessage, type Message } from '../proto/schema.js';
 import { CaffeError } from '../util/errors.js';
 import type { Layer } from './layer.js';
 
@@ -30,7 +30,9 @@ export function createLayer(param: Message): Layer {
     if (why) throw new CaffeError(`layer ${name}: type '${type}' is not supported: ${why}`);
     throw new CaffeError(`layer ${name}: unknown layer type '${type}' (known: ${[...registry.keys()].sort().join(', ')})`);
   }
-  return new ctor(param);
+  // Each layer owns its copy of the parameter, as Caffe's layer_param_ (loss layers and
+  // BatchNorm edit theirs).
+  return new ctor(cloneMessage(param, 'LayerParameter'));
 }
 
 export function layerTypes(): string[] {

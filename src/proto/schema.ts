@@ -86,3 +86,31 @@ export function toNumber(v: number | Long | string): number {
 }
 
 export { Long, protobuf };
+
+/** Deep copy of a message (Caffe's CopyFrom): sub-messages and arrays are copied, not shared. */
+export function cloneMessage<T extends Message>(msg: T, typeName?: string | Type): T {
+  const type: Type =
+    typeName === undefined
+      ? ((msg as any).$type as Type)
+      : typeof typeName === 'string'
+        ? messageType(typeName)
+        : typeName;
+  const out = new (type.ctor as any)() as Message;
+  for (const f of type.fieldsArray) {
+    if (!Object.hasOwn(msg, f.name)) continue;
+    const v = msg[f.name];
+    if (v === null || v === undefined) continue;
+    const sub = f.resolvedType instanceof protobuf.Type ? f.resolvedType : null;
+    if (f.repeated) {
+      if (ArrayBuffer.isView(v)) out[f.name] = (v as Float32Array).slice();
+      else out[f.name] = sub ? (v as Message[]).map((m) => cloneMessage(m, sub)) : (v as unknown[]).slice();
+    } else if (sub) {
+      out[f.name] = cloneMessage(v, sub);
+    } else if (v instanceof Uint8Array) {
+      out[f.name] = v.slice();
+    } else {
+      out[f.name] = v;
+    }
+  }
+  return out as T;
+}

@@ -1,0 +1,37 @@
+// Tensor comparison as fixtures/FORMAT.md defines it:
+// max|got - expected| <= abs + rel * max|expected|.
+
+export interface Tolerance {
+  abs: number;
+  rel: number;
+}
+
+export interface Tensor {
+  shape: readonly number[];
+  data: ArrayLike<number>;
+}
+
+/** Returns null when the tensors match, else a sentence saying where and by how much. */
+export function compareTensor(got: Tensor, expected: Tensor, tol: Tolerance): string | null {
+  const gs = got.shape.join('x') || 'scalar';
+  const es = expected.shape.join('x') || 'scalar';
+  if (got.data.length !== expected.data.length) {
+    return `shape ${gs} (${got.data.length} values), expected ${es} (${expected.data.length} values)`;
+  }
+  let maxExp = 0;
+  for (let i = 0; i < expected.data.length; i++) maxExp = Math.max(maxExp, Math.abs(expected.data[i]));
+  let worst = -1;
+  let worstErr = 0;
+  for (let i = 0; i < got.data.length; i++) {
+    const g = got.data[i];
+    const e = expected.data[i];
+    const err = Number.isNaN(g) || Number.isNaN(e) ? (Number.isNaN(g) && Number.isNaN(e) ? 0 : Infinity) : Math.abs(g - e);
+    if (err > worstErr || (worst < 0 && err > 0)) {
+      worstErr = err;
+      worst = i;
+    }
+  }
+  const limit = tol.abs + tol.rel * maxExp;
+  if (worstErr <= limit) return null;
+  return `max abs error ${worstErr.toPrecision(4)} at flat index ${worst} (got ${got.data[worst]}, expected ${expected.data[worst]}) exceeds ${limit.toPrecision(4)} (shape ${es})`;
+}

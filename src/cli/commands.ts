@@ -1,0 +1,20 @@
+// Subcommand table; each command lives in its own file.
+import { checkCommand } from './check.js';
+import { upgradeCommand } from './upgrade.js';
+import { infoCommand } from './info.js';
+import { forwardCommand } from './forward.js';
+import { demoCommand } from './demo.js';
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number> | number;
+}
+
+export const commands: Record<string, Command> = {
+  demo: demoCommand,
+  forward: forwardCommand,
+  info: infoCommand,
+  upgrade: upgradeCommand,
+  check: checkCommand,
+};

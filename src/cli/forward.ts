@@ -1,0 +1,59 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Net, type TensorInput } from '../graph/net.js';
+import { readNpyAsFloat32, writeNpy } from '../format/npy.js';
+import { CaffeError } from '../util/errors.js';
+import type { Command } from './commands.js';
+
+/** Blob names may hold '/' and other characters that do not belong in a file name. */
+export function blobFileName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, '~') + '.npy';
+}
+
+export const forwardCommand: Command = {
+  summary: 'run a net forward on .npy inputs and write its blobs as .npy (pycaffe\'s net.blobs)',
+  usage: 'MODEL [--weights W] [--phase TRAIN|TEST] [--stage S]... [--level N] [--input blob=file.npy]... [--dump DIR]',
+  run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        weights: { type: 'string' },
+        phase: { type: 'string', default: 'TEST' },
+        stage: { type: 'string', multiple: true },
+        level: { type: 'string' },
+        input: { type: 'string', multiple: true },
+        dump: { type: 'string' },
+      },
+    });
+    if (positionals.length !== 1) throw new TypeError('forward takes one MODEL prototxt');
+    const net = Net.fromFiles(positionals[0], values.weights ?? null, {
+      phase: values.phase as 'TRAIN' | 'TEST',
+      stages: values.stage,
+      level: values.level === undefined ? undefined : Number(values.level),
+    });
+    const inputs: Record<string, TensorInput> = {};
+    for (const spec of values.input ?? []) {
+      const eq = spec.indexOf('=');
+      if (eq <= 0) throw new CaffeError(`--input '${spec}': expected blob=file.npy`);
+      inputs[spec.slice(0, eq)] = readNpyAsFloat32(spec.slice(eq + 1));
+    }
+    const t0 = performance.now();
+    const loss = net.forward(inputs);
+    const ms = performance.now() - t0;
+    for (const name of net.outputs) {
+      const b = net.blob(name);
+      const head = Array.from(b.data.subarray(0, 6), (v) => v.toPrecision(6)).join(', ');
+      process.stdout.write(`${name} ${b.shapeString()}: [${head}${b.count > 6 ? ', ...' : ''}]\n`);
+    }
+    if (loss !== 0) process.stdout.write(`loss: ${loss}\n`);
+    process.stdout.write(`forward: ${ms.toFixed(1)} ms\n`);
+    if (values.dump) {
+      mkdirSync(values.dump, { recursive: true });
+      for (const [name, b] of net.blobs) writeNpy(join(values.dump, blobFileName(name)), b.shape, b.data);
+      process.stdout.write(`wrote ${net.blobs.size} blobs to ${values.dump}\n`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,23 @@
+// Every BVLC Caffe reference case copied into fixtures/ runs here (see fixtures/FORMAT.md).
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { findCases, runCase } from '../src/check/runner.js';
+
+const root = join(__dirname, '..', 'fixtures');
+// Groups whose issue has landed; solver and data join with the training issue.
+const GROUPS = ['upgrade', 'layers', 'graph', 'trained', 'zoo'];
+
+for (const group of GROUPS) {
+  const dir = join(root, group);
+  if (!existsSync(dir)) continue;
+  describe(group, () => {
+    for (const caseDir of findCases(dir)) {
+      it(relative(dir, caseDir), () => {
+        const r = runCase(caseDir);
+        expect(r.failures.join('\n')).toBe('');
+        expect(r.ok).toBe(true);
+      });
+    }
+  });
+}
