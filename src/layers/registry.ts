@@ -28,7 +28,8 @@ export function createLayer(param: Message): Layer {
     const why = unsupported.get(type);
     const name = param.name ? `'${param.name}'` : '(unnamed)';
     if (why) throw new CaffeError(`layer ${name}: type '${type}' is not supported: ${why}`);
-    throw new CaffeError(`layer ${name}: unknown layer type '${type}' (known: ${[...registry.keys()].sort().join(', ')})`);
+    const near = [...registry.keys()].find((k) => k.toLowerCase() === String(type).toLowerCase());
+    throw new CaffeError(`layer ${name}: unknown layer type '${type}'${near ? ` (did you mean '${near}'?)` : ''}`);
   }
   // Each layer owns its copy of the parameter, as Caffe's layer_param_ (loss layers and
   // BatchNorm edit theirs).
