@@ -68,12 +68,13 @@ export function checkGradient(layer: Layer, bottom: Blob[], top: Blob[], opts: G
     return j;
   };
 
-  // Analytic gradients.
+  // Analytic gradients. Bottom diffs are cleared first: a top may share its diff with a bottom
+  // (Reshape, Flatten), and the top diff must survive.
+  for (const p of layer.blobs) p.diff.fill(0);
+  for (const b of bottom) b.diff.fill(0);
   top.forEach((t, k) => {
     for (let i = 0; i < t.count; i++) t.diff[i] = weights[k][i];
   });
-  for (const p of layer.blobs) p.diff.fill(0);
-  for (const b of bottom) b.diff.fill(0);
   const propagate = bottom.map((_, i) => checkBottoms.includes(i));
   layer.backward(top, propagate, bottom);
 

@@ -53,7 +53,7 @@ export function describeFile(path: string): string {
     net = parseText(text, 'NetParameter', path);
   } catch (netErr) {
     try {
-      const solver = upgradeSolverAsNeeded(parseText(text, 'SolverParameter', path)).solver ?? parseText(text, 'SolverParameter', path);
+      const solver = upgradeSolverAsNeeded(parseText(text, 'SolverParameter', path), path).solver;
       return `${path}: SolverParameter (text), type ${solver.type}, net ${solver.net || solver.train_net || '(inline)'}, base_lr ${solver.base_lr}, lr_policy ${solver.lr_policy}, max_iter ${solver.max_iter}`;
     } catch {
       throw netErr;

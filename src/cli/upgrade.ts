@@ -9,7 +9,8 @@ export const upgradeCommand: Command = {
     const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
     if (positionals.length !== 2) throw new TypeError('upgrade takes IN and OUT');
     const r = upgradeFile(positionals[0], positionals[1]);
-    process.stdout.write(`${typeof r === 'string' ? r : JSON.stringify(r)}\n`);
+    process.stdout.write(`${r.tool}: ${positionals[0]} -> ${positionals[1]} (${r.upgraded ? 'upgraded' : 'already in the current format'})\n`);
+    for (const line of r.log) process.stdout.write(`  ${line}\n`);
     return 0;
   },
 };

@@ -1,2 +1,20 @@
 // Layer files of the 'structure' group register themselves on import.
+import './concat.js';
+import './slice.js';
+import './split.js';
+import './silence.js';
+import './flatten.js';
+import './reshape.js';
+import './crop.js';
+import './eltwise.js';
+import './filter.js';
+import './tile.js';
+import './batch-reindex.js';
+import './argmax.js';
+import './reduction.js';
+import './input.js';
+import './parameter.js';
+import './dummy-data.js';
+import './pooling.js';
+import './spp.js';
 export {};

@@ -1,0 +1,13 @@
+// caffe-ts public API.
+export { Net, parsePhase, type NetOptions, type PhaseName, type TensorInput } from './graph/net.js';
+export { Blob } from './graph/blob.js';
+export { Layer, LossLayer, TRAIN, TEST, type Phase } from './layers/layer.js';
+export { createLayer, registerLayer, layerTypes } from './layers/registry.js';
+export { parseText, printText } from './format/text.js';
+export { decodeMessage, encodeMessage } from './format/binary.js';
+export { upgradeNetAsNeeded, upgradeSolverAsNeeded } from './format/upgrade.js';
+export { readNetParameter, readNetWeights, readSolverParameter, readBlobProto, upgradeFile } from './format/io.js';
+export { readNpy, readNpyAsFloat32, writeNpy } from './format/npy.js';
+export { messagesEqual, messagesDiff } from './format/equal.js';
+export { messageType, newMessage, fromObject, has, cloneMessage, type Message } from './proto/schema.js';
+export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';

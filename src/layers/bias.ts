@@ -1,0 +1,110 @@
+// Bias: top = bottom[0] + b, with b broadcast over the axes of bottom[0] outside
+// [axis, axis + b.numAxes). b is a learned blob (bias_param: axis, num_axes, filler) or the second
+// bottom, whose own shape then decides the axes. May run in place.
+import { Blob } from '../graph/blob.js';
+import { fillBlob } from '../graph/filler.js';
+import { Layer } from './layer.js';
+import { axisOf, f32, paramOf } from './neuron.js';
+import { registerLayer } from './registry.js';
+
+/** The learned-blob shape for Scale/Bias: bottom's axes [axis, axis + numAxes), -1 = to the end. */
+export function broadcastBlobShape(layer: Layer, bottom: Blob, axisParam: number, numAxes: number, what: string): number[] {
+  const axis = axisOf(layer, bottom, axisParam);
+  layer.check(numAxes >= -1, () => `num_axes must be -1 (to the last axis) or non-negative, got ${numAxes}`);
+  if (numAxes >= 0) {
+    layer.check(bottom.numAxes >= axis + numAxes,
+      () => `${what} of ${numAxes} axes starting at axis ${axis} extends past the ${bottom.numAxes}-D input ${bottom.shapeString()}`);
+  }
+  return bottom.shape.slice(axis, numAxes === -1 ? undefined : axis + numAxes);
+}
+
+/** outer/inner sizes for broadcasting `b` over `bottom` from `axisParam` (scalars use axis 0). */
+export function broadcastDims(layer: Layer, bottom: Blob, b: Blob, axisParam: number, what: string): { outer: number; dim: number; inner: number } {
+  const axis = b.numAxes === 0 ? 0 : axisOf(layer, bottom, axisParam);
+  layer.check(bottom.numAxes >= axis + b.numAxes,
+    () => `${what} of shape ${b.shapeString()} applied from axis ${axis} extends past the input ${bottom.shapeString()}`);
+  for (let i = 0; i < b.numAxes; i++) {
+    layer.check(bottom.shape[axis + i] === b.shape[i],
+      () => `${what} of shape ${b.shapeString()} does not match the input ${bottom.shapeString()} at axis ${axis + i}`);
+  }
+  return { outer: bottom.countRange(0, axis), dim: b.count, inner: bottom.countRange(axis + b.numAxes) };
+}
+
+export class BiasLayer extends Layer {
+  private outer = 0;
+  private biasDim = 0;
+  private inner = 0;
+
+  get type(): string {
+    return 'Bias';
+  }
+  override minBottomBlobs(): number {
+    return 1;
+  }
+  override maxBottomBlobs(): number {
+    return 2;
+  }
+  override exactNumTopBlobs(): number {
+    return 1;
+  }
+
+  override layerSetUp(bottom: Blob[], _top: Blob[]): void {
+    const p = paramOf(this.param, 'bias_param', 'BiasParameter');
+    if (bottom.length === 1 && this.blobs.length === 0) {
+      const shape = broadcastBlobShape(this, bottom[0], p.axis, p.num_axes, 'the bias');
+      const b = new Blob();
+      b.reshape(shape);
+      fillBlob(b, p.filler);
+      this.blobs = [b];
+    }
+    for (let i = 0; i < this.blobs.length; i++) this.setParamPropagateDown(i, true);
+  }
+
+  override reshape(bottom: Blob[], top: Blob[]): void {
+    const p = paramOf(this.param, 'bias_param', 'BiasParameter');
+    const b = bottom.length > 1 ? bottom[1] : this.blobs[0];
+    this.check(b !== undefined, 'has no bias blob');
+    const d = broadcastDims(this, bottom[0], b, p.axis, 'the bias');
+    this.outer = d.outer;
+    this.biasDim = d.dim;
+    this.inner = d.inner;
+    if (top[0] !== bottom[0]) top[0].reshapeLike(bottom[0]);
+  }
+
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    const b = (bottom.length > 1 ? bottom[1] : this.blobs[0]).data;
+    const y = top[0].data;
+    if (top[0] !== bottom[0]) y.set(bottom[0].data);
+    const inner = this.inner;
+    let k = 0;
+    for (let n = 0; n < this.outer; n++) {
+      for (let d = 0; d < this.biasDim; d++) {
+        const v = b[d];
+        for (let j = 0; j < inner; j++, k++) y[k] += v;
+      }
+    }
+  }
+
+  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    const dy = top[0].diff;
+    if (propagateDown[0] && bottom[0] !== top[0]) bottom[0].diff.set(dy);
+    const isParam = bottom.length === 1;
+    if (isParam ? !this.paramPropagateDown(0) : !propagateDown[1]) return;
+    const db = (isParam ? this.blobs[0] : bottom[1]).diff;
+    const inner = this.inner;
+    const dim = this.biasDim;
+    // The learned blob accumulates; a bias bottom is overwritten (then summed over `outer`).
+    let accumulate = isParam;
+    let k = 0;
+    for (let n = 0; n < this.outer; n++) {
+      for (let d = 0; d < dim; d++) {
+        let s = 0;
+        for (let j = 0; j < inner; j++, k++) s += dy[k];
+        db[d] = accumulate ? f32(db[d] + f32(s)) : f32(s);
+      }
+      accumulate = true;
+    }
+  }
+}
+
+registerLayer('Bias', BiasLayer);

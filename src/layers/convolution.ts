@@ -1,0 +1,65 @@
+// Convolution (Caffe's ConvolutionLayer): N-D cross-correlation over the axes after
+// convolution_param.axis, with groups, dilation, padding and stride; im2col + GEMM per sample.
+//   out = (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1   per spatial axis
+// Several bottoms may be given (one top each); they share the weights and must have one shape.
+import type { Blob } from '../graph/blob.js';
+import { BaseConvolutionLayer } from './base-conv.js';
+import { registerLayer } from './registry.js';
+
+export class ConvolutionLayer extends BaseConvolutionLayer {
+  get type(): string {
+    return 'Convolution';
+  }
+
+  protected reverseDimensions(): boolean {
+    return false;
+  }
+
+  protected computeOutputShape(): void {
+    const { kernel, pad, stride, dilation } = this.geom;
+    this.outputShape = [];
+    for (let i = 0; i < this.numSpatialAxes; i++) {
+      const input = this.bottomShape[this.channelAxis + 1 + i];
+      const extent = dilation[i] * (kernel[i] - 1) + 1;
+      if (extent > input + 2 * pad[i]) this.kernelTooLarge(i, input, 'input');
+      this.outputShape.push(Math.floor((input + 2 * pad[i] - extent) / stride[i]) + 1);
+    }
+  }
+
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    const weight = this.blobs[0].data;
+    for (let i = 0; i < bottom.length; i++) {
+      const x = bottom[i].data;
+      const y = top[i].data;
+      for (let n = 0; n < this.num; n++) {
+        const yn = this.sample(y, n, this.topDim);
+        this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
+        if (this.biasTerm) this.forwardBias(yn, this.blobs[1].data);
+      }
+    }
+  }
+
+  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    const weight = this.blobs[0].data;
+    const weightDiff = this.blobs[0].diff;
+    const doWeights = this.paramPropagateDown(0);
+    for (let i = 0; i < top.length; i++) {
+      const dy = top[i].diff;
+      if (this.biasTerm && this.paramPropagateDown(1)) {
+        const biasDiff = this.blobs[1].diff;
+        for (let n = 0; n < this.num; n++) this.backwardBias(biasDiff, this.sample(dy, n, this.topDim));
+      }
+      if (!doWeights && !propagateDown[i]) continue;
+      const x = bottom[i].data;
+      const dx = bottom[i].diff;
+      for (let n = 0; n < this.num; n++) {
+        const dyn = this.sample(dy, n, this.topDim);
+        // Gradient w.r.t. the weights (accumulated), then w.r.t. the bottom (overwritten).
+        if (doWeights) this.weightGemm(this.sample(x, n, this.bottomDim), dyn, weightDiff);
+        if (propagateDown[i]) this.backwardGemm(dyn, weight, this.sample(dx, n, this.bottomDim));
+      }
+    }
+  }
+}
+
+registerLayer('Convolution', ConvolutionLayer);

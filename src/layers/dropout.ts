@@ -1,0 +1,74 @@
+// Dropout: in TRAIN, keeps each element with probability 1 - dropout_ratio and scales the kept
+// ones by 1 / (1 - ratio) (Caffe's scale_); in TEST, passes the input through. The mask comes
+// from `this.random` (uniform [0, 1)), which tests may replace by a seeded generator.
+import type { Blob } from '../graph/blob.js';
+import { TRAIN } from './layer.js';
+import { NeuronLayer, f32, paramOf } from './neuron.js';
+import { registerLayer } from './registry.js';
+
+export class DropoutLayer extends NeuronLayer {
+  private ratio = 0.5;
+  private scale = 2;
+  /** Scale at train time (Caffe's default) rather than at test time; forks' scale_train. */
+  private scaleTrain = true;
+  private mask = new Uint8Array(0);
+  /** Uniform [0, 1) source for the mask. */
+  random: () => number = Math.random;
+
+  get type(): string {
+    return 'Dropout';
+  }
+
+  override layerSetUp(_bottom: Blob[], _top: Blob[]): void {
+    const p = paramOf(this.param, 'dropout_param', 'DropoutParameter');
+    const ratio: number = p.dropout_ratio;
+    this.check(ratio >= 0 && ratio <= 1, () => `dropout_ratio must lie in [0, 1], got ${ratio}`);
+    this.ratio = ratio;
+    this.scale = f32(1 / (1 - ratio));
+    this.scaleTrain = p.scale_train ?? true;
+  }
+
+  override reshape(bottom: Blob[], top: Blob[]): void {
+    super.reshape(bottom, top);
+    if (this.mask.length !== bottom[0].count) this.mask = new Uint8Array(bottom[0].count);
+  }
+
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    const x = bottom[0].data;
+    const y = top[0].data;
+    if (this.phase === TRAIN) {
+      const keep = 1 - this.ratio;
+      const m = this.mask;
+      const s = this.scaleTrain ? this.scale : 1;
+      for (let i = 0; i < x.length; i++) {
+        m[i] = this.random() < keep ? 1 : 0;
+        y[i] = m[i] ? x[i] * s : x[i] * 0 * s;
+      }
+    } else {
+      if (y !== x) y.set(x);
+      if (!this.scaleTrain) {
+        const f = f32(1 / this.scale);
+        for (let i = 0; i < y.length; i++) y[i] *= f;
+      }
+    }
+  }
+
+  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    if (!propagateDown[0]) return;
+    const dy = top[0].diff;
+    const dx = bottom[0].diff;
+    if (this.phase === TRAIN) {
+      const m = this.mask;
+      const s = this.scaleTrain ? this.scale : 1;
+      for (let i = 0; i < dy.length; i++) dx[i] = m[i] ? dy[i] * s : dy[i] * 0 * s;
+    } else {
+      if (dx !== dy) dx.set(dy);
+      if (!this.scaleTrain) {
+        const f = f32(1 / this.scale);
+        for (let i = 0; i < dx.length; i++) dx[i] *= f;
+      }
+    }
+  }
+}
+
+registerLayer('Dropout', DropoutLayer);

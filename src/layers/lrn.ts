@@ -1,0 +1,230 @@
+// LRN: local response normalization of 4-D (N, C, H, W) inputs, as Caffe's LRNLayer.
+//
+// ACROSS_CHANNELS: y = x * scale^-beta, scale = k + alpha/size * (sum of x^2 over the `size`
+// channels centred on c, zero-padded), with Caffe's running-window update of the sum.
+// WITHIN_CHANNEL: Caffe builds this from internal layers (Split, Power x^2, AVE Pooling of
+// kernel `size` with pad (size-1)/2, Power (1 + alpha * p)^-beta, Eltwise PROD); this computes
+// exactly what that composition does, including the pooling's padded-window divisor (size^2)
+// and `k` being ignored.
+import type { Blob } from '../graph/blob.js';
+import { Layer } from './layer.js';
+import { f32, paramOf } from './neuron.js';
+import { powerBackward, powerForward, type PowerSpec } from './power.js';
+import { registerLayer } from './registry.js';
+
+const ACROSS_CHANNELS = 0;
+const WITHIN_CHANNEL = 1;
+
+export class LRNLayer extends Layer {
+  private size = 5;
+  private prePad = 2;
+  private alpha = 1;
+  private beta = 0.75;
+  private k = 1;
+  private region = ACROSS_CHANNELS;
+  private N = 0;
+  private C = 0;
+  private H = 0;
+  private W = 0;
+  /** ACROSS: the scale per element. WITHIN: the pooled squares. */
+  private scale = new Float32Array(0);
+  /** WITHIN: x^2 and the power output (1 + alpha p)^-beta. */
+  private squares = new Float32Array(0);
+  private powered = new Float32Array(0);
+  /** In place: the input, kept for backward. */
+  private input = new Float32Array(0);
+
+  get type(): string {
+    return 'LRN';
+  }
+  override exactNumBottomBlobs(): number {
+    return 1;
+  }
+  override exactNumTopBlobs(): number {
+    return 1;
+  }
+
+  override layerSetUp(_bottom: Blob[], _top: Blob[]): void {
+    const p = paramOf(this.param, 'lrn_param', 'LRNParameter');
+    this.size = p.local_size;
+    this.check(this.size % 2 === 1, () => `local_size must be odd, got ${this.size}`);
+    this.prePad = (this.size - 1) / 2;
+    this.alpha = p.alpha;
+    this.beta = p.beta;
+    this.k = p.k;
+    this.region = p.norm_region;
+    this.check(this.region === ACROSS_CHANNELS || this.region === WITHIN_CHANNEL, () => `unknown norm_region ${this.region}`);
+  }
+
+  override reshape(bottom: Blob[], top: Blob[]): void {
+    const b = bottom[0];
+    this.check(b.numAxes === 4, () => `needs a 4-D input (num, channels, height, width), got ${b.shapeString()}`);
+    [this.N, this.C, this.H, this.W] = b.shape;
+    if (top[0] !== b) top[0].reshape(b.shape);
+    const n = b.count;
+    if (this.scale.length !== n) {
+      this.scale = new Float32Array(n);
+      if (this.region === WITHIN_CHANNEL) {
+        this.squares = new Float32Array(n);
+        this.powered = new Float32Array(n);
+      }
+    }
+  }
+
+  private inputOf(bottom: Blob, top: Blob): Float32Array {
+    return bottom === top ? this.input : bottom.data;
+  }
+
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    if (bottom[0] === top[0]) {
+      if (this.input.length !== bottom[0].count) this.input = new Float32Array(bottom[0].count);
+      this.input.set(bottom[0].data);
+    }
+    const x = this.inputOf(bottom[0], top[0]);
+    if (this.region === ACROSS_CHANNELS) this.acrossForward(x, top[0].data);
+    else this.withinForward(x, top[0].data);
+  }
+
+  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    if (!propagateDown[0]) return;
+    const x = this.inputOf(bottom[0], top[0]);
+    if (this.region === ACROSS_CHANNELS) this.acrossBackward(x, top[0], bottom[0].diff);
+    else this.withinBackward(x, top[0].diff, bottom[0].diff);
+  }
+
+  private acrossForward(x: Float32Array, y: Float32Array): void {
+    const { N, C, size, prePad } = this;
+    const hw = this.H * this.W;
+    const scale = this.scale;
+    scale.fill(this.k);
+    const padded = new Float32Array((C + size - 1) * hw);
+    const aos = f32(this.alpha / size);
+    for (let n = 0; n < N; n++) {
+      const base = n * C * hw;
+      for (let i = 0; i < C * hw; i++) padded[prePad * hw + i] = x[base + i] * x[base + i];
+      for (let c = 0; c < size; c++) {
+        for (let i = 0; i < hw; i++) scale[base + i] += f32(aos * padded[c * hw + i]);
+      }
+      for (let c = 1; c < C; c++) {
+        const o = base + c * hw;
+        for (let i = 0; i < hw; i++) {
+          let v = scale[o - hw + i];
+          v = f32(v + f32(aos * padded[(c + size - 1) * hw + i]));
+          v = f32(v - f32(aos * padded[(c - 1) * hw + i]));
+          scale[o + i] = v;
+        }
+      }
+    }
+    const nb = -this.beta;
+    for (let i = 0; i < scale.length; i++) y[i] = f32(Math.pow(scale[i], nb)) * x[i];
+  }
+
+  private acrossBackward(x: Float32Array, top: Blob, dx: Float32Array): void {
+    const { N, C, size, prePad } = this;
+    const hw = this.H * this.W;
+    const scale = this.scale;
+    const y = top.data;
+    const dy = top.diff;
+    const nb = -this.beta;
+    // `ratio` holds dy * y / scale for the channels of one image, zero-padded like the window.
+    const ratio = new Float32Array((C + size - 1) * hw);
+    const accum = new Float32Array(hw);
+    const crv = f32((2 * this.alpha * this.beta) / size);
+    for (let i = 0; i < scale.length; i++) dx[i] = dy[i] * f32(Math.pow(scale[i], nb));
+    for (let n = 0; n < N; n++) {
+      const base = n * C * hw;
+      for (let i = 0; i < C * hw; i++) ratio[prePad * hw + i] = f32(dy[base + i] * y[base + i]) / scale[base + i];
+      accum.fill(0);
+      for (let c = 0; c < size - 1; c++) {
+        for (let i = 0; i < hw; i++) accum[i] += ratio[c * hw + i];
+      }
+      for (let c = 0; c < C; c++) {
+        const o = base + c * hw;
+        for (let i = 0; i < hw; i++) {
+          accum[i] += ratio[(c + size - 1) * hw + i];
+          dx[o + i] += f32(-crv * f32(x[o + i] * accum[i]));
+          accum[i] -= ratio[c * hw + i];
+        }
+      }
+    }
+  }
+
+  private get powerSpec(): PowerSpec {
+    return { power: -this.beta, scale: this.alpha, shift: 1 };
+  }
+
+  private withinForward(x: Float32Array, y: Float32Array): void {
+    const sq = this.squares;
+    powerForward({ power: 2, scale: 1, shift: 0 }, x, sq);
+    this.avePool(sq, this.scale);
+    powerForward(this.powerSpec, this.scale, this.powered);
+    const pw = this.powered;
+    for (let i = 0; i < x.length; i++) y[i] = x[i] * pw[i];
+  }
+
+  private withinBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void {
+    const n = x.length;
+    const pw = this.powered;
+    // Eltwise PROD: d(input) = powered * dy, d(powered) = input * dy.
+    const dProd = new Float32Array(n);
+    const dPowered = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      dProd[i] = pw[i] * dy[i];
+      dPowered[i] = x[i] * dy[i];
+    }
+    const dPool = new Float32Array(n);
+    powerBackward(this.powerSpec, this.scale, pw, dPowered, dPool);
+    const dSq = new Float32Array(n);
+    this.avePoolBackward(dPool, dSq);
+    const dSqIn = new Float32Array(n);
+    powerBackward({ power: 2, scale: 1, shift: 0 }, x, this.squares, dSq, dSqIn);
+    // Split: the input's gradient is the sum of both branches.
+    for (let i = 0; i < n; i++) dx[i] = dProd[i] + dSqIn[i];
+  }
+
+  /** Caffe's AVE pooling, kernel `size`, stride 1, pad (size-1)/2, per (n, c) plane. */
+  private avePool(src: Float32Array, dst: Float32Array): void {
+    const { H, W, size, prePad: pad } = this;
+    const planes = this.N * this.C;
+    for (let p = 0; p < planes; p++) {
+      const o = p * H * W;
+      for (let ph = 0; ph < H; ph++) {
+        const h0 = ph - pad;
+        const h1 = Math.min(h0 + size, H + pad);
+        for (let pw = 0; pw < W; pw++) {
+          const w0 = pw - pad;
+          const w1 = Math.min(w0 + size, W + pad);
+          const poolSize = (h1 - h0) * (w1 - w0);
+          let s = 0;
+          for (let h = Math.max(h0, 0); h < Math.min(h1, H); h++) {
+            for (let w = Math.max(w0, 0); w < Math.min(w1, W); w++) s = f32(s + src[o + h * W + w]);
+          }
+          dst[o + ph * W + pw] = s / poolSize;
+        }
+      }
+    }
+  }
+
+  private avePoolBackward(dTop: Float32Array, dBottom: Float32Array): void {
+    const { H, W, size, prePad: pad } = this;
+    const planes = this.N * this.C;
+    dBottom.fill(0);
+    for (let p = 0; p < planes; p++) {
+      const o = p * H * W;
+      for (let ph = 0; ph < H; ph++) {
+        const h0 = ph - pad;
+        const h1 = Math.min(h0 + size, H + pad);
+        for (let pw = 0; pw < W; pw++) {
+          const w0 = pw - pad;
+          const w1 = Math.min(w0 + size, W + pad);
+          const g = f32(dTop[o + ph * W + pw] / ((h1 - h0) * (w1 - w0)));
+          for (let h = Math.max(h0, 0); h < Math.min(h1, H); h++) {
+            for (let w = Math.max(w0, 0); w < Math.min(w1, W); w++) dBottom[o + h * W + w] += g;
+          }
+        }
+      }
+    }
+  }
+}
+
+registerLayer('LRN', LRNLayer);

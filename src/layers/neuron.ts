@@ -1,0 +1,55 @@
+// NeuronLayer: the base of Caffe's element-wise layers (ReLU, Sigmoid, Power, ...): exactly one
+// bottom and one top of the bottom's shape; may run in place (top[0] === bottom[0]).
+//
+// In place, the bottom's data is overwritten by forward. Layers whose gradient can be written in
+// terms of the output (ReLU, Sigmoid, TanH, Exp, ELU, Swish) use it as Caffe does; the others
+// (BNLL, Clip, Log, Power) keep a copy of the input when running in place (`keepInput`), so their
+// in-place gradient is the true one.
+import type { Blob } from '../graph/blob.js';
+import { newMessage, type Message } from '../proto/schema.js';
+import { Layer } from './layer.js';
+
+/** A sub-message of a layer's parameter, or a fresh one holding the schema's defaults. */
+export function paramOf(param: Message, field: string, typeName: string): Message {
+  return param[field] ?? newMessage(typeName);
+}
+
+/** Caffe's CanonicalAxisIndex, failing with a LayerError. */
+export function axisOf(layer: Layer, blob: Blob, axis: number, what = 'axis'): number {
+  const n = blob.numAxes;
+  if (axis < -n || axis >= n) throw layer.error(`${what} ${axis} is out of range for the ${n}-D input ${blob.shapeString()}`);
+  return axis < 0 ? axis + n : axis;
+}
+
+export const f32 = Math.fround;
+
+export abstract class NeuronLayer extends Layer {
+  override exactNumBottomBlobs(): number {
+    return 1;
+  }
+  override exactNumTopBlobs(): number {
+    return 1;
+  }
+  override reshape(bottom: Blob[], top: Blob[]): void {
+    if (top[0] !== bottom[0]) top[0].reshapeLike(bottom[0]);
+  }
+}
+
+/** A neuron whose backward reads its input: keeps a copy of it when run in place. */
+export abstract class InputKeepingNeuronLayer extends NeuronLayer {
+  private saved = new Float32Array(0);
+
+  /** Call at the start of forward, before the top is written. */
+  protected keepInput(bottom: Blob, top: Blob): void {
+    if (bottom !== top) return;
+    if (this.saved.length !== bottom.count) this.saved = new Float32Array(bottom.count);
+    this.saved.set(bottom.data);
+  }
+
+  /** The forward input: the bottom's data, or the kept copy when run in place. */
+  protected inputData(bottom: Blob, top: Blob): Float32Array {
+    if (bottom !== top) return bottom.data;
+    if (this.saved.length !== bottom.count) throw this.error('backward before forward on an in-place layer');
+    return this.saved;
+  }
+}

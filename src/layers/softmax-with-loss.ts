@@ -1,0 +1,187 @@
+// SoftmaxWithLoss: softmax over `softmax_param.axis` followed by the multinomial logistic loss of
+// the integer labels, as Caffe's SoftmaxWithLossLayer.
+//
+// bottom[0] predictions (outer x C x inner), bottom[1] labels (outer * inner values in [0, C)).
+// top[0] the scalar loss; optional top[1] the softmax probabilities.
+// loss = -sum log(max(p[label], FLT_MIN)) / normalizer, normalizer from loss_param.normalization
+// (or the legacy `normalize` bool), positions whose label equals ignore_label skipped.
+//
+// This file also holds the helpers shared by the loss layers of this group (normalization modes,
+// label reading, axis resolution).
+import { Blob } from '../graph/blob.js';
+import { newMessage, type Message } from '../proto/schema.js';
+import { softmaxForward } from '../kernels/softmax.js';
+import { has, Layer, LossLayer } from './layer.js';
+import { registerLayer } from './registry.js';
+
+/** LossParameter.NormalizationMode values (caffe.proto). */
+export const FULL = 0;
+export const VALID = 1;
+export const BATCH_SIZE = 2;
+export const NONE = 3;
+
+/** Smallest positive normal float32 (C's FLT_MIN). */
+export const FLT_MIN = 1.1754943508222875e-38;
+/** Caffe's kLOG_THRESHOLD (a float constant). */
+export const LOG_THRESHOLD = Math.fround(1e-20);
+
+/** `param[field]`, or a fresh message of `typeName` (all defaults) when the field is unset. */
+export function subParam(param: Message, field: string, typeName: string): Message {
+  return param[field] ?? newMessage(typeName);
+}
+
+/**
+ * The normalization mode of a loss layer: an explicit `normalization` wins; otherwise the legacy
+ * `normalize` bool maps true -> VALID, false -> BATCH_SIZE; otherwise `fallback`.
+ */
+export function normalizationMode(layer: Layer, fallback: number): number {
+  const lp = subParam(layer.param, 'loss_param', 'LossParameter');
+  let mode: number;
+  if (has(lp, 'normalization')) mode = lp.normalization;
+  else if (has(lp, 'normalize')) mode = lp.normalize ? VALID : BATCH_SIZE;
+  else mode = fallback;
+  if (mode !== FULL && mode !== VALID && mode !== BATCH_SIZE && mode !== NONE) {
+    throw layer.error(`unknown loss_param.normalization mode ${mode}`);
+  }
+  return mode;
+}
+
+/**
+ * Caffe's get_normalizer: FULL = outer*inner, VALID = the number of counted (non-ignored)
+ * positions (outer*inner when validCount is -1), BATCH_SIZE = outer, NONE = 1; never below 1.
+ */
+export function getNormalizer(mode: number, outer: number, inner: number, validCount: number): number {
+  let n: number;
+  switch (mode) {
+    case FULL:
+      n = outer * inner;
+      break;
+    case VALID:
+      n = validCount === -1 ? outer * inner : validCount;
+      break;
+    case BATCH_SIZE:
+      n = outer;
+      break;
+    default:
+      n = 1;
+  }
+  return Math.max(1, n);
+}
+
+/** ignore_label from loss_param, or null when unset. */
+export function ignoreLabelOf(layer: Layer): number | null {
+  const lp = subParam(layer.param, 'loss_param', 'LossParameter');
+  return has(lp, 'ignore_label') ? lp.ignore_label : null;
+}
+
+/**
+ * Reads one label: returns -1 for the ignore label, else the class index, after checking it is an
+ * integer in [0, channels). Caffe truncates to int before comparing with ignore_label.
+ */
+export function readLabel(layer: Layer, value: number, channels: number, ignore: number | null, where: number): number {
+  const v = Math.trunc(value);
+  if (ignore !== null && v === ignore) return -1;
+  if (v !== value || v < 0 || v >= channels) {
+    throw layer.error(`label ${value} at position ${where} is not an integer in [0, ${channels})` +
+      (ignore !== null ? ` nor the ignore_label ${ignore}` : ''));
+  }
+  return v;
+}
+
+/** Canonical axis of `blob`, with a LayerError naming the layer when out of range. */
+export function layerAxis(layer: Layer, blob: Blob, axis: number, what = 'axis'): number {
+  const n = blob.numAxes;
+  if (axis < -n || axis >= n) throw layer.error(`${what} ${axis} is out of range for the ${n}-D input ${blob.shapeString()}`);
+  return axis < 0 ? axis + n : axis;
+}
+
+export class SoftmaxWithLossLayer extends LossLayer {
+  private prob = new Blob();
+  private axis = 1;
+  private outer = 0;
+  private inner = 0;
+  private ignoreLabel: number | null = null;
+  private normalization = VALID;
+
+  get type(): string {
+    return 'SoftmaxWithLoss';
+  }
+  override exactNumTopBlobs(): number {
+    return -1;
+  }
+  override minTopBlobs(): number {
+    return 1;
+  }
+  override maxTopBlobs(): number {
+    return 2;
+  }
+
+  override layerSetUp(bottom: Blob[], top: Blob[]): void {
+    super.layerSetUp(bottom, top);
+    this.ignoreLabel = ignoreLabelOf(this);
+    this.normalization = normalizationMode(this, VALID);
+  }
+
+  override reshape(bottom: Blob[], top: Blob[]): void {
+    super.reshape(bottom, top);
+    const sp = subParam(this.param, 'softmax_param', 'SoftmaxParameter');
+    this.axis = layerAxis(this, bottom[0], sp.axis, 'softmax_param.axis');
+    this.prob.reshapeLike(bottom[0]);
+    this.outer = bottom[0].countRange(0, this.axis);
+    this.inner = bottom[0].countRange(this.axis + 1);
+    this.check(this.outer * this.inner === bottom[1].count,
+      () => `the number of labels (${bottom[1].count}, shape ${bottom[1].shapeString()}) must equal the number of ` +
+        `predictions ${this.outer * this.inner}: for predictions ${bottom[0].shapeString()} with softmax axis ` +
+        `${this.axis}, labels hold one integer in [0, ${bottom[0].shape[this.axis]}) per position`);
+    if (top.length >= 2) top[1].reshapeLike(bottom[0]);
+  }
+
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    const channels = bottom[0].shape[this.axis];
+    softmaxForward(bottom[0].data, this.prob.data, this.outer, channels, this.inner);
+    const prob = this.prob.data;
+    const label = bottom[1].data;
+    const dim = channels * this.inner;
+    let loss = 0;
+    let count = 0;
+    for (let i = 0; i < this.outer; i++) {
+      for (let j = 0; j < this.inner; j++) {
+        const at = i * this.inner + j;
+        const l = readLabel(this, label[at], channels, this.ignoreLabel, at);
+        if (l < 0) continue;
+        loss -= Math.log(Math.max(prob[i * dim + l * this.inner + j], FLT_MIN));
+        count++;
+      }
+    }
+    top[0].data[0] = loss / getNormalizer(this.normalization, this.outer, this.inner, count);
+    if (top.length === 2) top[1].data.set(prob);
+  }
+
+  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    if (propagateDown[1]) throw this.error('cannot backpropagate to the label input (bottom 1)');
+    if (!propagateDown[0]) return;
+    const channels = bottom[0].shape[this.axis];
+    const diff = bottom[0].diff;
+    const prob = this.prob.data;
+    const label = bottom[1].data;
+    const dim = channels * this.inner;
+    diff.set(prob);
+    let count = 0;
+    for (let i = 0; i < this.outer; i++) {
+      for (let j = 0; j < this.inner; j++) {
+        const at = i * this.inner + j;
+        const l = readLabel(this, label[at], channels, this.ignoreLabel, at);
+        if (l < 0) {
+          for (let c = 0; c < channels; c++) diff[i * dim + c * this.inner + j] = 0;
+        } else {
+          diff[i * dim + l * this.inner + j] -= 1;
+          count++;
+        }
+      }
+    }
+    const scale = top[0].diff[0] / getNormalizer(this.normalization, this.outer, this.inner, count);
+    for (let k = 0; k < diff.length; k++) diff[k] *= scale;
+  }
+}
+
+registerLayer('SoftmaxWithLoss', SoftmaxWithLossLayer);
