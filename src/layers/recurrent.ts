@@ -26,7 +26,7 @@ import { Blob } from '../graph/blob.js';
 import { Net } from '../graph/net.js';
 import { cloneMessage, newMessage, type Message } from '../proto/schema.js';
 import { CaffeError } from '../util/errors.js';
-import { Layer, TEST } from './layer.js';
+import { Layer } from './layer.js';
 
 /** Destination of debug_info lines (Caffe logs them at INFO level). */
 export let recurrentDebugLog: (line: string) => void = (line) => process.stderr.write(line + '\n');
@@ -275,8 +275,10 @@ export abstract class RecurrentLayer extends Layer {
   protected override forwardCpu(_bottom: Blob[], top: Blob[]): void {
     const net = this.unrolledNet;
     // The outer net may have replaced parameter storage (a test net sharing a train net's
-    // weights): point every shared inner parameter at its owner again, as Caffe does in TEST.
-    if (this.phase === TEST) reshareWeights(net);
+    // weights, parameters shared by name between layers): point every shared inner parameter at
+    // its owner again. Caffe does this in TEST only; doing it always costs nothing and keeps
+    // outer sharing effective in TRAIN too.
+    reshareWeights(net);
     if (!this.exposeHidden) {
       this.recurInputs.forEach((b, i) => b.data.set(this.recurOutputs[i].data));
     }

@@ -1,0 +1,113 @@
+// InnerProduct (Caffe's InnerProductLayer): a fully connected layer. The bottom is viewed as
+// M x K with M = product of the axes before inner_product_param.axis and K = the product from it
+// on; top = M x num_output (shape: the leading axes, then num_output).
+// Weights are N x K, or K x N with transpose: true; the bias has N values.
+import type { Blob } from '../graph/blob.js';
+import { Blob as BlobClass } from '../graph/blob.js';
+import { fillBlob } from '../graph/filler.js';
+import { gemm, gemv } from '../kernels/gemm.js';
+import { newMessage, type Message } from '../proto/schema.js';
+import { CaffeError } from '../util/errors.js';
+import { Scratch, canonicalAxis } from './base-conv.js';
+import { Layer } from './layer.js';
+import { registerLayer } from './registry.js';
+
+export class InnerProductLayer extends Layer {
+  private M = 0;
+  private K = 0;
+  private N = 0;
+  private biasTerm = true;
+  private transpose = false;
+  private ones = new Scratch();
+  private biasMultiplier: Float32Array = new Float32Array(0);
+
+  get type(): string {
+    return 'InnerProduct';
+  }
+  override exactNumBottomBlobs(): number {
+    return 1;
+  }
+  override exactNumTopBlobs(): number {
+    return 1;
+  }
+
+  private ip(): Message {
+    return this.param.inner_product_param ?? newMessage('InnerProductParameter');
+  }
+
+  override layerSetUp(bottom: Blob[], _top: Blob[]): void {
+    const p = this.ip();
+    this.N = Number(p.num_output ?? 0);
+    this.check(this.N > 0, `num_output must be positive, got ${this.N}`);
+    this.biasTerm = p.bias_term ?? true;
+    this.transpose = !!p.transpose;
+    const axis = canonicalAxis(this, bottom[0], p.axis ?? 1, 'inner_product_param.axis');
+    this.K = bottom[0].countRange(axis);
+    const weightShape = this.transpose ? [this.K, this.N] : [this.N, this.K];
+    if (this.blobs.length > 0) {
+      const want = this.biasTerm ? 2 : 1;
+      this.check(this.blobs.length === want, `incorrect number of weight blobs: expected ${want}, got ${this.blobs.length}`);
+      this.check(this.blobs[0].count === this.K * this.N,
+        () => `weight blob ${this.blobs[0].shapeString()} does not match (${weightShape.join(',')}) for bottom ${bottom[0].shapeString()}`);
+      if (this.biasTerm) {
+        this.check(this.blobs[1].count === this.N, () => `bias blob ${this.blobs[1].shapeString()} does not hold ${this.N} values`);
+      }
+    } else {
+      const w = new BlobClass(weightShape);
+      this.fill(w, p.weight_filler, 'weight_filler');
+      this.blobs = [w];
+      if (this.biasTerm) {
+        const b = new BlobClass([this.N]);
+        this.fill(b, p.bias_filler, 'bias_filler');
+        this.blobs.push(b);
+      }
+    }
+    for (let i = 0; i < this.blobs.length; i++) this.setParamPropagateDown(i, true);
+  }
+
+  private fill(blob: BlobClass, filler: Message | null | undefined, what: string): void {
+    try {
+      fillBlob(blob, filler);
+    } catch (e) {
+      if (e instanceof CaffeError) throw this.error(`${what}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  reshape(bottom: Blob[], top: Blob[]): void {
+    const axis = canonicalAxis(this, bottom[0], this.ip().axis ?? 1, 'inner_product_param.axis');
+    const k = bottom[0].countRange(axis);
+    this.check(k === this.K,
+      () => `input size incompatible with inner product parameters: bottom ${bottom[0].shapeString()} gives ${k} inputs from axis ${axis}, the weights expect ${this.K}`);
+    this.M = bottom[0].countRange(0, axis);
+    top[0].reshape([...bottom[0].shape.slice(0, axis), this.N]);
+    if (this.biasTerm) {
+      this.biasMultiplier = this.ones.get(this.M);
+      this.biasMultiplier.fill(1);
+    }
+  }
+
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    const { M, N, K } = this;
+    gemm(false, !this.transpose, M, N, K, 1, bottom[0].data, this.blobs[0].data, 0, top[0].data);
+    if (this.biasTerm) gemm(false, false, M, N, 1, 1, this.biasMultiplier, this.blobs[1].data, 1, top[0].data);
+  }
+
+  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    const { M, N, K } = this;
+    const dy = top[0].diff;
+    if (this.paramPropagateDown(0)) {
+      // dW += dy^T x (N x K), or x^T dy (K x N) when transposed.
+      if (this.transpose) gemm(true, false, K, N, M, 1, bottom[0].data, dy, 1, this.blobs[0].diff);
+      else gemm(true, false, N, K, M, 1, dy, bottom[0].data, 1, this.blobs[0].diff);
+    }
+    if (this.biasTerm && this.paramPropagateDown(1)) {
+      gemv(true, M, N, 1, dy, this.biasMultiplier, 1, this.blobs[1].diff);
+    }
+    if (propagateDown[0]) {
+      gemm(false, this.transpose, M, K, N, 1, dy, this.blobs[0].data, 0, bottom[0].diff);
+    }
+  }
+}
+
+registerLayer('InnerProduct', InnerProductLayer);
