@@ -5,14 +5,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fromObject, has, newMessage, type Message } from '../src/proto/schema.js';
+import { cloneMessage, fromObject, has, newMessage, type Message } from '../src/proto/schema.js';
 import { parseText, printText } from '../src/format/text.js';
 import { decodeMessage, encodeMessage } from '../src/format/binary.js';
 import { messagesDiff } from '../src/format/equal.js';
 import { CaffeError } from '../src/util/errors.js';
 import {
   UpgradeError,
-  cloneMessage,
   netNeedsBatchNormUpgrade,
   netNeedsDataUpgrade,
   netNeedsInputUpgrade,

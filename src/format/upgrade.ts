@@ -15,7 +15,7 @@
 // The upgrade functions work in place the way Caffe's do: the message handed in may be modified and
 // its sub-messages (blobs, *_param) are moved into the result rather than copied.
 import { CaffeError } from '../util/errors.js';
-import { enumType, fieldOf, has, messageType, newMessage, type Message, type Type } from '../proto/schema.js';
+import { cloneMessage, enumType, fieldOf, has, messageType, newMessage, type Message, type Type } from '../proto/schema.js';
 
 /** A legacy file that Caffe refuses to upgrade (where Caffe LOG(FATAL)s or CHECK-fails). */
 export class UpgradeError extends CaffeError {
@@ -120,40 +120,6 @@ function clear(msg: Message, field: string): void {
 /** Sets a float field the way Caffe stores it (float32-rounded). */
 function setFloat(msg: Message, field: string, v: number): void {
   msg[field] = Math.fround(v);
-}
-
-/**
- * A deep copy of a message (Caffe's CopyFrom): presence, typed arrays and sub-messages preserved.
- * Longs and strings are immutable and shared.
- */
-export function cloneMessage(msg: Message): Message {
-  const type = typeOf(msg);
-  const out = new (type.ctor as any)() as Message;
-  for (const key of Object.keys(msg)) {
-    const f = fieldOf(type, key);
-    const v = msg[key];
-    if (!f) {
-      out[key] = v; // not a schema field (unknown-field bookkeeping of a decoder): keep as is
-      continue;
-    }
-    if (v === null || v === undefined) continue;
-    if (f.repeated) {
-      if (v instanceof Float32Array || v instanceof Float64Array) out[key] = v.slice();
-      else if (Array.isArray(v)) {
-        out[key] = v.map((e) => (e !== null && typeof e === 'object' && (e as Message).$type ? cloneMessage(e) : cloneLeaf(e)));
-      } else out[key] = v;
-    } else if (typeof v === 'object' && (v as Message).$type) {
-      out[key] = cloneMessage(v as Message);
-    } else {
-      out[key] = cloneLeaf(v);
-    }
-  }
-  return out;
-}
-
-function cloneLeaf(v: unknown): unknown {
-  if (v instanceof Uint8Array) return v.slice();
-  return v;
 }
 
 function enumValue(enumName: string, valueName: string): number {
