@@ -82,8 +82,8 @@ export function convGeometry(layer: Layer, cp: Message, n: number, bottom: Blob)
   }
   stride.forEach((s, i) => layer.check(s > 0, `stride dimensions must be nonzero (stride ${shapeStr(stride)}, axis ${i})`));
   const pad = perAxis('pad', 'pad_h', 'pad_w', 0);
+  // No positivity check on dilation, as Caffe: 0 collapses the kernel onto one pixel.
   const dilation = perAxis('dilation', '', '', 1);
-  dilation.forEach((d, i) => layer.check(d > 0, `dilation must be positive (dilation ${shapeStr(dilation)}, axis ${i})`));
   return { kernel, stride, pad, dilation };
 }
 

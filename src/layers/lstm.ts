@@ -7,10 +7,14 @@
 // Parameters, in order: W_xc (4D x input), b_c (4D), [W_xc_static (4D x static input),] W_hc
 // (4D x D); weight_filler fills the weights, bias_filler the bias. Recurrent states: h_0 and c_0
 // in, h_T and c_T out (the order of the exposed bottoms and tops with expose_hidden).
+import { Net } from '../graph/net.js';
 import type { Message } from '../proto/schema.js';
 import { newMessage } from '../proto/schema.js';
 import { registerLayer } from './registry.js';
-import { RecurrentLayer, blobShape, fillerOf, layerParam, namedParam } from './recurrent.js';
+import { RecurrentLayer, blobShape, fillerOf, layerParam, namedParam, provideNetFactory } from './recurrent.js';
+
+// The unrolled net is a Net (a deferred reference: net.ts and this module import each other).
+provideNetFactory((param, options) => new Net(param, options));
 
 export class LSTMLayer extends RecurrentLayer {
   override get type(): string {

@@ -23,10 +23,19 @@
 // net backward: gradients reach x, x_static and the parameters (accumulated), never cont (asking
 // for it is an error, as Caffe's CHECK), nor the exposed initial states, nor across batches.
 import { Blob } from '../graph/blob.js';
-import { Net } from '../graph/net.js';
+import type { Net, NetOptions } from '../graph/net.js';
 import { cloneMessage, newMessage, type Message } from '../proto/schema.js';
 import { CaffeError } from '../util/errors.js';
 import { Layer } from './layer.js';
+
+// This module does not import src/graph/net.ts at run time: net.ts imports every layer module,
+// so a static import here would make loading lstm.ts or rnn.ts first fail (their classes would
+// extend a RecurrentLayer not yet defined). The subclass modules, which import net.ts themselves,
+// provide the constructor instead.
+let netFactory: ((param: Message, options: NetOptions) => Net) | null = null;
+export function provideNetFactory(factory: (param: Message, options: NetOptions) => Net): void {
+  netFactory = factory;
+}
 
 /** Destination of debug_info lines (Caffe logs them at INFO level). */
 export let recurrentDebugLog: (line: string) => void = (line) => process.stderr.write(line + '\n');
@@ -162,9 +171,10 @@ export abstract class RecurrentLayer extends Layer {
       return name;
     });
 
+    if (!netFactory) throw this.error('internal: no Net constructor provided (load layers through src/graph/net.ts)');
     let net: Net;
     try {
-      net = new Net(netParam, { source: `the unrolled net of layer '${this.name}'` });
+      net = netFactory(netParam, { source: `the unrolled net of layer '${this.name}'` });
     } catch (e) {
       if (e instanceof CaffeError) throw this.error(`cannot build the unrolled net: ${e.message}`);
       throw e;

@@ -7,10 +7,14 @@
 // Parameters, in order: W_xh (D x input), b_h (D), [W_xh_static (D x static input),] W_hh (D x D),
 // W_ho (D x D), b_o (D); weight_filler fills the weights, bias_filler the biases. Recurrent state:
 // h_0 in, h_T out (the exposed bottom and top with expose_hidden).
+import { Net } from '../graph/net.js';
 import type { Message } from '../proto/schema.js';
 import { newMessage } from '../proto/schema.js';
 import { registerLayer } from './registry.js';
-import { RecurrentLayer, blobShape, fillerOf, layerParam, namedParam } from './recurrent.js';
+import { RecurrentLayer, blobShape, fillerOf, layerParam, namedParam, provideNetFactory } from './recurrent.js';
+
+// The unrolled net is a Net (a deferred reference: net.ts and this module import each other).
+provideNetFactory((param, options) => new Net(param, options));
 
 export class RNNLayer extends RecurrentLayer {
   override get type(): string {
