@@ -1,0 +1,45 @@
+// AdamSolver (Kingma & Ba), as Caffe's AdamSolver::ComputeUpdateValue, with two history sets:
+// [0, N) the first moment m, [N, 2N) the second moment v. With t = iter + 1:
+//   m = beta1 * m + (1 - beta1) * diff
+//   v = beta2 * v + (1 - beta2) * diff^2
+//   correction = sqrt(1 - beta2^t) / (1 - beta1^t)        (double, then float, as Caffe)
+//   diff = local_rate * correction * m / (sqrt(v) + delta)
+// beta1 is `momentum`, beta2 `momentum2`, epsilon `delta`.
+import { SGDSolver } from './sgd.js';
+
+const f = Math.fround;
+
+export class AdamSolver extends SGDSolver {
+  override get type(): string {
+    return 'Adam';
+  }
+
+  protected override historySets(): number {
+    return 2;
+  }
+
+  protected override computeUpdateValue(id: number, rate: number): void {
+    const lr = this.localRate(id, rate);
+    const beta1 = f(this.param.momentum);
+    const beta2 = f(this.param.momentum2);
+    const eps = f(this.param.delta);
+    const t = this.iter + 1;
+    const correction = f(Math.sqrt(1 - Math.pow(beta2, t)) / (1 - Math.pow(beta1, t)));
+    const scale = f(lr * correction);
+    const oneMinusB1 = f(1 - beta1);
+    const oneMinusB2 = f(1 - beta2);
+    const n = this.net.learnableParams.length;
+    const g = this.net.learnableParams[id].diff;
+    const m = this.history[id].data;
+    const v = this.history[n + id].data;
+    for (let i = 0; i < g.length; i++) {
+      const gi = g[i];
+      const mi = f(f(beta1 * m[i]) + f(oneMinusB1 * gi));
+      m[i] = mi;
+      const vi = f(f(beta2 * v[i]) + f(oneMinusB2 * f(gi * gi)));
+      v[i] = vi;
+      const u = f(mi / f(f(Math.sqrt(vi)) + eps));
+      g[i] = f(scale * u);
+    }
+  }
+}
