@@ -1,14 +1,143 @@
-// Weight fillers (Caffe's FillerParameter). Placeholder with 'constant' only; the full set
-// (uniform, gaussian+sparse, positive_unitball, xavier, msra, bilinear) lands with the kernels.
+// Weight fillers (Caffe's FillerParameter / filler.hpp), drawing from the process-wide generator
+// of src/kernels/rng.ts (seeded by setSeed, Caffe's random_seed).
+//
+//   constant            value
+//   uniform             U(min, max)
+//   gaussian            N(mean, std^2); with sparse >= 0 each value is kept with probability
+//                       sparse / shape[0] and zeroed otherwise
+//   positive_unitball   U(0, 1), then every slice along axis 0 scaled to sum to 1
+//   xavier              U(-sqrt(3/n), sqrt(3/n))
+//   msra                N(0, 2/n)
+//   bilinear            the bilinear-upsampling kernel, for 4-D square filters (Deconvolution)
+// where n (xavier, msra) is fan_in = count / shape[0], fan_out = count / shape[1] (count for a 1-D
+// blob), or their mean, per variance_norm (FAN_IN, FAN_OUT, AVERAGE).
+// Only gaussian accepts `sparse`; the others reject it as Caffe does.
 import type { Message } from '../proto/schema.js';
 import type { Blob } from './blob.js';
 import { CaffeError } from '../util/errors.js';
+import { globalRng } from '../kernels/rng.js';
 
+export const FAN_IN = 0;
+export const FAN_OUT = 1;
+export const AVERAGE = 2;
+
+export const FILLER_TYPES = ['constant', 'uniform', 'gaussian', 'positive_unitball', 'xavier', 'msra', 'bilinear'] as const;
+
+function fail(type: string, blob: Blob, detail: string): CaffeError {
+  return new CaffeError(`${type} filler on a blob of shape ${blob.shapeString()}: ${detail}`);
+}
+
+function noSparse(type: string, blob: Blob, f: Message | null | undefined): void {
+  const sparse: number = f?.sparse ?? -1;
+  if (sparse !== -1) throw fail(type, blob, `sparse = ${sparse} is not supported by this filler (only gaussian)`);
+}
+
+function nonEmpty(type: string, blob: Blob): void {
+  if (blob.count === 0) throw fail(type, blob, 'the blob is empty');
+}
+
+/** n for xavier / msra from the blob's fans and variance_norm. */
+function fanScale(type: string, blob: Blob, f: Message | null | undefined): number {
+  nonEmpty(type, blob);
+  const count = blob.count;
+  const shape = blob.shape;
+  if (shape.length === 0) throw fail(type, blob, 'a 0-D blob has no fan-in');
+  const fanIn = Math.trunc(count / shape[0]);
+  const fanOut = shape.length > 1 ? Math.trunc(count / shape[1]) : count;
+  const norm: number = f?.variance_norm ?? FAN_IN;
+  switch (norm) {
+    case FAN_IN:
+      return fanIn;
+    case FAN_OUT:
+      return fanOut;
+    case AVERAGE:
+      return (fanIn + fanOut) / 2;
+    default:
+      throw fail(type, blob, `unknown variance_norm ${norm}`);
+  }
+}
+
+/** Fills blob.data as Caffe's GetFiller(param)->Fill(blob); a missing param means constant 0. */
 export function fillBlob(blob: Blob, filler: Message | null | undefined): void {
   const type: string = filler?.type ?? 'constant';
-  if (type === 'constant') {
-    blob.data.fill(filler?.value ?? 0);
-    return;
+  const data = blob.data;
+  const rng = globalRng();
+  switch (type) {
+    case 'constant': {
+      nonEmpty(type, blob);
+      data.fill(filler?.value ?? 0);
+      noSparse(type, blob, filler);
+      return;
+    }
+    case 'uniform': {
+      nonEmpty(type, blob);
+      const lo: number = filler?.min ?? 0;
+      const hi: number = filler?.max ?? 1;
+      if (!(lo <= hi)) throw fail(type, blob, `min ${lo} must not exceed max ${hi}`);
+      rng.fillUniform(data, lo, hi);
+      noSparse(type, blob, filler);
+      return;
+    }
+    case 'gaussian': {
+      nonEmpty(type, blob);
+      const std: number = filler?.std ?? 1;
+      if (!(std >= 0)) throw fail(type, blob, `std must be >= 0, got ${std}`);
+      rng.fillGaussian(data, filler?.mean ?? 0, std);
+      const sparse: number = filler?.sparse ?? -1;
+      if (sparse < -1) throw fail(type, blob, `sparse must be >= -1, got ${sparse}`);
+      if (sparse >= 0) {
+        // Sparse init for weight matrices: on average `sparse` non-zero inputs per output.
+        if (blob.numAxes < 1) throw fail(type, blob, 'sparse gaussian needs at least one axis');
+        const p = sparse / blob.shape[0];
+        if (p > 1) throw fail(type, blob, `sparse ${sparse} exceeds the ${blob.shape[0]} outputs (probability ${p} > 1)`);
+        for (let i = 0; i < data.length; i++) if (!(rng.random() < p)) data[i] = 0;
+      }
+      return;
+    }
+    case 'positive_unitball': {
+      nonEmpty(type, blob);
+      rng.fillUniform(data, 0, 1);
+      const num = blob.numAxes > 0 ? blob.shape[0] : 1;
+      const dim = Math.trunc(blob.count / num);
+      if (dim === 0) throw fail(type, blob, 'slices along axis 0 are empty');
+      for (let i = 0; i < num; i++) {
+        let sum = 0;
+        for (let j = 0; j < dim; j++) sum += data[i * dim + j];
+        for (let j = 0; j < dim; j++) data[i * dim + j] /= sum;
+      }
+      noSparse(type, blob, filler);
+      return;
+    }
+    case 'xavier': {
+      const n = fanScale(type, blob, filler);
+      const scale = Math.fround(Math.sqrt(3 / n));
+      rng.fillUniform(data, -scale, scale);
+      noSparse(type, blob, filler);
+      return;
+    }
+    case 'msra': {
+      const n = fanScale(type, blob, filler);
+      rng.fillGaussian(data, 0, Math.fround(Math.sqrt(2 / n)));
+      noSparse(type, blob, filler);
+      return;
+    }
+    case 'bilinear': {
+      if (blob.numAxes !== 4) throw fail(type, blob, 'the blob must be 4-D');
+      const w = blob.shape[3];
+      const h = blob.shape[2];
+      if (w !== h) throw fail(type, blob, `the filter must be square, got ${h}x${w}`);
+      // Kernel centred on c (in units of the upsampling factor f), a tent of width 1 per axis.
+      const f = Math.ceil(w / 2);
+      const c = (w - 1) / (2 * f);
+      for (let i = 0; i < data.length; i++) {
+        const x = i % w;
+        const y = Math.floor(i / w) % h;
+        data[i] = (1 - Math.abs(x / f - c)) * (1 - Math.abs(y / f - c));
+      }
+      noSparse(type, blob, filler);
+      return;
+    }
+    default:
+      throw new CaffeError(`unknown filler type '${type}' (known: ${FILLER_TYPES.join(', ')})`);
   }
-  throw new CaffeError(`filler type '${type}' is not implemented yet`);
 }

@@ -10,12 +10,10 @@
 // The blobs are statistics, not parameters: Caffe forces their lr_mult to 0 (param specs are
 // added when missing and must say lr_mult 0) and never writes their diffs.
 import { Blob } from '../graph/blob.js';
-import { newMessage, type Message } from '../proto/schema.js';
-import { Layer } from './layer.js';
-import { TEST } from './layer.js';
+import { has, newMessage, type Message } from '../proto/schema.js';
+import { Layer, TEST } from './layer.js';
 import { f32, paramOf } from './neuron.js';
 import { registerLayer } from './registry.js';
-import { has } from '../proto/schema.js';
 
 export class BatchNormLayer extends Layer {
   private useGlobalStats = false;

@@ -88,8 +88,10 @@ export class LRNLayer extends Layer {
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     if (!propagateDown[0]) return;
     const x = this.inputOf(bottom[0], top[0]);
-    if (this.region === ACROSS_CHANNELS) this.acrossBackward(x, top[0], bottom[0].diff);
-    else this.withinBackward(x, top[0].diff, bottom[0].diff);
+    // In place the bottom diff is the top diff: read from a copy.
+    const dy = bottom[0] === top[0] ? Float32Array.from(top[0].diff) : top[0].diff;
+    if (this.region === ACROSS_CHANNELS) this.acrossBackward(x, top[0].data, dy, bottom[0].diff);
+    else this.withinBackward(x, dy, bottom[0].diff);
   }
 
   private acrossForward(x: Float32Array, y: Float32Array): void {
@@ -119,12 +121,10 @@ export class LRNLayer extends Layer {
     for (let i = 0; i < scale.length; i++) y[i] = f32(Math.pow(scale[i], nb)) * x[i];
   }
 
-  private acrossBackward(x: Float32Array, top: Blob, dx: Float32Array): void {
+  private acrossBackward(x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array): void {
     const { N, C, size, prePad } = this;
     const hw = this.H * this.W;
     const scale = this.scale;
-    const y = top.data;
-    const dy = top.diff;
     const nb = -this.beta;
     // `ratio` holds dy * y / scale for the channels of one image, zero-padded like the window.
     const ratio = new Float32Array((C + size - 1) * hw);

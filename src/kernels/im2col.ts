@@ -1,0 +1,246 @@
+// im2col / col2im with Caffe's layout (src/caffe/util/im2col.cpp), for 2-D and N-D images.
+//
+// The column buffer has one row per (channel, kernel offset) — channel slowest, then the kernel
+// offsets in row-major order over the kernel axes — and one column per output position, in
+// row-major order over the output axes. Output size per axis is
+//   out = (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1      (integer division)
+// and element [(c, k...), (o...)] is image[c, o * stride - pad + k * dilation] or 0 when that
+// position falls in the padding. col2im is the adjoint: it zeroes the image and sums every
+// column element back into the pixel it was read from.
+// All arrays are Float32Array views positioned at the start of one image / column buffer.
+
+/** Output extent of one spatial axis (may be <= 0 when the kernel does not fit). */
+export function convOutSize(input: number, kernel: number, pad: number, stride: number, dilation: number): number {
+  const extent = dilation * (kernel - 1) + 1;
+  return Math.trunc((input + 2 * pad - extent) / stride) + 1;
+}
+
+/** First and one-past-last output index o in [0, out) with 0 <= o*stride + off < size. */
+function validRange(off: number, stride: number, size: number, out: number): [number, number] {
+  // o * stride + off >= 0  <=>  o >= ceil(-off / stride)
+  let lo = off >= 0 ? 0 : Math.ceil(-off / stride);
+  // o * stride + off < size  <=>  o <= floor((size - 1 - off) / stride)
+  let hi = size - 1 - off < 0 ? 0 : Math.floor((size - 1 - off) / stride) + 1;
+  if (lo > out) lo = out;
+  if (hi > out) hi = out;
+  if (hi < lo) hi = lo;
+  return [lo, hi];
+}
+
+export function im2col(
+  data: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  kernelH: number,
+  kernelW: number,
+  padH: number,
+  padW: number,
+  strideH: number,
+  strideW: number,
+  dilationH: number,
+  dilationW: number,
+  col: Float32Array,
+): void {
+  const outH = convOutSize(height, kernelH, padH, strideH, dilationH);
+  const outW = convOutSize(width, kernelW, padW, strideW, dilationW);
+  if (outH <= 0 || outW <= 0) return;
+  const plane = height * width;
+  let o = 0;
+  for (let c = 0; c < channels; c++) {
+    const cBase = c * plane;
+    for (let kr = 0; kr < kernelH; kr++) {
+      const rowOff = kr * dilationH - padH;
+      const [y0, y1] = validRange(rowOff, strideH, height, outH);
+      for (let kc = 0; kc < kernelW; kc++) {
+        const colOff = kc * dilationW - padW;
+        const [x0, x1] = validRange(colOff, strideW, width, outW);
+        // Rows of the output that read padding.
+        col.fill(0, o, o + y0 * outW);
+        o += y0 * outW;
+        for (let y = y0; y < y1; y++) {
+          const src = cBase + (y * strideH + rowOff) * width + colOff;
+          if (x0 > 0) col.fill(0, o, o + x0);
+          if (strideW === 1) {
+            for (let x = x0; x < x1; x++) col[o + x] = data[src + x];
+          } else {
+            for (let x = x0; x < x1; x++) col[o + x] = data[src + x * strideW];
+          }
+          if (x1 < outW) col.fill(0, o + x1, o + outW);
+          o += outW;
+        }
+        col.fill(0, o, o + (outH - y1) * outW);
+        o += (outH - y1) * outW;
+      }
+    }
+  }
+}
+
+export function col2im(
+  col: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  kernelH: number,
+  kernelW: number,
+  padH: number,
+  padW: number,
+  strideH: number,
+  strideW: number,
+  dilationH: number,
+  dilationW: number,
+  data: Float32Array,
+): void {
+  const plane = height * width;
+  data.fill(0, 0, channels * plane);
+  const outH = convOutSize(height, kernelH, padH, strideH, dilationH);
+  const outW = convOutSize(width, kernelW, padW, strideW, dilationW);
+  if (outH <= 0 || outW <= 0) return;
+  let o = 0;
+  for (let c = 0; c < channels; c++) {
+    const cBase = c * plane;
+    for (let kr = 0; kr < kernelH; kr++) {
+      const rowOff = kr * dilationH - padH;
+      const [y0, y1] = validRange(rowOff, strideH, height, outH);
+      for (let kc = 0; kc < kernelW; kc++) {
+        const colOff = kc * dilationW - padW;
+        const [x0, x1] = validRange(colOff, strideW, width, outW);
+        for (let y = y0; y < y1; y++) {
+          const dst = cBase + (y * strideH + rowOff) * width + colOff;
+          const src = o + y * outW;
+          if (strideW === 1) {
+            for (let x = x0; x < x1; x++) data[dst + x] += col[src + x];
+          } else {
+            for (let x = x0; x < x1; x++) data[dst + x * strideW] += col[src + x];
+          }
+        }
+        o += outH * outW;
+      }
+    }
+  }
+}
+
+/**
+ * N-D im2col. imShape = [channels, ...spatial] (numSpatialAxes + 1 entries), colShape =
+ * [channels * prod(kernel), ...output spatial]; kernel/pad/stride/dilation have numSpatialAxes
+ * entries. Same layout as the 2-D version (which it equals for two spatial axes).
+ */
+export function im2colNd(
+  data: Float32Array,
+  numSpatialAxes: number,
+  imShape: ArrayLike<number>,
+  colShape: ArrayLike<number>,
+  kernel: ArrayLike<number>,
+  pad: ArrayLike<number>,
+  stride: ArrayLike<number>,
+  dilation: ArrayLike<number>,
+  col: Float32Array,
+): void {
+  ndCore(true, data, numSpatialAxes, imShape, colShape, kernel, pad, stride, dilation, col);
+}
+
+/** N-D col2im (the adjoint of im2colNd): zeroes `data` and accumulates `col` into it. */
+export function col2imNd(
+  col: Float32Array,
+  numSpatialAxes: number,
+  imShape: ArrayLike<number>,
+  colShape: ArrayLike<number>,
+  kernel: ArrayLike<number>,
+  pad: ArrayLike<number>,
+  stride: ArrayLike<number>,
+  dilation: ArrayLike<number>,
+  data: Float32Array,
+): void {
+  ndCore(false, data, numSpatialAxes, imShape, colShape, kernel, pad, stride, dilation, col);
+}
+
+function ndCore(
+  toCol: boolean,
+  im: Float32Array,
+  n: number,
+  imShape: ArrayLike<number>,
+  colShape: ArrayLike<number>,
+  kernel: ArrayLike<number>,
+  pad: ArrayLike<number>,
+  stride: ArrayLike<number>,
+  dilation: ArrayLike<number>,
+  col: Float32Array,
+): void {
+  let imSpatial = 1;
+  let colSpatial = 1;
+  let kernelSize = 1;
+  for (let i = 0; i < n; i++) {
+    imSpatial *= imShape[i + 1];
+    colSpatial *= colShape[i + 1];
+    kernelSize *= kernel[i];
+  }
+  if (!toCol) im.fill(0, 0, imShape[0] * imSpatial);
+  if (colSpatial <= 0 || n === 0) {
+    if (n === 0) {
+      // No spatial axes: the column buffer is the image itself (kernel of size 1).
+      const c = colShape[0];
+      if (toCol) for (let i = 0; i < c; i++) col[i] = im[i];
+      else for (let i = 0; i < c; i++) im[i] += col[i];
+    }
+    return;
+  }
+  // Row-major strides of the image's spatial axes.
+  const imStride = new Array<number>(n);
+  let s = 1;
+  for (let i = n - 1; i >= 0; i--) {
+    imStride[i] = s;
+    s *= imShape[i + 1];
+  }
+  const kOff = new Array<number>(n).fill(0); // current kernel offset per axis
+  const oIdx = new Array<number>(n).fill(0); // current output position per axis
+  const last = n - 1;
+  const outLast = colShape[last + 1];
+  const channelsCol = colShape[0];
+  for (let cCol = 0; cCol < channelsCol; cCol++) {
+    // Kernel offsets of this row: cCol = cIm * kernelSize + row-major(kOff).
+    let rem = cCol;
+    for (let i = last; i >= 0; i--) {
+      kOff[i] = rem % kernel[i];
+      rem = Math.floor(rem / kernel[i]);
+    }
+    const imBase = Math.floor(cCol / kernelSize) * imSpatial;
+    let colIdx = cCol * colSpatial;
+    oIdx.fill(0);
+    // Walk the output positions; the innermost axis is handled as one strided run.
+    const offLast = kOff[last] * dilation[last] - pad[last];
+    const [x0, x1] = validRange(offLast, stride[last], imShape[last + 1], outLast);
+    for (;;) {
+      // Image offset of the outer axes, or -1 if any falls in the padding.
+      let base = imBase;
+      for (let i = 0; i < last; i++) {
+        const p = oIdx[i] * stride[i] - pad[i] + kOff[i] * dilation[i];
+        if (p < 0 || p >= imShape[i + 1]) {
+          base = -1;
+          break;
+        }
+        base += p * imStride[i];
+      }
+      if (base < 0) {
+        if (toCol) col.fill(0, colIdx, colIdx + outLast);
+      } else {
+        const src = base + offLast;
+        const st = stride[last];
+        if (toCol) {
+          if (x0 > 0) col.fill(0, colIdx, colIdx + x0);
+          for (let x = x0; x < x1; x++) col[colIdx + x] = im[src + x * st];
+          if (x1 < outLast) col.fill(0, colIdx + x1, colIdx + outLast);
+        } else {
+          for (let x = x0; x < x1; x++) im[src + x * st] += col[colIdx + x];
+        }
+      }
+      colIdx += outLast;
+      // Advance the outer output axes (odometer).
+      let i = last - 1;
+      for (; i >= 0; i--) {
+        if (++oIdx[i] < colShape[i + 1]) break;
+        oIdx[i] = 0;
+      }
+      if (i < 0) break;
+    }
+  }
+}
