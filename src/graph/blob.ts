@@ -18,8 +18,9 @@ export class Blob {
   private _data: Float32Array = this._dataStore;
   private _diff: Float32Array = this._diffStore;
 
-  constructor(shape: readonly number[] = []) {
-    if (shape.length) this.reshape(shape);
+  /** No shape: an empty blob (count 0); `[]`: a scalar (count 1), as Caffe's Blob(shape). */
+  constructor(shape?: readonly number[]) {
+    if (shape) this.reshape(shape);
   }
 
   get shape(): readonly number[] {

@@ -347,8 +347,10 @@ export class Net {
       const v = inputs[name];
       let data: ArrayLike<number>;
       if ('shape' in v && !ArrayBuffer.isView(v)) {
+        // Reshape only when the element count changes: like pycaffe's `blob.data[...] = array`,
+        // a (1,) array fills a 0-d blob and a flat array fills an N-D one.
         const shape = (v as { shape: readonly number[] }).shape;
-        if (shape.length !== blob.shape.length || shape.some((d, i) => d !== blob.shape[i])) {
+        if (shape.reduce((a, b) => a * b, 1) !== blob.count) {
           blob.reshape(shape);
           reshaped = true;
         }

@@ -1,7 +1,9 @@
 // Dropout: in TRAIN, keeps each element with probability 1 - dropout_ratio and scales the kept
 // ones by 1 / (1 - ratio) (Caffe's scale_); in TEST, passes the input through. The mask comes
-// from `this.random` (uniform [0, 1)), which tests may replace by a seeded generator.
+// from the process-wide generator (Caffe's rng stream, seeded by random_seed), or from `this.rng`
+// when one is set (tests reseed it to get the same mask on every pass).
 import type { Blob } from '../graph/blob.js';
+import { globalRng, type Rng } from '../kernels/rng.js';
 import { TRAIN } from './layer.js';
 import { NeuronLayer, f32, paramOf } from './neuron.js';
 import { registerLayer } from './registry.js';
@@ -12,8 +14,8 @@ export class DropoutLayer extends NeuronLayer {
   /** Scale at train time (Caffe's default) rather than at test time; forks' scale_train. */
   private scaleTrain = true;
   private mask = new Uint8Array(0);
-  /** Uniform [0, 1) source for the mask. */
-  random: () => number = Math.random;
+  /** The generator for the mask; null = the process-wide one. */
+  rng: Rng | null = null;
 
   get type(): string {
     return 'Dropout';
@@ -38,10 +40,11 @@ export class DropoutLayer extends NeuronLayer {
     const y = top[0].data;
     if (this.phase === TRAIN) {
       const keep = 1 - this.ratio;
+      const rng = this.rng ?? globalRng();
       const m = this.mask;
       const s = this.scaleTrain ? this.scale : 1;
       for (let i = 0; i < x.length; i++) {
-        m[i] = this.random() < keep ? 1 : 0;
+        m[i] = rng.bernoulli(keep);
         y[i] = m[i] ? x[i] * s : x[i] * 0 * s;
       }
     } else {

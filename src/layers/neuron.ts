@@ -3,7 +3,7 @@
 //
 // In place, the bottom's data is overwritten by forward. Layers whose gradient can be written in
 // terms of the output (ReLU, Sigmoid, TanH, Exp, ELU, Swish) use it as Caffe does; the others
-// (BNLL, Clip, Log, Power) keep a copy of the input when running in place (`keepInput`), so their
+// (BNLL, Clip, Log, Power, PReLU) keep a copy of the input when running in place (`keepInput`), so their
 // in-place gradient is the true one.
 import type { Blob } from '../graph/blob.js';
 import { newMessage, type Message } from '../proto/schema.js';
