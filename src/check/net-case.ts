@@ -2,7 +2,7 @@
 // phase/stages/level, load weights, copy inputs, forward, compare; then top diffs, backward,
 // compare. Reports the first tensor that differs and by how much.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Net } from '../graph/net.js';
 import { readNpyAsFloat32 } from '../format/npy.js';
 import type { Blob } from '../graph/blob.js';
@@ -51,7 +51,8 @@ export function inDir<T>(dir: string, fn: () => T): T {
   }
 }
 
-export function runNetCase(dir: string, spec: NetCase, name = spec.name ?? dir): CaseResult {
+export function runNetCase(caseDir: string, spec: NetCase, name = spec.name ?? caseDir): CaseResult {
+  const dir = resolve(caseDir);
   const failures: string[] = [];
   const produced: CaseResult['produced'] = new Map();
   const tol = spec.tolerance ?? DEFAULT_TOLERANCE;

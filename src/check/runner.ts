@@ -25,7 +25,8 @@ export function findCases(root: string): string[] {
   return out;
 }
 
-export function runCase(dir: string): CaseResult {
+export function runCase(caseDir: string): CaseResult {
+  const dir = resolve(caseDir);
   const spec = readCaseJson(dir) as any;
   const name: string = spec.name ?? dir;
   try {
