@@ -11,3 +11,4 @@ export { readNpy, readNpyAsFloat32, writeNpy } from './format/npy.js';
 export { messagesEqual, messagesDiff } from './format/equal.js';
 export { messageType, newMessage, fromObject, has, cloneMessage, type Message } from './proto/schema.js';
 export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';
+export * from './solvers/index.js';

@@ -4,6 +4,9 @@ import { upgradeCommand } from './upgrade.js';
 import { infoCommand } from './info.js';
 import { forwardCommand } from './forward.js';
 import { demoCommand } from './demo.js';
+import { trainCommand } from './train.js';
+import { testCommand } from './test.js';
+import { timeCommand } from './time.js';
 
 export interface Command {
   summary: string;
@@ -17,4 +20,7 @@ export const commands: Record<string, Command> = {
   info: infoCommand,
   upgrade: upgradeCommand,
   check: checkCommand,
+  train: trainCommand,
+  test: testCommand,
+  time: timeCommand,
 };
