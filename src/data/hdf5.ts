@@ -1,0 +1,27 @@
+// Synchronous HDF5 reading and writing for the HDF5Data and HDF5Output layers. The work is done by
+// h5wasm inside the data worker (see worker-client.ts and hdf5-impl.ts); these calls block until
+// it is done. Paths are resolved against the current working directory here, as Caffe opens them.
+import { resolve } from 'node:path';
+import { CaffeError } from '../util/errors.js';
+import type { H5Dataset } from './hdf5-impl.js';
+import { dataWorker } from './worker-client.js';
+
+export type { H5Dataset };
+
+/** Reads datasets `names` of an HDF5 file as float32 (Caffe's hdf5_load_nd_dataset). */
+export function readHdf5(path: string, names: string[]): H5Dataset[] {
+  const abs = resolve(path);
+  try {
+    return dataWorker().call({ op: 'h5read', path: abs, names }, `reading ${path}`) as H5Dataset[];
+  } catch (e) {
+    throw new CaffeError((e as Error).message);
+  }
+}
+
+/** Writes float32 datasets to a new HDF5 file (truncating an existing one). */
+export function writeHdf5(path: string, datasets: H5Dataset[]): void {
+  const abs = resolve(path);
+  // Copy: the buffers are transferred to the worker.
+  const copies = datasets.map((d) => ({ name: d.name, shape: d.shape.slice(), data: Float32Array.from(d.data) }));
+  dataWorker().call({ op: 'h5write', path: abs, datasets: copies }, `writing ${path}`, copies.map((d) => d.data.buffer as ArrayBuffer));
+}

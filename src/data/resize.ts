@@ -1,0 +1,122 @@
+// Bilinear resizing of 8-bit images as OpenCV's cv::resize(..., INTER_LINEAR) computes it, which is
+// what Caffe's ReadImageToCVMat uses for ImageData's new_height/new_width.
+//
+// OpenCV works in fixed point for 8-bit images: for each output column, the source position
+// fx = (dx + 0.5) * scale_x - 0.5 (float), sx = floor(fx), with columns before the first and past
+// the last source column clamped (weight 1 on the edge column); the two weights (1 - fx, fx) are
+// rounded to multiples of 1/2048. The horizontal pass gives integers pixel * 2048; the vertical pass
+// weighs two such rows the same way (rows clamped to the image) and scales back by 2^22.
+//
+// The final rounding follows OpenCV's SSE2 code path of the vertical pass on x86-64 (OpenCV 2.4 /
+// 3.x, the builds Caffe was used with): for most of each row it computes
+//   ((((r0 >> 4) * b0) >> 16) + (((r1 >> 4) * b1) >> 16) + 2) >> 2
+// and for the few trailing values the SIMD loop leaves, the exact (r0*b0 + r1*b1 + 2^21) >> 22.
+// Builds with other vector widths (AVX2) or IPP may differ from this by 1 in some pixels.
+import type { PixelImage } from './datum.js';
+
+const COEF_BITS = 11;
+const COEF_SCALE = 1 << COEF_BITS;
+
+/** Round half to even, as cvRound / lrint in the default rounding mode. */
+function roundEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Resizes an HWC 8-bit image to width x height with OpenCV's INTER_LINEAR. */
+export function resizeLinear(src: PixelImage, width: number, height: number): PixelImage {
+  const { width: sw, height: sh, channels: cn, data } = src;
+  if (!(width > 0 && height > 0)) throw new RangeError(`resize to ${width}x${height}: sizes must be positive`);
+  if (width === sw && height === sh) return { width, height, channels: cn, data: data.slice() };
+  // OpenCV computes scale = 1 / (dst / src) in double.
+  const scaleX = 1 / (width / sw);
+  const scaleY = 1 / (height / sh);
+
+  // Columns: source offset (in elements) and two weights per output column.
+  const xofs = new Int32Array(width);
+  const alpha = new Int32Array(width * 2);
+  const xEdge = new Uint8Array(width); // 1 where OpenCV uses the edge pixel alone
+  for (let dx = 0; dx < width; dx++) {
+    let fx = Math.fround((dx + 0.5) * scaleX - 0.5);
+    let sx = Math.floor(fx);
+    fx = Math.fround(fx - sx);
+    if (sx < 0) {
+      fx = 0;
+      sx = 0;
+    }
+    if (sx + 1 >= sw) {
+      xEdge[dx] = 1;
+      if (sx >= sw - 1) {
+        fx = 0;
+        sx = sw - 1;
+      }
+    }
+    xofs[dx] = sx * cn;
+    alpha[2 * dx] = roundEven(Math.fround(1 - fx) * COEF_SCALE);
+    alpha[2 * dx + 1] = roundEven(fx * COEF_SCALE);
+  }
+  // Rows: the two source rows (clamped) and weights per output row.
+  const yofs = new Int32Array(height);
+  const beta = new Int32Array(height * 2);
+  for (let dy = 0; dy < height; dy++) {
+    let fy = Math.fround((dy + 0.5) * scaleY - 0.5);
+    const sy = Math.floor(fy);
+    fy = Math.fround(fy - sy);
+    yofs[dy] = sy;
+    beta[2 * dy] = roundEven(Math.fround(1 - fy) * COEF_SCALE);
+    beta[2 * dy + 1] = roundEven(fy * COEF_SCALE);
+  }
+
+  const rowLen = width * cn;
+  // Horizontal pass of one source row, cached for the two rows the current output row needs.
+  const hrow = (sy: number, into: Int32Array) => {
+    const base = sy * sw * cn;
+    for (let dx = 0; dx < width; dx++) {
+      const sx = xofs[dx];
+      const a0 = alpha[2 * dx];
+      const a1 = alpha[2 * dx + 1];
+      for (let k = 0; k < cn; k++) {
+        const p0 = data[base + sx + k];
+        into[dx * cn + k] = xEdge[dx] ? p0 * COEF_SCALE : p0 * a0 + data[base + sx + k + cn] * a1;
+      }
+    }
+  };
+  const rows = [new Int32Array(rowLen), new Int32Array(rowLen)];
+  const rowOf = [-1, -1];
+  const getRow = (sy: number): Int32Array => {
+    if (rowOf[0] === sy) return rows[0];
+    if (rowOf[1] === sy) return rows[1];
+    // replace the row that is not the other one in use
+    const slot = rowOf[0] < rowOf[1] ? 0 : 1;
+    hrow(sy, rows[slot]);
+    rowOf[slot] = sy;
+    return rows[slot];
+  };
+
+  // Where the SSE2 loop of OpenCV's VResizeLinearVec_32s8u stops; the rest is scalar.
+  let simdEnd = 0;
+  if (rowLen >= 16) simdEnd = rowLen - (rowLen % 16);
+  while (simdEnd < rowLen - 4) simdEnd += 4;
+
+  const out = new Uint8Array(height * rowLen);
+  for (let dy = 0; dy < height; dy++) {
+    const y0 = Math.min(Math.max(yofs[dy], 0), sh - 1);
+    const y1 = Math.min(Math.max(yofs[dy] + 1, 0), sh - 1);
+    const r0 = getRow(y0);
+    const r1 = getRow(y1);
+    const b0 = beta[2 * dy];
+    const b1 = beta[2 * dy + 1];
+    const o = dy * rowLen;
+    for (let x = 0; x < rowLen; x++) {
+      let v: number;
+      if (x < simdEnd) {
+        v = (((r0[x] >> 4) * b0) >> 16) + (((r1[x] >> 4) * b1) >> 16);
+        v = (v + 2) >> 2;
+      } else {
+        v = (r0[x] * b0 + r1[x] * b1 + (1 << 21)) >> 22;
+      }
+      out[o + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return { width, height, channels: cn, data: out };
+}

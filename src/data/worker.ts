@@ -1,0 +1,117 @@
+// The data worker's side (see worker-client.ts). Requests arrive on a MessagePort:
+//
+//   { op: 'open', id, stream, config, prefetch }  start a batch stream: a loader (loaders.ts) built
+//                                                 from `config` produces up to `prefetch` batches
+//                                                 ahead; replies { id, ok } once the loader exists
+//   { op: 'credit', stream }                      the caller consumed one batch: produce one more
+//   { op: 'close', stream }                       stop the stream and release its loader
+//   { op: 'h5read', id, path, names }             read datasets of an HDF5 file (as float32)
+//   { op: 'h5write', id, path, datasets }         write float32 datasets to a new HDF5 file
+//
+// Stream items are { stream, seq, ok, value: Batch } in order, or { stream, seq, ok: false, error }
+// after which the stream stops. After posting anything the worker bumps signal[0] and wakes the
+// caller, which may be sleeping in Atomics.wait.
+import type { MessagePort } from 'node:worker_threads';
+import { createLoader, type BatchLoader, type LoaderConfig } from './loaders.js';
+import { h5Read, h5Write, type H5Dataset } from './hdf5-impl.js';
+
+interface Stream {
+  loader: BatchLoader;
+  credits: number;
+  seq: number;
+  scheduled: boolean;
+  stopped: boolean;
+}
+
+export function start(port: MessagePort, signal: Int32Array): void {
+  const post = (msg: unknown, transfer: ArrayBuffer[] = []) => {
+    port.postMessage(msg, transfer);
+    Atomics.add(signal, 0, 1);
+    Atomics.notify(signal, 0);
+  };
+  const streams = new Map<number, Stream>();
+
+  const pump = (id: number) => {
+    const s = streams.get(id);
+    if (!s) return;
+    s.scheduled = false;
+    if (s.stopped || s.credits <= 0) return;
+    const seq = s.seq++;
+    s.credits--;
+    try {
+      const batch = s.loader.next();
+      const transfer = [batch.data.buffer as ArrayBuffer];
+      if (batch.labels) transfer.push(batch.labels.buffer as ArrayBuffer);
+      post({ stream: id, seq, ok: true, value: batch }, transfer);
+    } catch (e) {
+      s.stopped = true;
+      post({ stream: id, seq, ok: false, error: (e as Error).message ?? String(e) });
+      return;
+    }
+    schedule(id);
+  };
+  const schedule = (id: number) => {
+    const s = streams.get(id);
+    if (!s || s.scheduled || s.stopped || s.credits <= 0) return;
+    s.scheduled = true;
+    // Yield between batches so credits, closes and HDF5 requests are served.
+    setImmediate(pump, id);
+  };
+
+  port.on('message', (msg: any) => {
+    switch (msg.op) {
+      case 'open': {
+        let loader: BatchLoader;
+        try {
+          loader = createLoader(msg.config as LoaderConfig);
+        } catch (e) {
+          post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) });
+          return;
+        }
+        streams.set(msg.stream, { loader, credits: msg.prefetch, seq: 0, scheduled: false, stopped: false });
+        post({ id: msg.id, ok: true });
+        schedule(msg.stream);
+        return;
+      }
+      case 'credit': {
+        const s = streams.get(msg.stream);
+        if (s) {
+          s.credits++;
+          schedule(msg.stream);
+        }
+        return;
+      }
+      case 'close': {
+        const s = streams.get(msg.stream);
+        if (s) {
+          s.stopped = true;
+          streams.delete(msg.stream);
+          try {
+            s.loader.close();
+          } catch {
+            // closing is best effort
+          }
+        }
+        return;
+      }
+      case 'h5read': {
+        h5Read(msg.path, msg.names).then(
+          (datasets: H5Dataset[]) => post({ id: msg.id, ok: true, value: datasets }, datasets.map((d) => d.data.buffer as ArrayBuffer)),
+          (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
+        );
+        return;
+      }
+      case 'h5write': {
+        h5Write(msg.path, msg.datasets).then(
+          () => post({ id: msg.id, ok: true }),
+          (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
+        );
+        return;
+      }
+      default:
+        if (msg.id) post({ id: msg.id, ok: false, error: `unknown request '${msg.op}'` });
+    }
+  });
+  // Tell the caller the worker is up.
+  post({ id: 0, ok: true });
+}
