@@ -7,10 +7,13 @@ import { messagesDiff } from '../src/format/equal.js';
 import { fromObject, has, Long, messageType, newMessage, protobuf, type Message } from '../src/proto/schema.js';
 import { DecodeError } from '../src/util/errors.js';
 
-const ZOO = '/work/shared/zoo';
-const V1_MODEL = `${ZOO}/lenet_mnist_trained_everpeace_2014/lenet_iter_10000.caffemodel`;
-const V2_MODEL = `${ZOO}/lenet_mnist_trained_ethereon/lenet_iter_10000.caffemodel`;
-const MEAN = `${ZOO}/bvlc_samples/imagenet_mean.binaryproto`;
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
+// Byte-identical copies of the model zoo's lenet_mnist_trained_everpeace_2014 (V1) and
+// lenet_mnist_trained_ethereon (V2) lenet_iter_10000.caffemodel.
+const V1_MODEL = join(FIXTURES, 'trained', 'lenet_mnist_everpeace_2014_v1', 'test', 'weights.caffemodel');
+const V2_MODEL = join(FIXTURES, 'demo', 'lenet_iter_10000.caffemodel');
+// A mean image written by BVLC Caffe (legacy 1x3x8x8 BlobProto).
+const MEAN = join(FIXTURES, 'means', 'mean_3x8x8.binaryproto');
 
 // ---- a tiny wire writer for hand-made inputs ----
 class W {
@@ -136,11 +139,13 @@ describe('binary decode: real files', () => {
     }
   });
 
-  it('decodes a .binaryproto mean as BlobProto (3x256x256)', () => {
+  it('decodes a .binaryproto mean as BlobProto (1x3x8x8)', () => {
     const mean = readBinaryFile(MEAN, 'BlobProto');
-    expect([mean.num, mean.channels, mean.height, mean.width]).toEqual([1, 3, 256, 256]);
+    expect([mean.num, mean.channels, mean.height, mean.width]).toEqual([1, 3, 8, 8]);
     expect(mean.data).toBeInstanceOf(Float32Array);
-    expect(mean.data.length).toBe(3 * 256 * 256);
+    expect(mean.data.length).toBe(3 * 8 * 8);
+    // a mean of 8-bit pixels
+    for (const v of mean.data) expect(v >= 0 && v <= 255).toBe(true);
     const ref = oracle(readFileSync(MEAN), 'BlobProto');
     expect(Array.from(mean.data.subarray(0, 100))).toEqual(ref.data.slice(0, 100));
     expectEqual(mean, ref, 'BlobProto');
@@ -152,7 +157,7 @@ describe('binary decode: real files', () => {
       const buf = new Uint8Array(bytes.length + shift);
       buf.set(bytes, shift);
       const m = decodeMessage(buf.subarray(shift), 'BlobProto');
-      expect(m.data.length).toBe(196608);
+      expect(m.data.length).toBe(192);
       expect(m.data.buffer).not.toBe(buf.buffer); // a copy, not a view of the input
     }
   });

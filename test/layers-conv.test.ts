@@ -1,7 +1,6 @@
 // Convolution, Deconvolution, Im2col, InnerProduct, Embed: forward against direct reference
 // loops, finite-difference gradient checks, shapes, errors, and the Caffe reference cases.
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Blob } from '../src/graph/blob.js';
 import { createLayer } from '../src/layers/index.js';
@@ -9,6 +8,7 @@ import type { Layer } from '../src/layers/layer.js';
 import { fromObject } from '../src/proto/schema.js';
 import { setSeed } from '../src/kernels/rng.js';
 import { LayerError } from '../src/util/errors.js';
+import { findCases, runCase } from '../src/check/runner.js';
 import { checkGradient, randomBlob } from './gradient-checker.js';
 
 const gauss = { type: 'gaussian', std: 1 };
@@ -475,23 +475,17 @@ describe('Embed', () => {
 
 // ---- Caffe reference cases -----------------------------------------------------------------
 
-describe('Caffe reference cases', async () => {
-  const root = ['/work/shared/fixtures/layers', join(__dirname, '..', 'fixtures', 'layers')].find((d) => existsSync(d));
-  let runner: typeof import('../src/check/runner.js') | null = null;
-  try {
-    runner = await import('../src/check/runner.js');
-  } catch {
-    runner = null;
-  }
+describe('Caffe reference cases', () => {
+  const root = join(__dirname, '..', 'fixtures', 'layers');
   const groups = ['convolution', 'deconvolution', 'im2col', 'inner_product', 'embed'];
   for (const group of groups) {
-    const dir = root ? join(root, group) : '';
-    it.skipIf(!root || !runner || !existsSync(dir))(`${group}`, () => {
-      const cases = runner!.findCases(dir);
+    const dir = join(root, group);
+    it(`${group}`, () => {
+      const cases = findCases(dir);
       expect(cases.length).toBeGreaterThan(0);
       const failures: string[] = [];
       for (const c of cases) {
-        const r = runner!.runCase(c);
+        const r = runCase(c);
         if (!r.ok) failures.push(`${relative(dir, c)}: ${r.failures.join('; ')}`);
       }
       expect(failures.join('\n')).toBe('');

@@ -3,7 +3,6 @@
 // structure of the unrolled net, state carry-over between batches, error cases, and the Caffe
 // reference cases of these layers.
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Net } from '../src/graph/net.js';
 import { Blob } from '../src/graph/blob.js';
@@ -21,7 +20,6 @@ const D = 4;
 
 const INNER_TYPES = ['InnerProduct', 'Eltwise', 'Slice', 'Concat', 'Reshape', 'TanH', 'Scale', 'Split', 'Input', 'Reduction', 'LSTMUnit'];
 const missing = INNER_TYPES.filter((t) => !layerTypes().includes(t));
-const haveInner = missing.length === 0;
 
 function lp(type: string, extra: Record<string, unknown> = {}, phase: Phase = TRAIN, name = `t_${type.toLowerCase()}`): Message {
   const p = fromObject('LayerParameter', { name, type, ...extra });
@@ -178,7 +176,7 @@ function recurrentParam(type: string, opts: { expose?: boolean; debug?: boolean;
   return lp(type, { recurrent_param: { num_output: D, expose_hidden: !!opts.expose, debug_info: !!opts.debug } }, opts.phase ?? TRAIN, opts.name ?? `t_${type.toLowerCase()}`);
 }
 
-describe.skipIf(!haveInner)('LSTM and RNN', () => {
+describe('LSTM and RNN', () => {
   for (const arch of ARCHS) {
     describe(arch.type, () => {
       it('builds Caffe\'s parameters in Caffe\'s order', () => {
@@ -355,14 +353,12 @@ describe.skipIf(!haveInner)('LSTM and RNN', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('Caffe reference cases', () => {
-  const roots = [join(__dirname, '..', '..', 'shared', 'fixtures', 'layers'), join(__dirname, '..', 'fixtures', 'layers')];
-  const root = roots.find((r) => existsSync(r));
-  if (!root) return;
+  const root = join(__dirname, '..', 'fixtures', 'layers');
   for (const l of ['lstm_unit', 'lstm', 'rnn']) {
-    const dir = join(root, l);
-    if (!existsSync(dir)) continue;
-    for (const c of findCases(dir)) {
-      it.skipIf(l !== 'lstm_unit' && !haveInner)(c.slice(root.length + 1), () => {
+    const cases = findCases(join(root, l));
+    it(`fixtures hold cases of ${l}`, () => expect(cases.length).toBeGreaterThan(0));
+    for (const c of cases) {
+      it(c.slice(root.length + 1), () => {
         const r = runCase(c);
         expect(r.failures.join('\n')).toBe('');
         expect(r.ok).toBe(true);
@@ -372,7 +368,7 @@ describe('Caffe reference cases', () => {
 });
 
 it('has every layer type the unrolled nets use', () => {
-  if (missing.length) console.warn(`recurrent tests skipped: missing layer types ${missing.join(', ')}`);
+  expect(missing).toEqual([]);
   expect(layerTypes()).toEqual(expect.arrayContaining(['LSTM', 'RNN', 'LSTMUnit']));
 });
 

@@ -3,10 +3,11 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeNpy, readNpy, readNpyAsFloat32, writeNpy } from '../src/format/npy.js';
+import { readBinaryFile } from '../src/format/binary.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { NpyError } from '../src/util/errors.js';
 
-const FIXTURES = '/work/shared/fixtures';
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 
 // Files written by numpy 2.4 (numpy.lib.format.write_array), base64.
 const NUMPY = {
@@ -79,14 +80,26 @@ describe('readNpy', () => {
   });
 
   it('reads a <f8 mean file and converts it to float32', () => {
-    const f = '/work/shared/zoo/bvlc_samples/ilsvrc_2012_mean.npy';
+    // A Caffe-written mean, saved as float64 by numpy (fixtures/means/README.md).
+    const dir = `${FIXTURES}/means`;
+    const f = `${dir}/mean_3x8x8_f8.npy`;
     const a = readNpy(f);
     expect(a.dtype).toBe('float64');
-    expect(a.shape).toEqual([3, 256, 256]);
+    expect(a.shape).toEqual([3, 8, 8]);
     expect(a.data).toBeInstanceOf(Float64Array);
+    expect(a.data.length).toBe(192);
     const b = readNpyAsFloat32(f);
+    expect(b.shape).toEqual([3, 8, 8]);
     expect(b.data).toBeInstanceOf(Float32Array);
-    expect(b.data[12345]).toBe(Math.fround(a.data[12345] as number));
+    expect(b.data[123]).toBe(Math.fround(a.data[123] as number));
+    expect(b.data[191]).toBe(Math.fround(a.data[191] as number));
+    // The data equals the raw little-endian float64 bytes after the header.
+    const raw = readFileSync(f);
+    const tail = raw.subarray(raw.length - a.data.length * 8);
+    expect(Buffer.compare(Buffer.from((a.data as Float64Array).buffer, (a.data as Float64Array).byteOffset, a.data.length * 8), tail)).toBe(0);
+    // Same values as the .binaryproto it was made from (float32 there).
+    const mean = readBinaryFile(`${dir}/mean_3x8x8.binaryproto`, 'BlobProto');
+    expect(Array.from(b.data)).toEqual(Array.from(mean.data));
   });
 
   it('reads numpy-written version 2.0 and 3.0 headers, big-endian data, u8, bool, 0-d', () => {

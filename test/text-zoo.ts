@@ -1,10 +1,11 @@
-// Reads /work/shared/zoo/INDEX.md: per entry, its .prototxt files and the result of the reference
+// Reads the model zoo's INDEX.md (fixtures/zoo-files, a copy of the prototxts and INDEX.md of
+// ../shared/zoo; CAFFE_TS_ZOO may point at another copy): per entry, its .prototxt files and the result of the reference
 // parse check (protoc --encode with BVLC caffe.proto): "parse: N OK, M FAIL (file: Message type
 // "caffe.X" has no field named "y".; ...)" (the failure list may be cut short with "...").
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const ZOO = process.env.CAFFE_TS_ZOO ?? join('/work', 'shared', 'zoo');
+export const ZOO = process.env.CAFFE_TS_ZOO ?? join(import.meta.dirname, '..', 'fixtures', 'zoo-files');
 
 export interface ZooFailure {
   file: string;
@@ -18,10 +19,6 @@ export interface ZooEntry {
   ok: number;
   fail: number;
   failures: ZooFailure[]; // the listed ones (maybe not all)
-}
-
-export function zooAvailable(): boolean {
-  return existsSync(join(ZOO, 'INDEX.md'));
 }
 
 export function readZooIndex(): ZooEntry[] {
