@@ -12,3 +12,4 @@ export { messagesEqual, messagesDiff } from './format/equal.js';
 export { messageType, newMessage, fromObject, has, cloneMessage, type Message } from './proto/schema.js';
 export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';
 export * from './solvers/index.js';
+export { MemoryDataLayer } from './layers/memory-data.js';
