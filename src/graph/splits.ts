@@ -23,7 +23,7 @@ export function insertSplits(net: Message): Message {
   layers.forEach((layer, i) => {
     (layer.bottom as string[]).forEach((blob, j) => {
       const src = lastTop.get(blob);
-      if (!src) throw new NetError(`unknown bottom blob '${blob}' (layer '${layer.name}', bottom index ${j})`);
+      if (!src) throw new NetError(`layer '${layer.name}' (${layer.type}): unknown bottom blob '${blob}' (bottom index ${j}); no earlier layer produces it`);
       bottomSource.set(key(i, j), src);
       consumers.set(key(...src), (consumers.get(key(...src)) ?? 0) + 1);
     });

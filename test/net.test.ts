@@ -1,0 +1,119 @@
+// The Net engine's own behaviour beyond the reference cases: construction errors, reshape,
+// weight copy and save, the public accessors.
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Net } from '../src/graph/net.js';
+import { parseText } from '../src/format/text.js';
+import { decodeMessage } from '../src/format/binary.js';
+import { LayerError, NetError } from '../src/util/errors.js';
+import type { Message } from '../src/proto/schema.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'caffe-ts-net-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function net(text: string, phase: 'TRAIN' | 'TEST' = 'TEST'): Net {
+  return new Net(parseText(text, 'NetParameter'), { phase });
+}
+
+const INPUT = 'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 dim: 6 dim: 6 } } }';
+const DEMO = join(__dirname, '..', 'fixtures', 'demo');
+
+describe('construction errors name the layer, its type and the shapes', () => {
+  it('a bottom that no layer produces', () => {
+    expect(() => net(`${INPUT} layer { name: "r" type: "ReLU" bottom: "nope" top: "y" }`)).toThrow(
+      /layer 'r' \(ReLU\): unknown bottom blob 'nope'/,
+    );
+  });
+  it('a top produced twice (not in place)', () => {
+    expect(() =>
+      net(`${INPUT} layer { name: "a" type: "ReLU" bottom: "x" top: "y" } layer { name: "b" type: "Sigmoid" bottom: "x" top: "y" }`),
+    ).toThrow(/layer 'b' \(Sigmoid\): top blob 'y' is produced by more than one layer/);
+  });
+  it('a kernel larger than the padded input, at construction', () => {
+    expect(() =>
+      net(`${INPUT} layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 2 kernel_size: 9 } }`),
+    ).toThrow(LayerError);
+    expect(() =>
+      net(`${INPUT} layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 2 kernel_size: 9 } }`),
+    ).toThrow(/layer 'c' \(Convolution\).*\(2,3,6,6\)/);
+  });
+  it('a concat of mismatched shapes', () => {
+    const text = `${INPUT} layer { name: "in2" type: "Input" top: "z" input_param { shape { dim: 2 dim: 3 dim: 5 dim: 6 } } }
+      layer { name: "cat" type: "Concat" bottom: "x" bottom: "z" top: "c" }`;
+    expect(() => net(text)).toThrow(/layer 'cat' \(Concat\)/);
+  });
+  it('propagate_down given a wrong number of times', () => {
+    expect(() => net(`${INPUT} layer { name: "r" type: "ReLU" bottom: "x" top: "y" propagate_down: true propagate_down: false }`)).toThrow(
+      /propagate_down/,
+    );
+  });
+  it('include and exclude rules together', () => {
+    expect(() => net(`${INPUT} layer { name: "r" type: "ReLU" bottom: "x" top: "y" include { phase: TEST } exclude { phase: TRAIN } }`)).toThrow(
+      /either include rules or exclude rules/,
+    );
+  });
+  it('shared parameters of different shapes', () => {
+    const text = `${INPUT}
+      layer { name: "a" type: "InnerProduct" bottom: "x" top: "a" param { name: "w" } inner_product_param { num_output: 4 } }
+      layer { name: "b" type: "InnerProduct" bottom: "x" top: "b" param { name: "w" } inner_product_param { num_output: 5 } }`;
+    expect(() => net(text)).toThrow(NetError);
+    expect(() => net(text)).toThrow(/cannot share param 'w' owned by layer 'a' with layer 'b'/);
+  });
+  it('a Python layer is refused clearly', () => {
+    expect(() => net(`${INPUT} layer { name: "py" type: "Python" bottom: "x" top: "y" python_param { module: "m" layer: "L" } }`)).toThrow(
+      /type 'Python' is not supported/,
+    );
+  });
+});
+
+describe('running', () => {
+  it('reshape propagates a new input shape through every layer', () => {
+    const n = net(`${INPUT} layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 2 kernel_size: 3 } }
+      layer { name: "p" type: "Pooling" bottom: "c" top: "p" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }`);
+    expect(n.blob('p').shape).toEqual([2, 2, 2, 2]);
+    n.forward({ x: { shape: [1, 3, 10, 10], data: new Float32Array(300).fill(1) } });
+    expect(n.blob('c').shape).toEqual([1, 2, 8, 8]);
+    expect(n.blob('p').shape).toEqual([1, 2, 4, 4]);
+  });
+  it('forward returns the weighted loss; outputs come in name order as Caffe keeps them', () => {
+    const n = net(
+      `layer { name: "in" type: "Input" top: "z" top: "a" input_param { shape { dim: 2 dim: 2 } shape { dim: 2 dim: 2 } } }
+       layer { name: "l" type: "EuclideanLoss" bottom: "z" bottom: "a" top: "l" loss_weight: 3 }`,
+      'TRAIN',
+    );
+    const loss = n.forward({ z: Float32Array.of(1, 2, 3, 4), a: Float32Array.of(0, 0, 0, 0) });
+    // Euclidean: sum of squares / (2 N) = 30 / 4, weighted by 3
+    expect(loss).toBeCloseTo(22.5, 5);
+    expect(n.outputs).toEqual(['l']);
+    expect(n.inputs).toEqual(['z', 'a']);
+  });
+  it('a wrong-sized input is an error naming the blob', () => {
+    const n = net(INPUT);
+    expect(() => n.forward({ x: new Float32Array(5) })).toThrow(/input 'x' has 5 values but blob 'x' of shape \(2,3,6,6\) holds 216/);
+  });
+});
+
+describe('weights', () => {
+  it('loads a trained caffemodel, saves one Caffe reads, and the copy reloads identically', () => {
+    const n = Net.fromFiles(join(DEMO, 'lenet.prototxt'), join(DEMO, 'lenet_iter_10000.caffemodel'), { phase: 'TEST' });
+    expect([...n.params.keys()]).toEqual(['conv1', 'conv2', 'ip1', 'ip2']);
+    const out = join(tmp, 'copy.caffemodel');
+    n.save(out);
+    expect(readdirSync(tmp).filter((f) => f.includes('.tmp'))).toEqual([]);
+    const saved: Message = decodeMessage(readFileSync(out), 'NetParameter');
+    expect((saved.layer as Message[]).map((l) => l.name)).toEqual(n.layerNames);
+    const m = Net.fromFiles(join(DEMO, 'lenet.prototxt'), out, { phase: 'TEST' });
+    for (const [name, blobs] of n.params) {
+      blobs.forEach((b, i) => expect(Buffer.compare(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength), Buffer.from(m.params.get(name)![i].data.buffer, m.params.get(name)![i].data.byteOffset, m.params.get(name)![i].data.byteLength))).toBe(0));
+    }
+  });
+  it('a shape mismatch names the layer and the blob', () => {
+    const text = readFileSync(join(DEMO, 'lenet.prototxt'), 'utf8').replace('num_output: 500', 'num_output: 400');
+    const n = new Net(parseText(text, 'NetParameter'), { phase: 'TEST' });
+    expect(() => n.copyTrainedLayersFromFile(join(DEMO, 'lenet_iter_10000.caffemodel'))).toThrow(
+      /cannot copy param 0 of layer 'ip1': shape mismatch, source \(500,800\), target \(400,800\)/,
+    );
+  });
+});
