@@ -2,7 +2,9 @@
 //
 // Storage is a Float32Array of some capacity; `data`/`diff` are views of exactly `count`
 // elements. Reshape reallocates only when the count outgrows the capacity (as Caffe), so views
-// handed out earlier stay valid across same-size reshapes. Fresh storage is zero-filled.
+// handed out earlier stay valid across same-size reshapes. Fresh storage is zero-filled. The
+// diff is allocated on first use, as Caffe's SyncedMemory does, so inference never pays for it.
+import { totalmem } from 'node:os';
 import { CaffeError } from '../util/errors.js';
 import { toNumber, type Message } from '../proto/schema.js';
 
@@ -16,7 +18,7 @@ export class Blob {
   private _dataStore: Float32Array = new Float32Array(0);
   private _diffStore: Float32Array = new Float32Array(0);
   private _data: Float32Array = this._dataStore;
-  private _diff: Float32Array = this._diffStore;
+  private _diff: Float32Array | null = this._diffStore;
 
   /** No shape: an empty blob (count 0); `[]`: a scalar (count 1), as Caffe's Blob(shape). */
   constructor(shape?: readonly number[]) {
@@ -30,6 +32,9 @@ export class Blob {
     return this._data;
   }
   get diff(): Float32Array {
+    if (this._diff) return this._diff;
+    if (this._diffStore.length < this._count) this._diffStore = allocate(this._count, this._shape);
+    this._diff = this._count === this._diffStore.length ? this._diffStore : this._diffStore.subarray(0, this._count);
     return this._diff;
   }
   get count(): number {
@@ -92,14 +97,12 @@ export class Blob {
       count *= d;
     }
     if (count > MAX_BLOB_COUNT) throw new CaffeError(`blob shape (${shape.join(',')}) exceeds ${MAX_BLOB_COUNT} elements`);
+    if (count > this._dataStore.length) this._dataStore = allocate(count, shape);
     this._shape = shape.slice();
     this._count = count;
-    if (count > this._dataStore.length) {
-      this._dataStore = new Float32Array(count);
-      this._diffStore = new Float32Array(count);
-    }
     this._data = count === this._dataStore.length ? this._dataStore : this._dataStore.subarray(0, count);
-    this._diff = count === this._diffStore.length ? this._diffStore : this._diffStore.subarray(0, count);
+    if (count > this._diffStore.length) this._diff = null;
+    else this._diff = count === this._diffStore.length ? this._diffStore : this._diffStore.subarray(0, count);
   }
 
   reshapeLike(other: Blob): void {
@@ -125,8 +128,8 @@ export class Blob {
   /** Makes this blob use other's diff storage; Caffe's ShareDiff. */
   shareDiff(other: Blob): void {
     if (this._count !== other._count) throw new CaffeError(`shareDiff: count ${this._count} != ${other._count}`);
+    this._diff = other.diff;
     this._diffStore = other._diffStore;
-    this._diff = other._diff;
   }
 
   copyFrom(source: Blob, copyDiff = false, reshape = false): void {
@@ -134,7 +137,7 @@ export class Blob {
       if (reshape) this.reshapeLike(source);
       else throw new CaffeError(`copyFrom: shape ${source.shapeString()} does not match ${this.shapeString()}`);
     }
-    if (copyDiff) this._diff.set(source._diff);
+    if (copyDiff) this.diff.set(source.diff);
     else this._data.set(source._data);
   }
 
@@ -146,7 +149,8 @@ export class Blob {
   }
   asumDiff(): number {
     let s = 0;
-    for (let i = 0; i < this._count; i++) s += Math.abs(this._diff[i]);
+    const d = this.diff;
+    for (let i = 0; i < this._count; i++) s += Math.abs(d[i]);
     return s;
   }
   sumsqData(): number {
@@ -156,13 +160,32 @@ export class Blob {
   }
   sumsqDiff(): number {
     let s = 0;
-    for (let i = 0; i < this._count; i++) s += this._diff[i] * this._diff[i];
+    const d = this.diff;
+    for (let i = 0; i < this._count; i++) s += d[i] * d[i];
     return s;
   }
   scaleData(f: number): void {
     for (let i = 0; i < this._count; i++) this._data[i] *= f;
   }
   scaleDiff(f: number): void {
-    for (let i = 0; i < this._count; i++) this._diff[i] *= f;
+    const d = this.diff;
+    for (let i = 0; i < this._count; i++) d[i] *= f;
+  }
+}
+
+/** Upper bound on one allocation, so a hostile shape fails cleanly instead of exhausting memory. */
+export let maxBlobBytes = Math.floor(totalmem() / 2);
+export function setMaxBlobBytes(bytes: number): void {
+  maxBlobBytes = bytes;
+}
+
+function allocate(count: number, shape: readonly number[]): Float32Array {
+  if (count * 4 > maxBlobBytes) {
+    throw new CaffeError(`blob of shape (${shape.join(',')}) needs ${(count * 4 / 2 ** 30).toFixed(1)} GiB, over the limit of ${(maxBlobBytes / 2 ** 30).toFixed(1)} GiB (setMaxBlobBytes)`);
+  }
+  try {
+    return new Float32Array(count);
+  } catch (e) {
+    throw new CaffeError(`cannot allocate a blob of shape (${shape.join(',')}): ${(e as Error).message}`);
   }
 }
