@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { gemm, gemv } from '../src/kernels/gemm.js';
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { gemm, gemmBackend, gemmJs, gemmWasm, gemv, setGemmWasmBudget } from '../src/kernels/gemm.js';
 import { rng } from './gradient-checker.js';
+// @ts-expect-error: plain ESM build script, no type declarations
+import { assemble } from '../scripts/build-wasm.mjs';
+
+type Gemm = typeof gemm;
 
 function rand(n: number, r: () => number): Float32Array {
   const a = new Float32Array(n);
@@ -30,7 +35,46 @@ function maxErr(got: Float32Array, want: Float64Array, K: number): number {
   return e;
 }
 
+// Tolerances, in maxErr's units. The JS kernel sums in float64 and rounds to float32 once per
+// 256-deep K slice: 1e-5 at any K here. The wasm kernel sums in float32 SIMD lanes, as Caffe's
+// sgemm does, and float32 recursive summation has an error bound that grows linearly with K
+// (gamma_K = K u, u = 2^-24, relative to the sum of |a b|): with these operands (uniform in
+// [-1, 1]) the measured error reaches ~0.4 K u (1.2e-5 at K = 520), so it is allowed 2 K u,
+// and never less than the JS kernel's 1e-5.
+const tolJs = (_K: number): number => 1e-5;
+const tolF32 = (K: number): number => Math.max(1e-5, 2 * K * 2 ** -24);
+
+const kernels: [string, Gemm, (K: number) => number][] = [
+  ['gemm', gemm, tolF32],
+  ['gemmWasm', gemmWasm, tolF32],
+  ['gemmJs', gemmJs, tolJs],
+];
+
+const TRANS = [[false, false], [true, false], [false, true], [true, true]] as const;
+const op = (tA: boolean, tB: boolean): string => `${tA ? 'T' : 'N'}${tB ? 'T' : 'N'}`;
+
+/** Runs one product on fresh random operands and checks it against the float64 reference. */
+function check(fn: Gemm, tol: (K: number) => number, r: () => number, tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number, beta: number): void {
+  const A = rand(M * K, r);
+  const B = rand(K * N, r);
+  const C = rand(M * N, r);
+  const want = reference(tA, tB, M, N, K, alpha, A, B, beta, C);
+  if (beta === 0) C.fill(NaN); // beta == 0 must ignore C's old contents
+  fn(tA, tB, M, N, K, alpha, A, B, beta, C);
+  const e = maxErr(C, want, K);
+  if (!(e <= tol(K))) expect.fail(`${op(tA, tB)} M=${M} N=${N} K=${K} alpha=${alpha} beta=${beta}: error ${e} > ${tol(K)}`);
+}
+
 describe('gemm', () => {
+  it('uses the WebAssembly SIMD kernel, and its .wasm is assembled from the current .wat', async () => {
+    if (process.env.CAFFE_TS_GEMM === 'js') return;
+    expect(gemmBackend).toEqual({ kernel: 'wasm-simd', reason: '' });
+    const wat = new URL('../src/kernels/wasm/gemm.wat', import.meta.url);
+    const bytes: Buffer = await assemble(wat.pathname, readFileSync(wat, 'utf8'));
+    const committed = readFileSync(new URL('../src/kernels/wasm/gemm.wasm', import.meta.url));
+    expect(committed.equals(bytes), 'src/kernels/wasm/gemm.wasm is stale: run npm run build').toBe(true);
+  });
+
   const r = rng(42);
   const sizes = [1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 31, 33, 64, 67];
   const cases: [number, number, number][] = [];
@@ -39,56 +83,140 @@ describe('gemm', () => {
     cases.push([sizes[Math.floor(r() * sizes.length)], sizes[Math.floor(r() * sizes.length)], sizes[Math.floor(r() * sizes.length)]]);
   }
   cases.push([1, 1, 1], [1, 300, 5], [300, 1, 5], [5, 9, 1], [4, 8, 300], [130, 17, 9], [9, 2100, 3], [6, 2050, 260], [131, 9, 520], [64, 40, 600]);
+  // K = 1 (Caffe's bias products), vectors, and the wasm block edges: 4 x 8 micro-tiles,
+  // 128-row, 256-deep and 2048-wide blocks (one either side of each).
+  cases.push([64, 3136, 1], [7, 13, 1], [1, 1000, 1], [1000, 1, 7], [1, 77, 300], [77, 1, 300]);
+  cases.push([127, 9, 255], [128, 8, 256], [129, 10, 257], [4, 2047, 3], [3, 2048, 5], [5, 2049, 2], [12, 16, 511], [11, 15, 513]);
 
-  for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
-    it(`matches a float64 reference, op ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'}`, () => {
-      for (const [M, N, K] of cases) {
-        for (const [alpha, beta] of [[1, 0], [0.5, 1], [-1.5, 0.25], [2, -1]]) {
-          const A = rand(M * K, r);
-          const B = rand(K * N, r);
-          const C = rand(M * N, r);
-          const want = reference(tA, tB, M, N, K, alpha, A, B, beta, C);
-          gemm(tA, tB, M, N, K, alpha, A, B, beta, C);
-          const e = maxErr(C, want, K);
-          if (e > 1e-5) expect.fail(`M=${M} N=${N} K=${K} alpha=${alpha} beta=${beta}: error ${e}`);
+  for (const [name, fn, tol] of kernels) {
+    for (const [tA, tB] of TRANS) {
+      it(`${name} matches a float64 reference, op ${op(tA, tB)}`, () => {
+        for (const [M, N, K] of cases) {
+          for (const [alpha, beta] of [[1, 0], [0.5, 1], [-1.5, 0.25], [2, -1]]) check(fn, tol, r, tA, tB, M, N, K, alpha, beta);
+        }
+      });
+    }
+  }
+
+  it('gemm and gemmWasm on larger products (several K slices, row and column blocks)', () => {
+    for (const fn of [gemm, gemmWasm]) {
+      check(fn, tolF32, r, false, false, 300, 2100, 40, 1, 0);
+      check(fn, tolF32, r, true, true, 257, 130, 1100, -0.5, 0.5);
+      check(fn, tolF32, r, false, true, 64, 700, 2000, 1, 1);
+      check(fn, tolF32, r, true, false, 520, 40, 4100, 1, 0); // K past one 4096-deep copy
+    }
+  });
+
+  describe('wasm operand blocks under a small memory budget', () => {
+    afterEach(() => {
+      setGemmWasmBudget(64 << 20);
+    });
+    it('splits rows, columns and K into blocks and still matches', () => {
+      setGemmWasmBudget(64 << 10); // 16K floats: every product below is cut up
+      for (const [tA, tB] of TRANS) {
+        for (const [M, N, K] of [[70, 90, 300], [33, 100, 5000], [300, 41, 9], [200, 300, 1], [9, 13, 9000]] as const) {
+          for (const [alpha, beta] of [[1, 0], [-1.5, 0.25], [0.5, 1]]) check(gemmWasm, tolF32, r, tA, tB, M, N, K, alpha, beta);
         }
       }
     });
-  }
+  });
 
-  it('ignores NaN in C when beta is 0 (small and packed paths)', () => {
-    for (const [M, N, K] of [[3, 4, 5], [40, 50, 60]]) {
-      const A = rand(M * K, r);
-      const B = rand(K * N, r);
-      const C = new Float32Array(M * N).fill(NaN);
-      gemm(false, false, M, N, K, 1, A, B, 0, C);
-      expect(C.every(Number.isFinite)).toBe(true);
-      expect(maxErr(C, reference(false, false, M, N, K, 1, A, B, 0, C), K)).toBeLessThan(1e-5);
+  it('ignores NaN in C when beta is 0 (small and packed paths, every kernel)', () => {
+    for (const [, fn, tol] of kernels) {
+      for (const [M, N, K] of [[3, 4, 5], [40, 50, 60], [4, 8, 16], [129, 2049, 3]]) {
+        const A = rand(M * K, r);
+        const B = rand(K * N, r);
+        const C = new Float32Array(M * N).fill(NaN);
+        fn(false, false, M, N, K, 1, A, B, 0, C);
+        expect(C.every(Number.isFinite)).toBe(true);
+        expect(maxErr(C, reference(false, false, M, N, K, 1, A, B, 0, C), K)).toBeLessThanOrEqual(tol(K));
+      }
+    }
+  });
+
+  it('propagates NaN and Inf from A only into the rows that use them', () => {
+    for (const [, fn] of kernels) {
+      for (const [M, N, K] of [[5, 9, 7], [33, 70, 300]]) {
+        const A = rand(M * K, r);
+        const B = rand(K * N, r);
+        A[2 * K + 3] = NaN; // op(A) row 2
+        A[(M - 1) * K] = Infinity; // last row: +-Inf or NaN, never finite
+        const C = new Float32Array(M * N);
+        fn(false, false, M, N, K, 1, A, B, 0, C);
+        for (let i = 0; i < M; i++) {
+          const row = C.subarray(i * N, (i + 1) * N);
+          if (i === 2) expect(row.every(Number.isNaN)).toBe(true);
+          else if (i === M - 1) expect(row.some(Number.isFinite)).toBe(false);
+          else expect(row.every(Number.isFinite)).toBe(true);
+        }
+      }
     }
   });
 
   it('alpha 0 or K 0 only scales C by beta', () => {
-    const C = Float32Array.from([1, 2, 3, 4, 5, 6]);
-    gemm(false, false, 2, 3, 0, 1, new Float32Array(0), new Float32Array(0), 2, C);
-    expect(Array.from(C)).toEqual([2, 4, 6, 8, 10, 12]);
-    gemm(false, false, 2, 3, 4, 0, rand(8, r), rand(12, r), 0, C.fill(NaN));
-    expect(Array.from(C)).toEqual([0, 0, 0, 0, 0, 0]);
+    for (const [, fn] of kernels) {
+      const C = Float32Array.from([1, 2, 3, 4, 5, 6]);
+      fn(false, false, 2, 3, 0, 1, new Float32Array(0), new Float32Array(0), 2, C);
+      expect(Array.from(C)).toEqual([2, 4, 6, 8, 10, 12]);
+      fn(false, false, 2, 3, 4, 0, rand(8, r), rand(12, r), 0, C.fill(NaN));
+      expect(Array.from(C)).toEqual([0, 0, 0, 0, 0, 0]);
+      fn(false, false, 0, 3, 4, 1, rand(0, r), rand(12, r), 0, C.fill(7));
+      expect(Array.from(C)).toEqual([7, 7, 7, 7, 7, 7]);
+    }
   });
 
-  it('works on subarray views and leaves the rest of C alone', () => {
-    const M = 9, N = 11, K = 13;
-    const bigA = rand(M * K + 7, r);
-    const bigB = rand(K * N + 5, r);
-    const bigC = rand(M * N + 10, r);
-    const A = bigA.subarray(7);
-    const B = bigB.subarray(5);
-    const C = bigC.subarray(3, 3 + M * N);
-    const before = Float32Array.from(bigC);
-    const want = reference(false, true, M, N, K, 1, A, B, 1, C);
-    gemm(false, true, M, N, K, 1, A, B, 1, C);
-    expect(maxErr(C, want, K)).toBeLessThan(1e-5);
-    expect(Array.from(bigC.subarray(0, 3))).toEqual(Array.from(before.subarray(0, 3)));
-    expect(Array.from(bigC.subarray(3 + M * N))).toEqual(Array.from(before.subarray(3 + M * N)));
+  it('works on subarray views at odd offsets and leaves the rest of the buffers alone', () => {
+    for (const [, fn, tol] of kernels) {
+      for (const [tA, tB] of TRANS) {
+        for (const [M, N, K] of [[9, 11, 13], [37, 45, 70], [5, 300, 1]]) {
+          const bigA = rand(M * K + 12, r);
+          const bigB = rand(K * N + 10, r);
+          const bigC = rand(M * N + 10, r);
+          const A = bigA.subarray(7, 7 + M * K);
+          const B = bigB.subarray(5);
+          const C = bigC.subarray(3, 3 + M * N);
+          const beforeA = Float32Array.from(bigA);
+          const beforeB = Float32Array.from(bigB);
+          const beforeC = Float32Array.from(bigC);
+          const want = reference(tA, tB, M, N, K, 1.25, A, B, -0.5, C);
+          fn(tA, tB, M, N, K, 1.25, A, B, -0.5, C);
+          expect(maxErr(C, want, K)).toBeLessThanOrEqual(tol(K));
+          expect(Array.from(bigC.subarray(0, 3))).toEqual(Array.from(beforeC.subarray(0, 3)));
+          expect(Array.from(bigC.subarray(3 + M * N))).toEqual(Array.from(beforeC.subarray(3 + M * N)));
+          expect(bigA).toEqual(beforeA);
+          expect(bigB).toEqual(beforeB);
+        }
+      }
+    }
+  });
+
+  it('the wasm kernel agrees with the JS kernel to float32 accuracy on a conv-sized product', () => {
+    const [M, N, K] = [64, 3136, 576];
+    const A = rand(M * K, r);
+    const B = rand(K * N, r);
+    const cw = new Float32Array(M * N);
+    const cj = new Float32Array(M * N);
+    gemmWasm(false, false, M, N, K, 1, A, B, 0, cw);
+    gemmJs(false, false, M, N, K, 1, A, B, 0, cj);
+    let e = 0;
+    for (let i = 0; i < cw.length; i++) e = Math.max(e, Math.abs(cw[i] - cj[i]) / (1 + Math.abs(cj[i])));
+    expect(e).toBeLessThanOrEqual(tolF32(K));
+  });
+
+  it('falls back to the JS kernel when CAFFE_TS_GEMM=js', async () => {
+    const saved = process.env.CAFFE_TS_GEMM;
+    process.env.CAFFE_TS_GEMM = 'js';
+    try {
+      vi.resetModules();
+      const mod = await import('../src/kernels/gemm.js');
+      expect(mod.gemmBackend).toEqual({ kernel: 'js', reason: 'CAFFE_TS_GEMM=js' });
+      expect(() => mod.gemmWasm(false, false, 1, 1, 1, 1, new Float32Array(1), new Float32Array(1), 0, new Float32Array(1))).toThrow(/unavailable/);
+      for (const [tA, tB] of TRANS) check(mod.gemm, tolJs, r, tA, tB, 33, 70, 40, -1.5, 0.25);
+    } finally {
+      if (saved === undefined) delete process.env.CAFFE_TS_GEMM;
+      else process.env.CAFFE_TS_GEMM = saved;
+      vi.resetModules();
+    }
   });
 });
 

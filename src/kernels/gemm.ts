@@ -2,7 +2,20 @@
 //   C = alpha * op(A) * op(B) + beta * C,  op(A) is M x K, op(B) is K x N, C is M x N.
 // Every heavy layer (Convolution, Deconvolution, InnerProduct, Embed, LSTM) goes through here.
 //
-// Layout of the fast path (the usual Goto/BLIS scheme, written for what V8 compiles well):
+// Two kernels behind one entry point:
+//  - WebAssembly SIMD (wasm/gemm.wat: 4 x 8 f32x4 micro-kernel, 6-8x the JS kernel): one module
+//    instantiated synchronously at import from wasm/gemm.wasm beside this file (src/kernels/wasm
+//    under vitest, dist/src/kernels/wasm once built; scripts/build-wasm.mjs assembles it). It has
+//    its own linear memory: operands are copied in (A, B, and C unless beta == 0), multiplied
+//    there, and C is copied back. Copying costs O(MK + KN + MN) against O(MNK) work, so gemm()
+//    takes this kernel for every product but the tiniest (see useWasm). The memory grows as
+//    needed for up to 64 MiB of operands (setGemmWasmBudget); larger products are cut into row /
+//    column / K blocks that fit. Sums are float32 (as in Caffe's sgemm), so results differ from
+//    the JS kernel's in the last bits: error ~0.4 K 2^-24 relative, against ~0.02 for the JS one.
+//  - The JS kernel below (gemmJs): the fallback when WebAssembly SIMD is unavailable (or the
+//    environment sets CAFFE_TS_GEMM=js, see gemmBackend), and the path for tiny products.
+//
+// Layout of the JS fast path (the usual Goto/BLIS scheme, written for what V8 compiles well):
 //   for each NC-wide column block of op(B)
 //     for each KC-deep slice of K
 //       pack op(B)[slice, block] into NR-wide column panels (k-major, zero-padded)
@@ -14,6 +27,8 @@
 // beta is applied once up front (beta == 0 overwrites, so NaN/garbage in C never leaks in).
 // Products that are too small to amortise packing take direct loops (also accumulating in
 // doubles). Scratch buffers are module-level and reused; no per-call allocation.
+
+import { readFileSync } from 'node:fs';
 
 const MR = 4;
 const NR = 8;
@@ -45,16 +60,74 @@ export function gemm(
   C: Float32Array,
 ): void {
   if (M <= 0 || N <= 0) return;
-  const mn = M * N;
   if (K <= 0 || alpha === 0) {
-    scaleC(C, mn, beta);
+    scaleC(C, M * N, beta);
     return;
   }
+  if (wasm !== null && useWasm(M, N, K)) wasmGemm(wasm, transA, transB, M, N, K, alpha, A, B, beta, C);
+  else jsGemm(transA, transB, M, N, K, alpha, A, B, beta, C);
+}
+
+/** gemm() on the JS kernel only (the fallback), whatever the shape. */
+export function gemmJs(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  B: Float32Array,
+  beta: number,
+  C: Float32Array,
+): void {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha === 0) {
+    scaleC(C, M * N, beta);
+    return;
+  }
+  jsGemm(transA, transB, M, N, K, alpha, A, B, beta, C);
+}
+
+/** gemm() on the WebAssembly SIMD kernel only, whatever the shape; throws if it is unavailable. */
+export function gemmWasm(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  B: Float32Array,
+  beta: number,
+  C: Float32Array,
+): void {
+  if (wasm === null) throw new Error(`caffe-ts: the WebAssembly gemm kernel is unavailable (${gemmBackend.reason})`);
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha === 0) {
+    scaleC(C, M * N, beta);
+    return;
+  }
+  wasmGemm(wasm, transA, transB, M, N, K, alpha, A, B, beta, C);
+}
+
+function jsGemm(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  B: Float32Array,
+  beta: number,
+  C: Float32Array,
+): void {
   if (M === 1 || N === 1 || K <= 2 || M * N * K <= 4096) {
     gemmDirect(transA, transB, M, N, K, alpha, A, B, beta, C);
     return;
   }
-  scaleC(C, mn, beta);
+  scaleC(C, M * N, beta);
   gemmPacked(transA, transB, M, N, K, alpha, A, B, C);
 }
 
@@ -322,6 +395,183 @@ function kernel4x8(kc: number, ia: number, ib: number, C: Float32Array, ci: numb
   }
 }
 const edgeTile = new Float64Array(MR * NR);
+
+// ---------------------------------------------------------------------------------------------
+// WebAssembly SIMD kernel (wasm/gemm.wat). Memory layout, in bytes of the module's own memory:
+//   [0, WASM_PACK_B)             packed op(A) block, WASM_MC x WASM_KC floats
+//   [WASM_PACK_B, WASM_TILE)     packed op(B) block, WASM_KC x WASM_NC floats
+//   [WASM_TILE, WASM_DATA)       one 4 x 8 edge tile
+//   [WASM_DATA, ...)             the operands of the current call: A block, B block, C block
+// Blocking sizes were tuned on the bench/gemm.ts shapes (they matter little: +-5%).
+
+const WASM_MR = 4;
+const WASM_NR = 8;
+const WASM_MC = 128;
+const WASM_KC = 256;
+const WASM_NC = 2048;
+const WASM_PACK_A = 0;
+const WASM_PACK_B = WASM_PACK_A + 4 * WASM_MC * WASM_KC;
+const WASM_TILE = WASM_PACK_B + 4 * WASM_KC * WASM_NC;
+const WASM_DATA = WASM_TILE + 4 * WASM_MR * WASM_NR;
+/** Most bytes of operands copied into wasm memory at once; bigger products go in blocks. */
+let wasmDataBudget = 64 << 20;
+/** Deepest K block copied at once (a multiple of WASM_KC); deeper products add up K blocks in C. */
+const WASM_KB = 4096;
+
+interface WasmGemmExports {
+  memory: WebAssembly.Memory;
+  mr: WebAssembly.Global;
+  nr: WebAssembly.Global;
+  gemm(
+    tA: number, tB: number, M: number, N: number, K: number, alpha: number,
+    pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number,
+    packA: number, packB: number, tile: number, mcb: number, kcb: number, ncb: number,
+  ): void;
+}
+
+let wasmUnavailable = '';
+
+function loadWasm(): WasmGemmExports | null {
+  if (typeof process === 'object' && process.env?.CAFFE_TS_GEMM === 'js') {
+    wasmUnavailable = 'CAFFE_TS_GEMM=js';
+    return null;
+  }
+  if (typeof WebAssembly !== 'object') {
+    wasmUnavailable = 'no WebAssembly in this runtime';
+    return null;
+  }
+  const url = new URL('./wasm/gemm.wasm', import.meta.url);
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(url));
+  } catch (e) {
+    wasmUnavailable = `cannot read ${url.pathname}: ${(e as Error).message}`;
+    return null;
+  }
+  // validate() is false when the engine lacks an instruction the module uses (SIMD).
+  if (!WebAssembly.validate(bytes)) {
+    wasmUnavailable = 'this runtime has no WebAssembly SIMD';
+    return null;
+  }
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmGemmExports;
+  if (ex.mr.value !== WASM_MR || ex.nr.value !== WASM_NR) {
+    throw new Error(`caffe-ts: ${url.pathname} has a ${ex.mr.value} x ${ex.nr.value} micro-kernel, gemm.ts expects ${WASM_MR} x ${WASM_NR}`);
+  }
+  return ex;
+}
+
+const wasm = loadWasm();
+
+/** Which kernel gemm() uses for products that are not tiny, and why not wasm when it is 'js'. */
+export const gemmBackend: { readonly kernel: 'wasm-simd' | 'js'; readonly reason: string } = Object.freeze({
+  kernel: wasm ? 'wasm-simd' : 'js',
+  reason: wasm ? '' : wasmUnavailable,
+});
+
+/**
+ * Sets how many bytes of operands the wasm kernel copies into its memory at once (default 64 MiB,
+ * clamped to [64 KiB, 96 MiB]; the module's memory is capped at 128 MiB); returns the previous
+ * value. Larger products are computed in blocks. Memory already grown is kept. Mainly for tests.
+ */
+export function setGemmWasmBudget(bytes: number): number {
+  const old = wasmDataBudget;
+  wasmDataBudget = Math.min(96 << 20, Math.max(64 << 10, Math.floor(bytes)));
+  return old;
+}
+
+/** A float32 view of the wasm memory, renewed when the memory grows (growing detaches it). */
+let heap = new Float32Array(0);
+
+function wasmReserve(ex: WasmGemmExports, bytes: number): Float32Array {
+  const have = ex.memory.buffer.byteLength;
+  if (have < bytes) ex.memory.grow(Math.ceil((bytes - have) / 65536));
+  if (heap.buffer !== ex.memory.buffer) heap = new Float32Array(ex.memory.buffer);
+  return heap;
+}
+
+/**
+ * Whether to take the wasm kernel. A wasm call costs ~0.5 us of fixed overhead (copies, block
+ * set-up), which the JS direct loops beat only below ~128 multiply-adds (4x4x8); from 4x4x16 up,
+ * including vector shapes (M or N = 1) and the K = 1 bias products, wasm is 1.4-30x faster.
+ */
+function useWasm(M: number, N: number, K: number): boolean {
+  return M * N * K >= WASM_MIN_WORK;
+}
+const WASM_MIN_WORK = 128;
+
+function wasmGemm(
+  ex: WasmGemmExports,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  B: Float32Array,
+  beta: number,
+  C: Float32Array,
+): void {
+  // Block sizes for the copies: whole operands when they fit the budget, else halve the largest
+  // of the block's sides until they do (each has a floor, at which any budget >= 64 KiB fits).
+  let kb = K <= WASM_KB ? K : WASM_KB;
+  let mb = M;
+  let nb = N;
+  const budget = wasmDataBudget / 4;
+  while (mb * kb + kb * nb + mb * nb > budget) {
+    if (kb > WASM_KC && kb >= mb && kb >= nb) kb = Math.max(WASM_KC, Math.ceil(kb / 2 / WASM_KC) * WASM_KC);
+    else if (mb >= nb && mb > WASM_NR) mb = Math.max(WASM_NR, Math.ceil(mb / 2 / WASM_NR) * WASM_NR);
+    else if (nb > WASM_NR) nb = Math.max(WASM_NR, Math.ceil(nb / 2 / WASM_NR) * WASM_NR);
+    else if (kb > WASM_KC) kb = Math.max(WASM_KC, Math.ceil(kb / 2 / WASM_KC) * WASM_KC);
+    else break;
+  }
+  const pA = WASM_DATA;
+  const pB = pA + 4 * mb * kb;
+  const pC = pB + 4 * kb * nb;
+  const h = wasmReserve(ex, pC + 4 * mb * nb);
+  const tA = transA ? 1 : 0;
+  const tB = transB ? 1 : 0;
+  for (let i0 = 0; i0 < M; i0 += mb) {
+    const m = Math.min(mb, M - i0);
+    for (let j0 = 0; j0 < N; j0 += nb) {
+      const n = Math.min(nb, N - j0);
+      // C block (m x n, row stride n in wasm memory); beta == 0 never reads it.
+      if (beta !== 0) copyIn(h, pC >> 2, C, i0 * N + j0, N, m, n);
+      for (let k0 = 0; k0 < K; k0 += kb) {
+        const k = Math.min(kb, K - k0);
+        // op(A)[i0 .. i0+m, k0 .. k0+k]: m rows of A (M x K), or k rows of A (K x M) when transposed.
+        if (transA) copyIn(h, pA >> 2, A, k0 * M + i0, M, k, m);
+        else copyIn(h, pA >> 2, A, i0 * K + k0, K, m, k);
+        // op(B)[k0 .. k0+k, j0 .. j0+n]: k rows of B (K x N), or n rows of B (N x K) when transposed.
+        if (transB) copyIn(h, pB >> 2, B, j0 * K + k0, K, n, k);
+        else copyIn(h, pB >> 2, B, k0 * N + j0, N, k, n);
+        ex.gemm(
+          tA, tB, m, n, k, alpha, pA, transA ? m : k, pB, transB ? k : n, k0 === 0 ? beta : 1, pC, n,
+          WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC,
+        );
+      }
+      copyOut(C, i0 * N + j0, N, h, pC >> 2, m, n);
+    }
+  }
+}
+
+/** Copy a rows x cols block (row stride ld) of src from offset off to h[dst..], packed (stride cols). */
+function copyIn(h: Float32Array, dst: number, src: Float32Array, off: number, ld: number, rows: number, cols: number): void {
+  if (cols === ld) {
+    h.set(src.subarray(off, off + rows * cols), dst);
+    return;
+  }
+  for (let r = 0; r < rows; r++, off += ld, dst += cols) h.set(src.subarray(off, off + cols), dst);
+}
+
+/** Copy a packed rows x cols block h[src..] into C at offset off with row stride ld. */
+function copyOut(C: Float32Array, off: number, ld: number, h: Float32Array, src: number, rows: number, cols: number): void {
+  if (cols === ld) {
+    C.set(h.subarray(src, src + rows * cols), off);
+    return;
+  }
+  for (let r = 0; r < rows; r++, off += ld, src += cols) C.set(h.subarray(src, src + cols), off);
+}
 
 /** Reference GEMM (plain triple loop, float64 sums); for tests and the benchmark baseline. */
 export function gemmNaive(
