@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gunzipSync } from 'node:zlib';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
@@ -18,13 +18,13 @@ import { decodeImage } from '../src/format/image.js';
 import { fromObject, type Message } from '../src/proto/schema.js';
 import { Rng, setSeed } from '../src/kernels/rng.js';
 import { LayerError } from '../src/util/errors.js';
-import { findCases, runCase } from '../src/check/runner.js';
 import { encodeDatum, decodeDatum, decodeImageBytes } from '../src/data/datum.js';
 import { LmdbReader, forEachEntry } from '../src/data/lmdb.js';
 import { resizeLinear } from '../src/data/resize.js';
 import { DataTransformer } from '../src/data/transformer.js';
 import { makeTransformConfig } from '../src/data/transform-config.js';
 import type { MemoryDataLayer } from '../src/layers/memory-data.js';
+import { caseTests, FIXTURES } from './helpers.js';
 
 let tmp = '';
 beforeAll(() => {
@@ -166,18 +166,7 @@ const LMDB_V1_GZ =
 
 // ---------------------------------------------------------------------------------------------
 
-describe('Caffe reference cases (fixtures/data)', () => {
-  const root = join(__dirname, '..', 'fixtures', 'data');
-  const cases = findCases(root);
-  it('the fixture copy holds cases', () => expect(cases.length).toBeGreaterThan(0));
-  for (const c of cases) {
-    it(relative(root, c), () => {
-      const r = runCase(c);
-      expect(r.failures.join('\n')).toBe('');
-      expect(r.ok).toBe(true);
-    });
-  }
-});
+describe('Caffe reference cases (fixtures/data)', () => caseTests(join(FIXTURES, 'data')));
 
 describe('LMDB reader', () => {
   it("reads Caffe's format-1 databases", () => {

@@ -1,15 +1,14 @@
 // Convolution, Deconvolution, Im2col, InnerProduct, Embed: forward against direct reference
 // loops, finite-difference gradient checks, shapes, errors, and the Caffe reference cases.
 import { describe, expect, it } from 'vitest';
-import { join, relative } from 'node:path';
 import { Blob } from '../src/graph/blob.js';
 import { createLayer } from '../src/layers/index.js';
 import type { Layer } from '../src/layers/layer.js';
 import { fromObject } from '../src/proto/schema.js';
 import { setSeed } from '../src/kernels/rng.js';
 import { LayerError } from '../src/util/errors.js';
-import { findCases, runCase } from '../src/check/runner.js';
 import { checkGradient, randomBlob } from './gradient-checker.js';
+import { layerCaseTests } from './helpers.js';
 
 const gauss = { type: 'gaussian', std: 1 };
 
@@ -475,20 +474,4 @@ describe('Embed', () => {
 
 // ---- Caffe reference cases -----------------------------------------------------------------
 
-describe('Caffe reference cases', () => {
-  const root = join(__dirname, '..', 'fixtures', 'layers');
-  const groups = ['convolution', 'deconvolution', 'im2col', 'inner_product', 'embed'];
-  for (const group of groups) {
-    const dir = join(root, group);
-    it(`${group}`, () => {
-      const cases = findCases(dir);
-      expect(cases.length).toBeGreaterThan(0);
-      const failures: string[] = [];
-      for (const c of cases) {
-        const r = runCase(c);
-        if (!r.ok) failures.push(`${relative(dir, c)}: ${r.failures.join('; ')}`);
-      }
-      expect(failures.join('\n')).toBe('');
-    });
-  }
-});
+describe('Caffe reference cases', () => layerCaseTests(['convolution', 'deconvolution', 'im2col', 'inner_product', 'embed']));

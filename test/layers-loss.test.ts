@@ -25,15 +25,11 @@ import { InfogainLossLayer } from '../src/layers/infogain-loss.js';
 import { MultinomialLogisticLossLayer } from '../src/layers/multinomial-logistic-loss.js';
 import { SigmoidCrossEntropyLossLayer } from '../src/layers/sigmoid-cross-entropy-loss.js';
 import { checkGradient, randomBlob, rng } from './gradient-checker.js';
+import { blobOf } from './helpers.js';
 
 type Ctor = new (p: any) => Layer;
 function make(C: Ctor, type: string, extra: Record<string, unknown> = {}): Layer {
   return new C(fromObject('LayerParameter', { name: 'l', type, ...extra }));
-}
-function blob(shape: number[], values: number[]): Blob {
-  const b = new Blob(shape);
-  b.data.set(values);
-  return b;
 }
 /** Integer labels in [0, classes), deterministic. */
 function labels(shape: number[], classes: number, seed = 7): Blob {
@@ -80,7 +76,7 @@ describe('softmax kernel', () => {
 describe('Softmax', () => {
   it('forward: rows sum to one, values as hand-computed', () => {
     const l = make(SoftmaxLayer, 'Softmax');
-    const x = blob([2, 3], [0, 1, 2, -1, -1, 5]);
+    const x = blobOf([2, 3], [0, 1, 2, -1, -1, 5]);
     const y = new Blob();
     run(l, [x], [y]);
     expect(y.shape).toEqual([2, 3]);
@@ -119,8 +115,8 @@ describe('Softmax', () => {
 describe('SoftmaxWithLoss', () => {
   it('forward value by hand (2 x 3, VALID)', () => {
     const l = make(SoftmaxWithLossLayer, 'SoftmaxWithLoss');
-    const x = blob([2, 3], [0, 1, 2, -1, -1, 5]);
-    const lab = blob([2], [2, 0]);
+    const x = blobOf([2, 3], [0, 1, 2, -1, -1, 5]);
+    const lab = blobOf([2], [2, 0]);
     const top = new Blob();
     run(l, [x, lab], [top]);
     expect(top.shape).toEqual([]);
@@ -132,7 +128,7 @@ describe('SoftmaxWithLoss', () => {
   it('normalization modes on spatial labels with ignore_label', () => {
     // (2, 3, 1, 2) scores, labels (2, 1, 1, 2) with one ignored position.
     const x = randomBlob([2, 3, 1, 2], 5, -2, 2);
-    const lab = blob([2, 1, 1, 2], [0, 2, 1, 1]);
+    const lab = blobOf([2, 1, 1, 2], [0, 2, 1, 1]);
     const nll = (n: number, w: number, c: number) => {
       const v = [0, 1, 2].map((k) => x.data[(n * 3 + k) * 2 + w]);
       return -Math.log(softmaxRef(v)[c]);
@@ -148,12 +144,12 @@ describe('SoftmaxWithLoss', () => {
     // All ignored: the normalizer is clamped to 1, loss 0.
     const l = make(SoftmaxWithLossLayer, 'SoftmaxWithLoss', { loss_param: { ignore_label: 1 } });
     const top = new Blob();
-    run(l, [x, blob([2, 1, 1, 2], [1, 1, 1, 1])], [top]);
+    run(l, [x, blobOf([2, 1, 1, 2], [1, 1, 1, 1])], [top]);
     expect(top.data[0]).toBe(0);
   });
   it('legacy normalize: true -> VALID, false -> BATCH_SIZE', () => {
     const x = randomBlob([2, 3, 1, 2], 5, -2, 2);
-    const lab = blob([2, 1, 1, 2], [0, 2, 1, 0]);
+    const lab = blobOf([2, 1, 1, 2], [0, 2, 1, 0]);
     const loss = (extra: Record<string, unknown>) => {
       const l = make(SoftmaxWithLossLayer, 'SoftmaxWithLoss', extra);
       const top = new Blob();
@@ -180,7 +176,7 @@ describe('SoftmaxWithLoss', () => {
   });
   it('loss_weight scales the diff (written into the top diff)', () => {
     const x = randomBlob([3, 4], 19, -2, 2);
-    const lab = blob([3], [0, 3, 1]);
+    const lab = blobOf([3], [0, 3, 1]);
     const grad = (extra: Record<string, unknown>) => {
       const l = make(SoftmaxWithLossLayer, 'SoftmaxWithLoss', extra);
       const top = new Blob();
@@ -198,11 +194,11 @@ describe('SoftmaxWithLoss', () => {
   });
   it('second top holds the probabilities (needs a loss_weight per top, as in Caffe)', () => {
     const bare = make(SoftmaxWithLossLayer, 'SoftmaxWithLoss');
-    expect(() => bare.setUp([new Blob([2, 3]), blob([2], [1, 1])], [new Blob(), new Blob()])).toThrow(/loss_weight/);
+    expect(() => bare.setUp([new Blob([2, 3]), blobOf([2], [1, 1])], [new Blob(), new Blob()])).toThrow(/loss_weight/);
     const l = make(SoftmaxWithLossLayer, 'SoftmaxWithLoss', { loss_weight: [1, 0] });
-    const x = blob([2, 3], [0, 1, 2, -1, -1, 5]);
+    const x = blobOf([2, 3], [0, 1, 2, -1, -1, 5]);
     const prob = new Blob();
-    run(l, [x, blob([2], [1, 1])], [new Blob(), prob]);
+    run(l, [x, blobOf([2], [1, 1])], [new Blob(), prob]);
     expect(prob.shape).toEqual([2, 3]);
     close(Array.from(prob.data), [...softmaxRef([0, 1, 2]), ...softmaxRef([-1, -1, 5])]);
   });
@@ -212,14 +208,14 @@ describe('SoftmaxWithLoss', () => {
       const l = make(SoftmaxWithLossLayer, 'SoftmaxWithLoss', extra);
       return () => run(l, [x, lab], [new Blob()]);
     };
-    expect(bad(blob([2], [0, 3]))).toThrow(/label 3 at position 1/);
-    expect(bad(blob([2], [0, -1]))).toThrow(LayerError);
-    expect(bad(blob([2], [0, 1.5]))).toThrow(/not an integer/);
-    expect(bad(blob([2], [0, -1]), { loss_param: { ignore_label: -1 } })).not.toThrow();
-    expect(bad(blob([2, 2], [0, 1, 1, 0]))).toThrow(/number of labels/);
-    expect(bad(blob([3], [0, 1, 1]))).toThrow(/same first dimension/);
+    expect(bad(blobOf([2], [0, 3]))).toThrow(/label 3 at position 1/);
+    expect(bad(blobOf([2], [0, -1]))).toThrow(LayerError);
+    expect(bad(blobOf([2], [0, 1.5]))).toThrow(/not an integer/);
+    expect(bad(blobOf([2], [0, -1]), { loss_param: { ignore_label: -1 } })).not.toThrow();
+    expect(bad(blobOf([2, 2], [0, 1, 1, 0]))).toThrow(/number of labels/);
+    expect(bad(blobOf([3], [0, 1, 1]))).toThrow(/same first dimension/);
     const l = make(SoftmaxWithLossLayer, 'SoftmaxWithLoss');
-    const lab = blob([2], [0, 1]);
+    const lab = blobOf([2], [0, 1]);
     const top = new Blob();
     run(l, [x, lab], [top]);
     expect(() => l.backward([top], [true, true], [x, lab])).toThrow(/label/);
@@ -228,7 +224,7 @@ describe('SoftmaxWithLoss', () => {
 });
 
 describe('Accuracy', () => {
-  const x = blob([4, 3], [
+  const x = blobOf([4, 3], [
     0.1, 0.7, 0.2, // best 1, second 2
     0.5, 0.2, 0.3, // best 0, second 2
     0.3, 0.3, 0.4, // best 2, tie 0/1
@@ -237,7 +233,7 @@ describe('Accuracy', () => {
   it('top-1, not a loss', () => {
     const l = make(AccuracyLayer, 'Accuracy');
     const top = new Blob();
-    run(l, [x, blob([4], [1, 2, 2, 0])], [top]);
+    run(l, [x, blobOf([4], [1, 2, 2, 0])], [top]);
     expect(top.shape).toEqual([]);
     expect(top.data[0]).toBeCloseTo(0.75, 6);
     expect(l.loss(0)).toBe(0);
@@ -246,14 +242,14 @@ describe('Accuracy', () => {
     const l = make(AccuracyLayer, 'Accuracy', { accuracy_param: { top_k: 2 } });
     const top = new Blob();
     // row 2 label 0: scores >= 0.3 are 0.3, 0.3, 0.4 -> 3 >= -> wrong for top-2.
-    run(l, [x, blob([4], [2, 2, 0, 1])], [top]);
+    run(l, [x, blobOf([4], [2, 2, 0, 1])], [top]);
     expect(top.data[0]).toBeCloseTo(0.5, 6);
   });
   it('per-class accuracy with ignore_label', () => {
     const l = make(AccuracyLayer, 'Accuracy', { accuracy_param: { ignore_label: 0 } });
     const acc = new Blob();
     const per = new Blob();
-    run(l, [x, blob([4], [1, 2, 2, 0])], [acc, per]);
+    run(l, [x, blobOf([4], [1, 2, 2, 0])], [acc, per]);
     expect(per.shape).toEqual([3]);
     // counted rows: 0 (label 1, right), 1 (label 2, wrong), 2 (label 2, right)
     expect(acc.data[0]).toBeCloseTo(2 / 3, 6);
@@ -261,30 +257,30 @@ describe('Accuracy', () => {
   });
   it('spatial scores with axis and all ignored', () => {
     // (1, 2, 2): classes on axis 1, two positions.
-    const s = blob([1, 2, 2], [0.9, 0.1, 0.1, 0.9]);
+    const s = blobOf([1, 2, 2], [0.9, 0.1, 0.1, 0.9]);
     const l = make(AccuracyLayer, 'Accuracy', { accuracy_param: { axis: 1 } });
     const top = new Blob();
-    run(l, [s, blob([1, 2], [0, 0])], [top]);
+    run(l, [s, blobOf([1, 2], [0, 0])], [top]);
     expect(top.data[0]).toBeCloseTo(0.5, 6);
     const l2 = make(AccuracyLayer, 'Accuracy', { accuracy_param: { ignore_label: 0 } });
-    run(l2, [s, blob([1, 2], [0, 0])], [top]);
+    run(l2, [s, blobOf([1, 2], [0, 0])], [top]);
     expect(top.data[0]).toBe(0);
   });
   it('errors: top_k too large, no backward', () => {
     const l = make(AccuracyLayer, 'Accuracy', { accuracy_param: { top_k: 4 } });
-    expect(() => l.setUp([x, blob([4], [0, 0, 0, 0])], [new Blob()])).toThrow(/top_k/);
+    expect(() => l.setUp([x, blobOf([4], [0, 0, 0, 0])], [new Blob()])).toThrow(/top_k/);
     const l2 = make(AccuracyLayer, 'Accuracy');
     const top = new Blob();
-    const lab = blob([4], [0, 0, 0, 0]);
+    const lab = blobOf([4], [0, 0, 0, 0]);
     run(l2, [x, lab], [top]);
     expect(() => l2.backward([top], [true, false], [x, lab])).toThrow(LayerError);
   });
 });
 
 describe('ContrastiveLoss', () => {
-  const a = blob([2, 2], [1, 0, 0, 0]);
-  const b = blob([2, 2], [0, 0, 0.5, 0]);
-  const sim = blob([2], [1, 0]);
+  const a = blobOf([2, 2], [1, 0, 0, 0]);
+  const b = blobOf([2, 2], [0, 0, 0.5, 0]);
+  const sim = blobOf([2], [1, 0]);
   it('forward by hand, both versions', () => {
     // pair 0 similar: d^2 = 1; pair 1 dissimilar: d = 0.5, d^2 = 0.25.
     const l = make(ContrastiveLossLayer, 'ContrastiveLoss', { contrastive_loss_param: { margin: 1.5 } });
@@ -300,7 +296,7 @@ describe('ContrastiveLoss', () => {
   for (const legacy of [false, true]) {
     it(`gradient to both features (legacy ${legacy})`, () => {
       const l = make(ContrastiveLossLayer, 'ContrastiveLoss', { contrastive_loss_param: { margin: 2, legacy_version: legacy } });
-      const s = blob([5, 1, 1, 1], [1, 0, 0, 1, 0]);
+      const s = blobOf([5, 1, 1, 1], [1, 0, 0, 1, 0]);
       checkGradient(l, [randomBlob([5, 3, 1, 1], 21, -0.6, 0.6), randomBlob([5, 3, 1, 1], 22, -0.6, 0.6), s], [new Blob()],
         { bottoms: [0, 1], threshold: 2e-3 });
     });
@@ -315,7 +311,7 @@ describe('EuclideanLoss', () => {
   it('forward by hand', () => {
     const l = make(EuclideanLossLayer, 'EuclideanLoss');
     const top = new Blob();
-    run(l, [blob([2, 2], [1, 2, 3, 4]), blob([2, 2], [0, 2, 5, 4])], [top]);
+    run(l, [blobOf([2, 2], [1, 2, 3, 4]), blobOf([2, 2], [0, 2, 5, 4])], [top]);
     expect(top.data[0]).toBeCloseTo((1 + 4) / 2 / 2, 6);
   });
   it('gradient to both bottoms, 4-D, loss_weight 3', () => {
@@ -330,8 +326,8 @@ describe('EuclideanLoss', () => {
 });
 
 describe('HingeLoss', () => {
-  const x = blob([2, 3], [0.5, -0.5, 2, -2, 0.2, 0.1]);
-  const lab = blob([2], [0, 1]);
+  const x = blobOf([2, 3], [0.5, -0.5, 2, -2, 0.2, 0.1]);
+  const lab = blobOf([2], [0, 1]);
   // margins: row0 t=[+,-,-]: 1-0.5=0.5, 1-0.5=0.5, 1+2=3; row1 t=[-,+,-]: max(0,-1)=0, 0.8, 1.1
   const m = [0.5, 0.5, 3, 0, 0.8, 1.1];
   it('L1 and L2 forward by hand', () => {
@@ -353,10 +349,10 @@ describe('HingeLoss', () => {
 describe('InfogainLoss', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'caffe-ts-infogain-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-  const H = blob([3, 3], [1, 0.5, 0, 0.2, 1, 0.1, 0, 0.3, 2]);
+  const H = blobOf([3, 3], [1, 0.5, 0, 0.2, 1, 0.1, 0, 0.3, 2]);
   it('forward by hand with H as third bottom', () => {
-    const x = blob([2, 3], [0, 1, 2, -1, -1, 5]);
-    const lab = blob([2], [2, 1]);
+    const x = blobOf([2, 3], [0, 1, 2, -1, -1, 5]);
+    const lab = blobOf([2], [2, 1]);
     const top = new Blob();
     run(make(InfogainLossLayer, 'InfogainLoss'), [x, lab, H], [top]);
     const p0 = softmaxRef([0, 1, 2]);
@@ -367,8 +363,8 @@ describe('InfogainLoss', () => {
   });
   it('identity H equals SoftmaxWithLoss', () => {
     const x = randomBlob([3, 4], 51, -2, 2);
-    const lab = blob([3], [3, 0, 2]);
-    const I = blob([4, 4], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+    const lab = blobOf([3], [3, 0, 2]);
+    const I = blobOf([4, 4], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
     const t1 = new Blob();
     const t2 = new Blob();
     run(make(InfogainLossLayer, 'InfogainLoss'), [x, lab, I], [t1]);
@@ -391,7 +387,7 @@ describe('InfogainLoss', () => {
     const proto = fromObject('BlobProto', { shape: { dim: [3, 3] }, data: Array.from(H.data) });
     writeFileSync(file, encodeMessage(proto, 'BlobProto'));
     const x = randomBlob([2, 3], 59, -2, 2);
-    const lab = blob([2], [0, 2]);
+    const lab = blobOf([2], [0, 2]);
     const fromFile = make(InfogainLossLayer, 'InfogainLoss', { infogain_loss_param: { source: file }, loss_weight: [1, 0] });
     const t1 = new Blob();
     const prob = new Blob();
@@ -405,7 +401,7 @@ describe('InfogainLoss', () => {
   });
   it('errors: no source, unreadable source, wrong H size, normalize, backward to H', () => {
     const x = randomBlob([2, 3], 61);
-    const lab = blob([2], [0, 1]);
+    const lab = blobOf([2], [0, 1]);
     expect(() => run(make(InfogainLossLayer, 'InfogainLoss'), [x, lab], [new Blob()])).toThrow(/source/);
     expect(() => run(make(InfogainLossLayer, 'InfogainLoss', { infogain_loss_param: { source: join(tmp, 'none') } }),
       [x, lab], [new Blob()])).toThrow(/cannot read/);
@@ -423,7 +419,7 @@ describe('MultinomialLogisticLoss', () => {
   it('forward by hand, with the 1e-20 floor', () => {
     const top = new Blob();
     run(make(MultinomialLogisticLossLayer, 'MultinomialLogisticLoss'),
-      [blob([2, 3], [0.2, 0.5, 0.3, 0, 0.6, 0.4]), blob([2], [1, 0])], [top]);
+      [blobOf([2, 3], [0.2, 0.5, 0.3, 0, 0.6, 0.4]), blobOf([2], [1, 0])], [top]);
     expect(top.data[0]).toBeCloseTo(-(Math.log(0.5) + Math.log(Math.fround(1e-20))) / 2, 4);
   });
   it('gradient', () => {
@@ -441,8 +437,8 @@ describe('SigmoidCrossEntropyLoss', () => {
     const s = 1 / (1 + Math.exp(-x));
     return -(t * Math.log(s) + (1 - t) * Math.log(1 - s));
   };
-  const x = blob([2, 3], [0.5, -1, 2, -3, 0, 1]);
-  const t = blob([2, 3], [1, 0, 0.5, 0, 1, -1]);
+  const x = blobOf([2, 3], [0.5, -1, 2, -3, 0, 1]);
+  const t = blobOf([2, 3], [1, 0, 0.5, 0, 1, -1]);
   it('forward: default BATCH_SIZE, VALID with ignore_label, large inputs stay finite', () => {
     const top = new Blob();
     const all = [0, 1, 2, 3, 4, 5].reduce((s, i) => s + ce(x.data[i], t.data[i]), 0);
@@ -452,7 +448,7 @@ describe('SigmoidCrossEntropyLoss', () => {
     run(make(SigmoidCrossEntropyLossLayer, 'SigmoidCrossEntropyLoss', { loss_param: { ignore_label: -1, normalization: 'VALID' } }),
       [x, t], [top]);
     expect(top.data[0]).toBeCloseTo(some / 5, 5);
-    run(make(SigmoidCrossEntropyLossLayer, 'SigmoidCrossEntropyLoss'), [blob([1, 2], [100, -100]), blob([1, 2], [0, 1])], [top]);
+    run(make(SigmoidCrossEntropyLossLayer, 'SigmoidCrossEntropyLoss'), [blobOf([1, 2], [100, -100]), blobOf([1, 2], [0, 1])], [top]);
     expect(top.data[0]).toBeCloseTo(200, 3);
   });
   for (const [name, extra] of [

@@ -1,20 +1,13 @@
 // Neuron layers: gradient checks, Caffe's special cases, in-place = out-of-place, and the BVLC
 // reference cases under fixtures/layers/<layer>.
 import { describe, expect, it } from 'vitest';
-import { join, relative } from 'node:path';
 import { Blob } from '../src/graph/blob.js';
-import { fromObject } from '../src/proto/schema.js';
-import { createLayer, type Layer } from '../src/layers/index.js';
+import type { Layer } from '../src/layers/index.js';
 import type { DropoutLayer } from '../src/layers/dropout.js';
-import { findCases, runCase } from '../src/check/runner.js';
 import { Rng } from '../src/kernels/rng.js';
 import { checkGradient, randomBlob, type GradientCheckOptions } from './gradient-checker.js';
+import { layer, layerCaseTests, type Phase } from './helpers.js';
 
-type Phase = 'TRAIN' | 'TEST';
-
-function layer(type: string, extra: Record<string, unknown> = {}, phase: Phase = 'TRAIN'): Layer {
-  return createLayer(fromObject('LayerParameter', { name: 'l', type, phase, ...extra }));
-}
 
 const SHAPE = [2, 3, 3, 4];
 
@@ -205,18 +198,4 @@ describe('in place equals out of place', () => {
   it('Dropout TEST', () => inPlaceMatches('Dropout', {}, -2, 2, 'TEST'));
 });
 
-const FIXTURES = join(__dirname, '..', 'fixtures', 'layers');
-const CASES = ['absval', 'bnll', 'clip', 'elu', 'exp', 'log', 'power', 'prelu', 'relu', 'sigmoid', 'swish', 'tanh', 'threshold', 'dropout'];
-
-describe('Caffe reference cases', () => {
-  for (const name of CASES) {
-    const cases = findCases(join(FIXTURES, name));
-    it(`fixtures hold cases of ${name}`, () => expect(cases.length).toBeGreaterThan(0));
-    for (const caseDir of cases) {
-      it(relative(FIXTURES, caseDir), () => {
-        const r = runCase(caseDir);
-        expect(r.failures.join('\n')).toBe('');
-      });
-    }
-  }
-});
+describe('Caffe reference cases', () => layerCaseTests(['absval', 'bnll', 'clip', 'elu', 'exp', 'log', 'power', 'prelu', 'relu', 'sigmoid', 'swish', 'tanh', 'threshold', 'dropout']));

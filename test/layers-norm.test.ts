@@ -1,18 +1,12 @@
 // Normalization layers (BatchNorm, Scale, Bias, MVN, LRN): gradient checks in every mode,
 // BatchNorm's statistics, in-place = out-of-place, and the BVLC reference cases.
 import { describe, expect, it } from 'vitest';
-import { join, relative } from 'node:path';
 import { Blob } from '../src/graph/blob.js';
-import { fromObject, has } from '../src/proto/schema.js';
-import { createLayer, type Layer } from '../src/layers/index.js';
-import { findCases, runCase } from '../src/check/runner.js';
+import { has } from '../src/proto/schema.js';
+import type { Layer } from '../src/layers/index.js';
 import { checkGradient, randomBlob, type GradientCheckOptions } from './gradient-checker.js';
+import { layer, layerCaseTests, type Phase } from './helpers.js';
 
-type Phase = 'TRAIN' | 'TEST';
-
-function layer(type: string, extra: Record<string, unknown> = {}, phase: Phase = 'TRAIN'): Layer {
-  return createLayer(fromObject('LayerParameter', { name: 'l', type, phase, ...extra }));
-}
 
 const f32 = Math.fround;
 
@@ -412,18 +406,4 @@ describe('LRN', () => {
   });
 });
 
-const FIXTURES = join(__dirname, '..', 'fixtures', 'layers');
-const CASES = ['batch_norm', 'scale', 'bias', 'mvn', 'lrn'];
-
-describe('Caffe reference cases', () => {
-  for (const name of CASES) {
-    const cases = findCases(join(FIXTURES, name));
-    it(`fixtures hold cases of ${name}`, () => expect(cases.length).toBeGreaterThan(0));
-    for (const caseDir of cases) {
-      it(relative(FIXTURES, caseDir), () => {
-        const r = runCase(caseDir);
-        expect(r.failures.join('\n')).toBe('');
-      });
-    }
-  }
-});
+describe('Caffe reference cases', () => layerCaseTests(['batch_norm', 'scale', 'bias', 'mvn', 'lrn']));

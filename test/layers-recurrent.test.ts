@@ -3,7 +3,6 @@
 // structure of the unrolled net, state carry-over between batches, error cases, and the Caffe
 // reference cases of these layers.
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { Net } from '../src/graph/net.js';
 import { Blob } from '../src/graph/blob.js';
 import { fromObject, type Message } from '../src/proto/schema.js';
@@ -11,7 +10,7 @@ import { createLayer, layerTypes } from '../src/layers/registry.js';
 import { Layer, TEST, TRAIN, type Phase } from '../src/layers/layer.js';
 import { RecurrentLayer } from '../src/layers/recurrent.js';
 import { checkGradient, randomBlob, rng } from './gradient-checker.js';
-import { findCases, runCase } from '../src/check/runner.js';
+import { blobOf, layerCaseTests, tops } from './helpers.js';
 
 const T = 3;
 const N = 2;
@@ -25,16 +24,6 @@ function lp(type: string, extra: Record<string, unknown> = {}, phase: Phase = TR
   const p = fromObject('LayerParameter', { name, type, ...extra });
   p.phase = phase;
   return p;
-}
-
-function blobOf(shape: number[], values: ArrayLike<number>): Blob {
-  const b = new Blob(shape);
-  b.data.set(values);
-  return b;
-}
-
-function tops(n: number): Blob[] {
-  return Array.from({ length: n }, () => new Blob());
 }
 
 /** Fills every parameter blob of a layer with uniform values in [-scale, scale). */
@@ -352,20 +341,7 @@ describe('LSTM and RNN', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('Caffe reference cases', () => {
-  const root = join(__dirname, '..', 'fixtures', 'layers');
-  for (const l of ['lstm_unit', 'lstm', 'rnn']) {
-    const cases = findCases(join(root, l));
-    it(`fixtures hold cases of ${l}`, () => expect(cases.length).toBeGreaterThan(0));
-    for (const c of cases) {
-      it(c.slice(root.length + 1), () => {
-        const r = runCase(c);
-        expect(r.failures.join('\n')).toBe('');
-        expect(r.ok).toBe(true);
-      });
-    }
-  }
-});
+describe('Caffe reference cases', () => layerCaseTests(['lstm_unit', 'lstm', 'rnn']));
 
 it('has every layer type the unrolled nets use', () => {
   expect(missing).toEqual([]);

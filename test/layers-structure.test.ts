@@ -3,7 +3,6 @@
 // Forward unit tests, error cases, finite-difference gradient checks, and the Caffe reference
 // cases of these layers (fixtures/layers, a copy of ../shared/fixtures/layers).
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { Blob } from '../src/graph/blob.js';
 import { fromObject, type Message } from '../src/proto/schema.js';
 import { createLayer } from '../src/layers/registry.js';
@@ -11,25 +10,12 @@ import { Layer, TEST, TRAIN } from '../src/layers/layer.js';
 import '../src/layers/index.js';
 import { LayerError } from '../src/util/errors.js';
 import { checkGradient, randomBlob, rng } from './gradient-checker.js';
-import { findCases, runCase } from '../src/check/runner.js';
+import { blobOf, layerCaseTests, tops } from './helpers.js';
 
 const FIXTURE_LAYERS = ['concat', 'crop', 'eltwise', 'filter', 'flatten', 'reshape', 'slice', 'split', 'silence', 'tile',
   'batch_reindex', 'argmax', 'reduction', 'parameter', 'dummy_data', 'pooling', 'spp'];
 
-describe('Caffe reference cases', () => {
-  const root = join(__dirname, '..', 'fixtures', 'layers');
-  for (const l of FIXTURE_LAYERS) {
-    const cases = findCases(join(root, l));
-    it(`fixtures hold cases of ${l}`, () => expect(cases.length).toBeGreaterThan(0));
-    for (const c of cases) {
-      it(c.slice(root.length + 1), () => {
-        const r = runCase(c);
-        expect(r.failures.join('\n')).toBe('');
-        expect(r.ok).toBe(true);
-      });
-    }
-  }
-});
+describe('Caffe reference cases', () => layerCaseTests(FIXTURE_LAYERS));
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -42,16 +28,6 @@ function lp(type: string, extra: Record<string, unknown> = {}, phase = TEST): Me
 
 function make(type: string, extra: Record<string, unknown> = {}, phase = TEST): Layer {
   return createLayer(lp(type, extra, phase));
-}
-
-function blobOf(shape: number[], values: ArrayLike<number>): Blob {
-  const b = new Blob(shape);
-  b.data.set(values);
-  return b;
-}
-
-function tops(n: number): Blob[] {
-  return Array.from({ length: n }, () => new Blob());
 }
 
 /** Sets up and runs one forward pass; returns the tops. */

@@ -1,6 +1,7 @@
 // Flag helpers shared by the Caffe-tool commands (train, test, time): BVLC `caffe` parses its flags
 // with gflags, which accepts `-solver x` and `-solver=x` as well as `--solver x`; node:util's
 // parseArgs only knows the double-dash form, so single-dash long flags are rewritten first.
+import { Net } from '../graph/net.js';
 import { CaffeError } from '../util/errors.js';
 
 /** Where a command writes: process.stdout, or a collector in tests. */
@@ -51,6 +52,39 @@ export function parseList(values: string | string[] | undefined): string[] {
   if (values === undefined) return [];
   const list = Array.isArray(values) ? values : [values];
   return list.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** The flags of `test` and `time` (BVLC caffe's, for a net built from --model). */
+export const NET_FLAGS = {
+  model: { type: 'string' },
+  weights: { type: 'string', multiple: true },
+  iterations: { type: 'string' },
+  phase: { type: 'string' },
+  stage: { type: 'string', multiple: true },
+  level: { type: 'string' },
+  gpu: { type: 'string' },
+} as const;
+
+/**
+ * How `caffe test` and `caffe time` start: the --gpu note, "Use CPU.", then the net of --model
+ * in `phase` (with --stage/--level) with `weights` copied into it in order.
+ */
+export function openNet(
+  model: string,
+  values: { stage?: string[]; level?: string; gpu?: string },
+  phase: 'TRAIN' | 'TEST',
+  weights: string[],
+  say: (line: string) => void,
+): Net {
+  if (values.gpu !== undefined) say(`caffe-ts runs on the CPU; ignoring --gpu ${values.gpu}`);
+  say('Use CPU.');
+  const net = Net.fromFile(model, {
+    phase,
+    stages: parseStages(values.stage),
+    level: parseIntFlag('level', values.level),
+  });
+  for (const w of weights) net.copyTrainedLayersFromFile(w);
+  return net;
 }
 
 /** Caffe's get_phase_from_flags. */

@@ -4,23 +4,14 @@
 // mean of every output element ("name = mean", with "(* w = w*mean loss)" for loss outputs), in
 // Caffe's order and float arithmetic.
 import { parseArgs } from 'node:util';
-import { Net } from '../graph/net.js';
 import { formatG } from '../solvers/solver.js';
 import { CaffeError } from '../util/errors.js';
 import type { Command } from './commands.js';
-import { gflagsToLong, parseIntFlag, parseList, parsePhaseFlag, parseStages, type OutStream } from './flags.js';
+import { gflagsToLong, NET_FLAGS, openNet, parseIntFlag, parseList, parsePhaseFlag, type OutStream } from './flags.js';
 
 const f = Math.fround;
 
-const OPTIONS = {
-  model: { type: 'string' },
-  weights: { type: 'string', multiple: true },
-  iterations: { type: 'string' },
-  phase: { type: 'string' },
-  stage: { type: 'string', multiple: true },
-  level: { type: 'string' },
-  gpu: { type: 'string' },
-} as const;
+const OPTIONS = NET_FLAGS;
 
 const USAGE = `--model M --weights W [--iterations N] [--phase TEST|TRAIN] [--stage S]... [--level N]
 
@@ -36,15 +27,7 @@ export async function runTest(args: string[], out: OutStream = process.stdout): 
   const iterations = parseIntFlag('iterations', values.iterations, 1) ?? 50;
   const phase = parsePhaseFlag(values.phase, 'TEST');
   const say = (line: string) => out.write(line + '\n');
-  if (values.gpu !== undefined) say(`caffe-ts runs on the CPU; ignoring --gpu ${values.gpu}`);
-  say('Use CPU.');
-
-  const net = Net.fromFile(values.model, {
-    phase,
-    stages: parseStages(values.stage),
-    level: parseIntFlag('level', values.level),
-  });
-  for (const w of weights) net.copyTrainedLayersFromFile(w);
+  const net = openNet(values.model, values, phase, weights, say);
   say(`Running for ${iterations} iterations.`);
 
   const scores: number[] = [];

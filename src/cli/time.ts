@@ -8,18 +8,9 @@ import { Net } from '../graph/net.js';
 import { formatG } from '../solvers/solver.js';
 import { CaffeError } from '../util/errors.js';
 import type { Command } from './commands.js';
-import { gflagsToLong, parseIntFlag, parseList, parsePhaseFlag, parseStages, type OutStream } from './flags.js';
+import { gflagsToLong, NET_FLAGS, openNet, parseIntFlag, parseList, parsePhaseFlag, type OutStream } from './flags.js';
 
-const OPTIONS = {
-  model: { type: 'string' },
-  weights: { type: 'string', multiple: true },
-  iterations: { type: 'string' },
-  phase: { type: 'string' },
-  stage: { type: 'string', multiple: true },
-  level: { type: 'string' },
-  json: { type: 'boolean' },
-  gpu: { type: 'string' },
-} as const;
+const OPTIONS = { ...NET_FLAGS, json: { type: 'boolean' } } as const;
 
 const USAGE = `--model M [--weights W] [--iterations N] [--phase TRAIN|TEST] [--stage S]... [--level N] [--json]
 
@@ -114,14 +105,7 @@ export async function runTime(args: string[], out: OutStream = process.stdout): 
   const say = (line: string) => {
     if (!json) out.write(line + '\n');
   };
-  if (values.gpu !== undefined) say(`caffe-ts runs on the CPU; ignoring --gpu ${values.gpu}`);
-  say('Use CPU.');
-  const net = Net.fromFile(values.model, {
-    phase,
-    stages: parseStages(values.stage),
-    level: parseIntFlag('level', values.level),
-  });
-  for (const w of parseList(values.weights)) net.copyTrainedLayersFromFile(w);
+  const net = openNet(values.model, values, phase, parseList(values.weights), say);
 
   const r = timeNet(net, iterations, say);
   if (json) {

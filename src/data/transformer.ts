@@ -111,6 +111,17 @@ export class DataTransformer {
     else this.transformImage(item, out, offset);
   }
 
+  /** The crop of an h x w input: random in TRAIN, centred in TEST; the whole input without crop_size. */
+  private cropWindow(h: number, w: number): { height: number; width: number; hOff: number; wOff: number } {
+    const crop = this.config.cropSize;
+    if (!crop) return { height: h, width: w, hOff: 0, wOff: 0 };
+    if (this.config.phase === TRAIN) {
+      const hOff = this.rand(h - crop + 1);
+      return { height: crop, width: crop, hOff, wOff: this.rand(w - crop + 1) };
+    }
+    return { height: crop, width: crop, hOff: Math.floor((h - crop) / 2), wOff: Math.floor((w - crop) / 2) };
+  }
+
   /** Transform(const Datum&, Dtype*): uint8 `data` or `float_data`, CHW. */
   transformDatum(datum: Datum, out: Float32Array, offset = 0): void {
     const { channels, height: dh, width: dw } = datum;
@@ -128,21 +139,7 @@ export class DataTransformer {
     const mean = this.checkMean(channels, dh, dw);
     this.checkMeanValues(channels);
     const mv = this.meanValues;
-    let height = dh;
-    let width = dw;
-    let hOff = 0;
-    let wOff = 0;
-    if (crop) {
-      height = crop;
-      width = crop;
-      if (this.config.phase === TRAIN) {
-        hOff = this.rand(dh - crop + 1);
-        wOff = this.rand(dw - crop + 1);
-      } else {
-        hOff = Math.floor((dh - crop) / 2);
-        wOff = Math.floor((dw - crop) / 2);
-      }
-    }
+    const { height, width, hOff, wOff } = this.cropWindow(dh, dw);
     for (let c = 0; c < channels; c++) {
       const m = mv.length ? mv[c] : 0;
       for (let hh = 0; hh < height; hh++) {
@@ -171,21 +168,7 @@ export class DataTransformer {
     const mean = this.checkMean(channels, ih, iw);
     this.checkMeanValues(channels);
     const mv = this.meanValues;
-    let height = ih;
-    let width = iw;
-    let hOff = 0;
-    let wOff = 0;
-    if (crop) {
-      height = crop;
-      width = crop;
-      if (this.config.phase === TRAIN) {
-        hOff = this.rand(ih - crop + 1);
-        wOff = this.rand(iw - crop + 1);
-      } else {
-        hOff = Math.floor((ih - crop) / 2);
-        wOff = Math.floor((iw - crop) / 2);
-      }
-    }
+    const { height, width, hOff, wOff } = this.cropWindow(ih, iw);
     for (let hh = 0; hh < height; hh++) {
       let pi = ((hOff + hh) * iw + wOff) * channels;
       for (let ww = 0; ww < width; ww++) {

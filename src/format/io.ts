@@ -310,79 +310,52 @@ export function upgradeBytes(bytes: Uint8Array, inPath: string): UpgradeFileResu
   }
   if (binaryNet) {
     // tools/upgrade_net_proto_binary
-    const need = netNeedsUpgrade(binaryNet);
-    const log: string[] = [];
-    let net = binaryNet;
-    let success = true;
-    if (need) {
-      const r = upgradeNetAsNeeded(binaryNet, inPath);
-      net = r.net;
-      success = r.success;
-      log.push(...r.log);
-      if (!success) log.push('Encountered error(s) while upgrading prototxt; see details above.');
-    } else {
-      log.push(`File already in latest proto format: ${inPath}`);
-    }
-    return {
-      tool: 'upgrade_net_proto_binary',
-      kind: 'net',
-      format: 'binary',
-      upgraded: need,
-      success,
-      log,
-      message: net,
-      bytes: encodeMessage(net, 'NetParameter'),
-    };
+    const r = upgradeNetLogged(binaryNet, inPath);
+    return { tool: 'upgrade_net_proto_binary', kind: 'net', format: 'binary', ...r, bytes: encodeMessage(r.message, 'NetParameter') };
   }
   const { kind, msg } = textMsg!;
-  const log: string[] = [];
   if (kind === 'net') {
     // tools/upgrade_net_proto_text (its extra UpgradeNetDataTransformation after the upgrade only
     // touches V1 `layers`, which the V1->V2 step has emptied by then)
-    const need = netNeedsUpgrade(msg);
-    let net = msg;
-    let success = true;
-    if (need) {
-      const r = upgradeNetAsNeeded(msg, inPath);
-      net = r.net;
-      success = r.success;
-      log.push(...r.log);
-      if (!success) log.push('Encountered error(s) while upgrading prototxt; see details above.');
-    } else {
-      log.push(`File already in latest proto format: ${inPath}`);
-    }
+    const r = upgradeNetLogged(msg, inPath);
     return {
-      tool: 'upgrade_net_proto_text',
-      kind: 'net',
-      format: 'text',
-      upgraded: need,
-      success,
-      log,
-      message: net,
-      bytes: Buffer.from(printText(net, 'NetParameter'), 'utf8'),
+      tool: 'upgrade_net_proto_text', kind: 'net', format: 'text', ...r,
+      bytes: Buffer.from(printText(r.message, 'NetParameter'), 'utf8'),
     };
   }
   // tools/upgrade_solver_proto_text
-  const need = solverNeedsTypeUpgrade(msg);
+  const r = upgradeLogged(solverNeedsTypeUpgrade(msg), inPath, () => upgradeSolverAsNeeded(msg, inPath));
+  return {
+    tool: 'upgrade_solver_proto_text', kind: 'solver', format: 'text', ...r, message: msg,
+    bytes: Buffer.from(printText(msg, 'SolverParameter'), 'utf8'),
+  };
+}
+
+/** The course all of Caffe's upgrade tools take: upgrade when needed, with their log lines. */
+function upgradeLogged(
+  need: boolean, inPath: string, upgrade: () => { success: boolean; log: string[] },
+): { upgraded: boolean; success: boolean; log: string[] } {
+  const log: string[] = [];
   let success = true;
   if (need) {
-    const r = upgradeSolverAsNeeded(msg, inPath);
+    const r = upgrade();
     success = r.success;
     log.push(...r.log);
     if (!success) log.push('Encountered error(s) while upgrading prototxt; see details above.');
   } else {
     log.push(`File already in latest proto format: ${inPath}`);
   }
-  return {
-    tool: 'upgrade_solver_proto_text',
-    kind: 'solver',
-    format: 'text',
-    upgraded: need,
-    success,
-    log,
-    message: msg,
-    bytes: Buffer.from(printText(msg, 'SolverParameter'), 'utf8'),
-  };
+  return { upgraded: need, success, log };
+}
+
+function upgradeNetLogged(net: Message, inPath: string): { upgraded: boolean; success: boolean; log: string[]; message: Message } {
+  let message = net;
+  const r = upgradeLogged(netNeedsUpgrade(net), inPath, () => {
+    const u = upgradeNetAsNeeded(net, inPath);
+    message = u.net;
+    return u;
+  });
+  return { ...r, message };
 }
 
 /**

@@ -76,6 +76,8 @@ export function im2col(
   }
 }
 
+// im2col's adjoint, with its own loops (not one core with a direction flag, as the N-D code): the
+// 2-D pair is the hot path.
 export function col2im(
   col: Float32Array,
   channels: number,
@@ -118,6 +120,30 @@ export function col2im(
       }
     }
   }
+}
+
+/** Kernel, pad, stride and dilation per spatial axis. */
+export interface ConvWindow {
+  kernel: ArrayLike<number>;
+  pad: ArrayLike<number>;
+  stride: ArrayLike<number>;
+  dilation: ArrayLike<number>;
+}
+
+/**
+ * im2col (toCol) or col2im of one image (imShape = [channels, ...spatial]) and its colShape
+ * buffer, by the routine Caffe picks: the 2-D one for two spatial axes unless forceNd
+ * (force_nd_im2col), else the N-D one.
+ */
+export function im2colAuto(
+  toCol: boolean, im: Float32Array, col: Float32Array, imShape: ArrayLike<number>, colShape: ArrayLike<number>,
+  g: ConvWindow, forceNd: boolean,
+): void {
+  const { kernel: k, pad: p, stride: s, dilation: d } = g;
+  const n = imShape.length - 1;
+  if (forceNd || n !== 2) ndCore(toCol, im, n, imShape, colShape, k, p, s, d, col);
+  else if (toCol) im2col(im, imShape[0], imShape[1], imShape[2], k[0], k[1], p[0], p[1], s[0], s[1], d[0], d[1], col);
+  else col2im(col, imShape[0], imShape[1], imShape[2], k[0], k[1], p[0], p[1], s[0], s[1], d[0], d[1], im);
 }
 
 /**

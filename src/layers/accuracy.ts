@@ -7,9 +7,9 @@
 // A position counts as correct when fewer than top_k classes score >= the true class's score
 // (the true class itself included), so ties go against the prediction as in Caffe.
 import type { Blob } from '../graph/blob.js';
-import { has, Layer } from './layer.js';
+import { axisOf, has, Layer, paramOf } from './layer.js';
 import { registerLayer } from './registry.js';
-import { layerAxis, readLabel, subParam } from './softmax-with-loss.js';
+import { readLabel } from './softmax-with-loss.js';
 
 export class AccuracyLayer extends Layer {
   private topK = 1;
@@ -33,17 +33,17 @@ export class AccuracyLayer extends Layer {
   }
 
   override layerSetUp(_bottom: Blob[], _top: Blob[]): void {
-    const ap = subParam(this.param, 'accuracy_param', 'AccuracyParameter');
+    const ap = paramOf(this.param, 'accuracy_param', 'AccuracyParameter');
     this.topK = ap.top_k;
     this.ignoreLabel = has(ap, 'ignore_label') ? ap.ignore_label : null;
   }
 
   reshape(bottom: Blob[], top: Blob[]): void {
-    const ap = subParam(this.param, 'accuracy_param', 'AccuracyParameter');
+    const ap = paramOf(this.param, 'accuracy_param', 'AccuracyParameter');
     this.check(bottom[1].count > 0 && this.topK <= bottom[0].count / bottom[1].count,
       () => `top_k ${this.topK} exceeds the number of classes (${bottom[0].shapeString()} scores for ` +
         `${bottom[1].count} labels)`);
-    this.axis = layerAxis(this, bottom[0], ap.axis, 'accuracy_param.axis');
+    this.axis = axisOf(this, bottom[0], ap.axis, 'accuracy_param.axis');
     this.outer = bottom[0].countRange(0, this.axis);
     this.inner = bottom[0].countRange(this.axis + 1);
     this.check(this.outer * this.inner === bottom[1].count,

@@ -10,13 +10,10 @@
 //   per group g: output_g (convOut/group x outSpatial) = W_g (convOut/group x kernelDim) * col_g
 // A 1x1 kernel with stride 1 and no padding skips im2col: the input already is the col buffer.
 import type { Blob } from '../graph/blob.js';
-import { Blob as BlobClass } from '../graph/blob.js';
-import { fillBlob } from '../graph/filler.js';
 import { gemm, gemv } from '../kernels/gemm.js';
-import { col2im, col2imNd, im2col, im2colNd } from '../kernels/im2col.js';
+import { im2colAuto } from '../kernels/im2col.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
-import { CaffeError } from '../util/errors.js';
-import { Layer } from './layer.js';
+import { axisOf, Layer } from './layer.js';
 
 export interface ConvGeometry {
   kernel: number[];
@@ -30,13 +27,6 @@ const shapeStr = (s: readonly number[]) => `(${s.join(',')})`;
 /** The layer's convolution_param, or one holding the defaults. */
 export function convParam(layer: Layer): Message {
   return layer.param.convolution_param ?? newMessage('ConvolutionParameter');
-}
-
-/** Caffe's CanonicalAxisIndex, failing with a LayerError that names the blob's shape. */
-export function canonicalAxis(layer: Layer, blob: Blob, axis: number, what: string): number {
-  const n = blob.numAxes;
-  if (axis < -n || axis >= n) throw layer.error(`${what} ${axis} is out of range for the ${n}-D bottom ${blob.shapeString()}`);
-  return axis < 0 ? axis + n : axis;
 }
 
 /**
@@ -150,7 +140,7 @@ export abstract class BaseConvolutionLayer extends Layer {
   override layerSetUp(bottom: Blob[], _top: Blob[]): void {
     const cp = convParam(this);
     this.forceNdIm2col = !!cp.force_nd_im2col;
-    this.channelAxis = canonicalAxis(this, bottom[0], cp.axis ?? 1, 'convolution_param.axis');
+    this.channelAxis = axisOf(this, bottom[0], cp.axis ?? 1, 'convolution_param.axis', 'bottom');
     const firstSpatial = this.channelAxis + 1;
     this.numSpatialAxes = bottom[0].numAxes - firstSpatial;
     this.check(this.numSpatialAxes >= 0, () => `no spatial axes after channel axis ${this.channelAxis} of bottom ${bottom[0].shapeString()}`);
@@ -177,9 +167,7 @@ export abstract class BaseConvolutionLayer extends Layer {
     this.biasTerm = cp.bias_term ?? true;
     const biasShape = [this.numOutput];
 
-    if (this.blobs.length > 0) {
-      const want = 1 + (this.biasTerm ? 1 : 0);
-      this.check(this.blobs.length === want, `incorrect number of weight blobs: expected ${want}, got ${this.blobs.length}`);
+    this.setUpWeights(cp, weightShape, this.biasTerm ? biasShape : null, () => {
       const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
       this.check(same(this.blobs[0].shape, weightShape),
         () => `incorrect weight shape: expected ${shapeStr(weightShape)}; instead, shape was ${this.blobs[0].shapeString()}`);
@@ -187,28 +175,9 @@ export abstract class BaseConvolutionLayer extends Layer {
         this.check(same(this.blobs[1].shape, biasShape),
           () => `incorrect bias shape: expected ${shapeStr(biasShape)}; instead, shape was ${this.blobs[1].shapeString()}`);
       }
-    } else {
-      const w = new BlobClass(weightShape);
-      this.fill(w, cp.weight_filler, 'weight_filler');
-      this.blobs = [w];
-      if (this.biasTerm) {
-        const b = new BlobClass(biasShape);
-        this.fill(b, cp.bias_filler, 'bias_filler');
-        this.blobs.push(b);
-      }
-    }
+    });
     this.kernelDim = this.blobs[0].countRange(1);
     this.weightOffset = (this.convOutChannels * this.kernelDim) / this.group;
-    for (let i = 0; i < this.blobs.length; i++) this.setParamPropagateDown(i, true);
-  }
-
-  protected fill(blob: Blob, filler: Message | null | undefined, what: string): void {
-    try {
-      fillBlob(blob, filler);
-    } catch (e) {
-      if (e instanceof CaffeError) throw this.error(`${what}: ${e.message}`);
-      throw e;
-    }
   }
 
   override reshape(bottom: Blob[], top: Blob[]): void {
@@ -267,30 +236,24 @@ export abstract class BaseConvolutionLayer extends Layer {
   // ---- primitives (one sample; arrays are views positioned at the sample) ----
 
   protected convIm2col(data: Float32Array, col: Float32Array): void {
-    const { kernel, pad, stride, dilation } = this.geom;
-    if (!this.forceNdIm2col && this.numSpatialAxes === 2) {
-      im2col(data, this.convInChannels, this.convInputShape[1], this.convInputShape[2], kernel[0], kernel[1], pad[0], pad[1], stride[0], stride[1], dilation[0], dilation[1], col);
-    } else {
-      im2colNd(data, this.numSpatialAxes, this.convInputShape, this.colBufferShape, kernel, pad, stride, dilation, col);
-    }
+    im2colAuto(true, data, col, this.convInputShape, this.colBufferShape, this.geom, this.forceNdIm2col);
   }
 
   protected convCol2im(col: Float32Array, data: Float32Array): void {
-    const { kernel, pad, stride, dilation } = this.geom;
-    if (!this.forceNdIm2col && this.numSpatialAxes === 2) {
-      col2im(col, this.convInChannels, this.convInputShape[1], this.convInputShape[2], kernel[0], kernel[1], pad[0], pad[1], stride[0], stride[1], dilation[0], dilation[1], data);
-    } else {
-      col2imNd(col, this.numSpatialAxes, this.convInputShape, this.colBufferShape, kernel, pad, stride, dilation, data);
-    }
+    im2colAuto(false, data, col, this.convInputShape, this.colBufferShape, this.geom, this.forceNdIm2col);
+  }
+
+  /** im2col(input) in the col buffer (which skipIm2col takes as filled), or input for a 1x1 kernel. */
+  private columns(input: Float32Array, skipIm2col = false): Float32Array {
+    if (this.is1x1) return input;
+    const col = this.colBuffer();
+    if (!skipIm2col) this.convIm2col(input, col);
+    return col;
   }
 
   /** output = W * im2col(input), per group (overwrites output). */
   protected forwardGemm(input: Float32Array, weights: Float32Array, output: Float32Array, skipIm2col = false): void {
-    let col = input;
-    if (!this.is1x1) {
-      col = this.colBuffer();
-      if (!skipIm2col) this.convIm2col(input, col);
-    }
+    const col = this.columns(input, skipIm2col);
     const m = this.convOutChannels / this.group;
     for (let g = 0; g < this.group; g++) {
       gemm(false, false, m, this.convOutSpatialDim, this.kernelDim, 1,
@@ -320,11 +283,7 @@ export abstract class BaseConvolutionLayer extends Layer {
 
   /** dW += output * im2col(input)^T, per group. */
   protected weightGemm(input: Float32Array, output: Float32Array, weightDiff: Float32Array): void {
-    let col = input;
-    if (!this.is1x1) {
-      col = this.colBuffer();
-      this.convIm2col(input, col);
-    }
+    const col = this.columns(input);
     const m = this.convOutChannels / this.group;
     for (let g = 0; g < this.group; g++) {
       gemm(false, true, m, this.kernelDim, this.convOutSpatialDim, 1,

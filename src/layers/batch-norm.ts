@@ -11,8 +11,8 @@
 // added when missing and must say lr_mult 0) and never writes their diffs.
 import { Blob } from '../graph/blob.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
-import { Layer, TEST } from './layer.js';
-import { f32, paramOf } from './neuron.js';
+import { Layer, paramOf, TEST } from './layer.js';
+import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class BatchNormLayer extends Layer {

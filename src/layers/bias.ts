@@ -3,8 +3,9 @@
 // bottom, whose own shape then decides the axes. May run in place.
 import { Blob } from '../graph/blob.js';
 import { fillBlob } from '../graph/filler.js';
-import { Layer } from './layer.js';
-import { axisOf, f32, paramOf } from './neuron.js';
+import type { Message } from '../proto/schema.js';
+import { axisOf, Layer, paramOf } from './layer.js';
+import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 /** The learned-blob shape for Scale/Bias: bottom's axes [axis, axis + numAxes), -1 = to the end. */
@@ -30,14 +31,15 @@ export function broadcastDims(layer: Layer, bottom: Blob, b: Blob, axisParam: nu
   return { outer: bottom.countRange(0, axis), dim: b.count, inner: bottom.countRange(axis + b.numAxes) };
 }
 
-export class BiasLayer extends Layer {
-  private outer = 0;
-  private biasDim = 0;
-  private inner = 0;
+/**
+ * What Bias and Scale share: one or two bottoms, a blob broadcast over bottom[0] (a learned one
+ * made from the layer's axis/num_axes/filler, or bottom[1]) and the outer x dim x inner split.
+ */
+export abstract class BroadcastLayer extends Layer {
+  protected outer = 0;
+  protected dim = 0;
+  protected inner = 0;
 
-  get type(): string {
-    return 'Bias';
-  }
   override minBottomBlobs(): number {
     return 1;
   }
@@ -48,37 +50,57 @@ export class BiasLayer extends Layer {
     return 1;
   }
 
-  override layerSetUp(bottom: Blob[], _top: Blob[]): void {
-    const p = paramOf(this.param, 'bias_param', 'BiasParameter');
+  /** The broadcast blob: bottom[1] when given, else the learned one. */
+  protected operand(bottom: Blob[]): Blob {
+    return bottom.length > 1 ? bottom[1] : this.blobs[0];
+  }
+
+  /** With one bottom and no stored blob, creates the learned blob (`what`: "bias", "scale"). */
+  protected setUpOperand(bottom: Blob[], p: Message, filler: Message | null, what: string): void {
     if (bottom.length === 1 && this.blobs.length === 0) {
-      const shape = broadcastBlobShape(this, bottom[0], p.axis, p.num_axes, 'the bias');
+      const shape = broadcastBlobShape(this, bottom[0], p.axis, p.num_axes, `the ${what}`);
       const b = new Blob();
       b.reshape(shape);
-      fillBlob(b, p.filler);
+      fillBlob(b, filler);
       this.blobs = [b];
     }
+  }
+
+  /** Sets outer/dim/inner for broadcasting the operand over bottom[0]. */
+  protected reshapeOperand(bottom: Blob[], axis: number, what: string): void {
+    const b = this.operand(bottom);
+    this.check(b !== undefined, `has no ${what} blob`);
+    const d = broadcastDims(this, bottom[0], b, axis, `the ${what}`);
+    this.outer = d.outer;
+    this.dim = d.dim;
+    this.inner = d.inner;
+  }
+}
+
+export class BiasLayer extends BroadcastLayer {
+  get type(): string {
+    return 'Bias';
+  }
+
+  override layerSetUp(bottom: Blob[], _top: Blob[]): void {
+    const p = paramOf(this.param, 'bias_param', 'BiasParameter');
+    this.setUpOperand(bottom, p, p.filler, 'bias');
     for (let i = 0; i < this.blobs.length; i++) this.setParamPropagateDown(i, true);
   }
 
   override reshape(bottom: Blob[], top: Blob[]): void {
-    const p = paramOf(this.param, 'bias_param', 'BiasParameter');
-    const b = bottom.length > 1 ? bottom[1] : this.blobs[0];
-    this.check(b !== undefined, 'has no bias blob');
-    const d = broadcastDims(this, bottom[0], b, p.axis, 'the bias');
-    this.outer = d.outer;
-    this.biasDim = d.dim;
-    this.inner = d.inner;
+    this.reshapeOperand(bottom, paramOf(this.param, 'bias_param', 'BiasParameter').axis, 'bias');
     if (top[0] !== bottom[0]) top[0].reshapeLike(bottom[0]);
   }
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    const b = (bottom.length > 1 ? bottom[1] : this.blobs[0]).data;
+    const b = this.operand(bottom).data;
     const y = top[0].data;
     if (top[0] !== bottom[0]) y.set(bottom[0].data);
     const inner = this.inner;
     let k = 0;
     for (let n = 0; n < this.outer; n++) {
-      for (let d = 0; d < this.biasDim; d++) {
+      for (let d = 0; d < this.dim; d++) {
         const v = b[d];
         for (let j = 0; j < inner; j++, k++) y[k] += v;
       }
@@ -92,7 +114,7 @@ export class BiasLayer extends Layer {
     if (isParam ? !this.paramPropagateDown(0) : !propagateDown[1]) return;
     const db = (isParam ? this.blobs[0] : bottom[1]).diff;
     const inner = this.inner;
-    const dim = this.biasDim;
+    const dim = this.dim;
     // The learned blob accumulates; a bias bottom is overwritten (then summed over `outer`).
     let accumulate = isParam;
     let k = 0;

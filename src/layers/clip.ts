@@ -2,7 +2,8 @@
 // where min <= x <= max.
 import type { Blob } from '../graph/blob.js';
 import { has } from '../proto/schema.js';
-import { InputKeepingNeuronLayer, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { InputKeepingNeuronLayer } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class ClipLayer extends InputKeepingNeuronLayer {

@@ -7,9 +7,8 @@
 // loss = sum / (2N). Gradients flow to a (+) and b (-); the flags get none.
 // The dissimilar gradient divides by d + 1e-4 (Caffe's guard against d = 0).
 import type { Blob } from '../graph/blob.js';
-import { LossLayer } from './layer.js';
+import { LossLayer, paramOf } from './layer.js';
 import { registerLayer } from './registry.js';
-import { subParam } from './softmax-with-loss.js';
 
 export class ContrastiveLossLayer extends LossLayer {
   private diff = new Float32Array(0);
@@ -30,7 +29,7 @@ export class ContrastiveLossLayer extends LossLayer {
 
   override layerSetUp(bottom: Blob[], top: Blob[]): void {
     super.layerSetUp(bottom, top);
-    const cp = subParam(this.param, 'contrastive_loss_param', 'ContrastiveLossParameter');
+    const cp = paramOf(this.param, 'contrastive_loss_param', 'ContrastiveLossParameter');
     this.margin = cp.margin;
     this.legacy = cp.legacy_version;
   }

@@ -20,7 +20,7 @@ import type { Blob } from '../graph/blob.js';
 import { globalRng } from '../kernels/rng.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { BatchSource } from '../data/prefetch.js';
-import { DatumLoader, type DatumLoaderConfig } from '../data/loaders.js';
+import { DatumLoader, type DatumLoaderConfig, type LoaderConfig } from '../data/loaders.js';
 import { makeTransformConfig } from '../data/transform-config.js';
 import type { TransformConfig } from '../data/transformer.js';
 import { Layer } from './layer.js';
@@ -43,57 +43,22 @@ export function prefetchCount(param: Message): number {
   return has(param, 'data_param') ? param.data_param.prefetch : 4;
 }
 
-export class DataLayer extends Layer {
-  private source: BatchSource | null = null;
-  private outputLabels = false;
+/**
+ * What Data and ImageData share (Caffe's BasePrefetchingDataLayer): tops sized from the first
+ * item at setup, then filled from a BatchSource each forward; the labels go to the second top.
+ */
+export abstract class PrefetchingDataLayer extends Layer {
+  protected source: BatchSource | null = null;
 
-  override get type(): string {
-    return 'Data';
-  }
   override exactNumBottomBlobs(): number {
     return 0;
   }
-  override minTopBlobs(): number {
-    return 1;
-  }
-  override maxTopBlobs(): number {
-    return 2;
-  }
 
-  override layerSetUp(_bottom: Blob[], top: Blob[]): void {
-    const dp: Message = this.param.data_param ?? newMessage('DataParameter');
-    this.outputLabels = top.length !== 1;
-    const sourcePath: string = dp.source ?? '';
-    this.check(sourcePath !== '', 'data_param.source is not set');
-    const abs = resolve(sourcePath);
-    if (dp.backend !== LMDB) {
-      const looksLmdb = existsSync(abs) && (abs.endsWith('.mdb') || (statSync(abs).isDirectory() && existsSync(join(abs, 'data.mdb'))));
-      const which = dp.backend === LEVELDB ? `LEVELDB${has(dp, 'backend') ? '' : ' (the default when data_param.backend is not set)'}` : String(dp.backend);
-      throw this.error(
-        `backend ${which} is not supported by caffe-ts: only LMDB databases can be read` +
-          (looksLmdb ? `; '${sourcePath}' is an LMDB database: set data_param { backend: LMDB }` : '; convert the LevelDB database to LMDB (e.g. with Caffe\'s convert_imageset -backend lmdb) and set backend: LMDB'),
-      );
-    }
-    const batchSize: number = dp.batch_size;
-    this.check(batchSize > 0, `data_param.batch_size must be positive, got ${batchSize}`);
-    const transform = layerTransformConfig(this);
-    const skip = dp.rand_skip > 0 ? globalRng().nextUint32() % dp.rand_skip : 0;
-    const config: DatumLoaderConfig = { kind: 'datum', source: abs, batchSize, skip, labels: this.outputLabels, transform };
-
-    let shape: number[];
-    try {
-      const probe = new DatumLoader(config);
-      try {
-        shape = probe.peekShape();
-      } finally {
-        probe.close();
-      }
-    } catch (e) {
-      throw this.error(`cannot read data_param.source '${sourcePath}': ${(e as Error).message}`);
-    }
+  /** Sizes the tops for `batchSize` items of the first item's `shape`, and (re)starts the source. */
+  protected startSource(config: LoaderConfig, shape: number[], batchSize: number, top: Blob[]): void {
     shape[0] = batchSize;
     top[0].reshape(shape);
-    if (this.outputLabels) top[1].reshape([batchSize]);
+    if (top.length > 1) top[1].reshape([batchSize]);
     this.source?.close();
     this.source = new BatchSource(config, prefetchCount(this.param));
   }
@@ -111,7 +76,7 @@ export class DataLayer extends Layer {
     }
     top[0].reshape(batch.shape);
     top[0].data.set(batch.data);
-    if (this.outputLabels && batch.labels) {
+    if (top.length > 1 && batch.labels) {
       top[1].reshape([batch.labels.length]);
       top[1].data.set(batch.labels);
     }
@@ -119,10 +84,56 @@ export class DataLayer extends Layer {
 
   protected override backwardCpu(): void {}
 
-  /** Stops background prefetching and releases the database. */
+  /** Stops background prefetching and releases the source. */
   dispose(): void {
     this.source?.close();
     this.source = null;
+  }
+}
+
+export class DataLayer extends PrefetchingDataLayer {
+  override get type(): string {
+    return 'Data';
+  }
+  override minTopBlobs(): number {
+    return 1;
+  }
+  override maxTopBlobs(): number {
+    return 2;
+  }
+
+  override layerSetUp(_bottom: Blob[], top: Blob[]): void {
+    const dp: Message = this.param.data_param ?? newMessage('DataParameter');
+    const outputLabels = top.length !== 1;
+    const sourcePath: string = dp.source ?? '';
+    this.check(sourcePath !== '', 'data_param.source is not set');
+    const abs = resolve(sourcePath);
+    if (dp.backend !== LMDB) {
+      const looksLmdb = existsSync(abs) && (abs.endsWith('.mdb') || (statSync(abs).isDirectory() && existsSync(join(abs, 'data.mdb'))));
+      const which = dp.backend === LEVELDB ? `LEVELDB${has(dp, 'backend') ? '' : ' (the default when data_param.backend is not set)'}` : String(dp.backend);
+      throw this.error(
+        `backend ${which} is not supported by caffe-ts: only LMDB databases can be read` +
+          (looksLmdb ? `; '${sourcePath}' is an LMDB database: set data_param { backend: LMDB }` : '; convert the LevelDB database to LMDB (e.g. with Caffe\'s convert_imageset -backend lmdb) and set backend: LMDB'),
+      );
+    }
+    const batchSize: number = dp.batch_size;
+    this.check(batchSize > 0, `data_param.batch_size must be positive, got ${batchSize}`);
+    const transform = layerTransformConfig(this);
+    const skip = dp.rand_skip > 0 ? globalRng().nextUint32() % dp.rand_skip : 0;
+    const config: DatumLoaderConfig = { kind: 'datum', source: abs, batchSize, skip, labels: outputLabels, transform };
+
+    let shape: number[];
+    try {
+      const probe = new DatumLoader(config);
+      try {
+        shape = probe.peekShape();
+      } finally {
+        probe.close();
+      }
+    } catch (e) {
+      throw this.error(`cannot read data_param.source '${sourcePath}': ${(e as Error).message}`);
+    }
+    this.startSource(config, shape, batchSize, top);
   }
 }
 

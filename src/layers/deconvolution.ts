@@ -32,6 +32,7 @@ export class DeconvolutionLayer extends BaseConvolutionLayer {
     }
   }
 
+  // Convolution's loops with the GEMM roles swapped (the transpose): alike in shape, not in meaning.
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const weight = this.blobs[0].data;
     for (let i = 0; i < bottom.length; i++) {

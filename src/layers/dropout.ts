@@ -4,8 +4,8 @@
 // when one is set (tests reseed it to get the same mask on every pass).
 import type { Blob } from '../graph/blob.js';
 import { globalRng, type Rng } from '../kernels/rng.js';
-import { TRAIN } from './layer.js';
-import { NeuronLayer, f32, paramOf } from './neuron.js';
+import { paramOf, TRAIN } from './layer.js';
+import { NeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class DropoutLayer extends NeuronLayer {

@@ -1,7 +1,8 @@
 // ELU: y = x for x > 0, alpha (exp(x) - 1) otherwise; dy/dx = 1 or y + alpha. Backward reads
 // bottom and top as Caffe does (in place the output keeps the input's sign for alpha >= 0).
 import type { Blob } from '../graph/blob.js';
-import { NeuronLayer, f32, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { NeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class ELULayer extends NeuronLayer {

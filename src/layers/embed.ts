@@ -3,12 +3,10 @@
 // row of the input_dim x num_output weight matrix (plus the bias). No gradient flows to the
 // indices; the weight gradient scatters the top diff back onto the looked-up rows.
 import type { Blob } from '../graph/blob.js';
-import { Blob as BlobClass } from '../graph/blob.js';
-import { fillBlob } from '../graph/filler.js';
 import { gemm, gemv } from '../kernels/gemm.js';
 import { newMessage, type Message } from '../proto/schema.js';
-import { CaffeError } from '../util/errors.js';
 import { Scratch } from './base-conv.js';
+import { checkStoredCounts } from './inner-product.js';
 import { Layer } from './layer.js';
 import { registerLayer } from './registry.js';
 
@@ -41,32 +39,8 @@ export class EmbedLayer extends Layer {
     this.check(this.K > 0, `embed_param.input_dim must be positive, got ${this.K}`);
     this.biasTerm = p.bias_term ?? true;
     const weightShape = [this.K, this.N];
-    if (this.blobs.length > 0) {
-      const want = this.biasTerm ? 2 : 1;
-      this.check(this.blobs.length === want, `incorrect number of weight blobs: expected ${want}, got ${this.blobs.length}`);
-      this.check(this.blobs[0].count === this.K * this.N,
-        () => `weight blob ${this.blobs[0].shapeString()} does not match (${weightShape.join(',')})`);
-      if (this.biasTerm) this.check(this.blobs[1].count === this.N, () => `bias blob ${this.blobs[1].shapeString()} does not hold ${this.N} values`);
-    } else {
-      const w = new BlobClass(weightShape);
-      this.fill(w, p.weight_filler, 'weight_filler');
-      this.blobs = [w];
-      if (this.biasTerm) {
-        const b = new BlobClass([this.N]);
-        this.fill(b, p.bias_filler, 'bias_filler');
-        this.blobs.push(b);
-      }
-    }
-    for (let i = 0; i < this.blobs.length; i++) this.setParamPropagateDown(i, true);
-  }
-
-  private fill(blob: BlobClass, filler: Message | null | undefined, what: string): void {
-    try {
-      fillBlob(blob, filler);
-    } catch (e) {
-      if (e instanceof CaffeError) throw this.error(`${what}: ${e.message}`);
-      throw e;
-    }
+    const biasShape = this.biasTerm ? [this.N] : null;
+    this.setUpWeights(p, weightShape, biasShape, () => checkStoredCounts(this, weightShape, biasShape));
   }
 
   reshape(bottom: Blob[], top: Blob[]): void {

@@ -2,7 +2,8 @@
 // Computed as Caffe does: y = outer * exp(inner x) with inner = ln(base) * scale and
 // outer = base^shift; dy/dx = inner * y (backward needs only the output, so in place works).
 import type { Blob } from '../graph/blob.js';
-import { NeuronLayer, f32, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { NeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class ExpLayer extends NeuronLayer {

@@ -4,9 +4,9 @@
 // label's class and -1 otherwise, margin_nk = max(0, 1 - t * x_nk);
 // loss = sum(margin) / N (L1) or sum(margin^2) / N (L2, hinge_loss_param.norm).
 import type { Blob } from '../graph/blob.js';
-import { LossLayer } from './layer.js';
+import { LossLayer, paramOf } from './layer.js';
 import { registerLayer } from './registry.js';
-import { readLabel, subParam } from './softmax-with-loss.js';
+import { readLabel } from './softmax-with-loss.js';
 
 /** HingeLossParameter.Norm values (caffe.proto). */
 const L1 = 1;
@@ -22,7 +22,7 @@ export class HingeLossLayer extends LossLayer {
 
   override layerSetUp(bottom: Blob[], top: Blob[]): void {
     super.layerSetUp(bottom, top);
-    const hp = subParam(this.param, 'hinge_loss_param', 'HingeLossParameter');
+    const hp = paramOf(this.param, 'hinge_loss_param', 'HingeLossParameter');
     this.norm = hp.norm;
     this.check(this.norm === L1 || this.norm === L2, () => `unknown hinge_loss_param.norm ${this.norm}`);
   }

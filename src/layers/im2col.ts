@@ -3,9 +3,9 @@
 // col2im of the top diff. Parameters come from convolution_param (kernel/pad/stride/dilation,
 // axis, force_nd_im2col; num_output and the fillers are ignored).
 import type { Blob } from '../graph/blob.js';
-import { col2im, col2imNd, im2col, im2colNd } from '../kernels/im2col.js';
-import { canonicalAxis, convGeometry, convParam, type ConvGeometry } from './base-conv.js';
-import { Layer } from './layer.js';
+import { im2colAuto } from '../kernels/im2col.js';
+import { convGeometry, convParam, type ConvGeometry } from './base-conv.js';
+import { axisOf, Layer } from './layer.js';
 import { registerLayer } from './registry.js';
 
 export class Im2colLayer extends Layer {
@@ -33,7 +33,7 @@ export class Im2colLayer extends Layer {
   override layerSetUp(bottom: Blob[], _top: Blob[]): void {
     const cp = convParam(this);
     this.forceNd = !!cp.force_nd_im2col;
-    this.channelAxis = canonicalAxis(this, bottom[0], cp.axis ?? 1, 'convolution_param.axis');
+    this.channelAxis = axisOf(this, bottom[0], cp.axis ?? 1, 'convolution_param.axis', 'bottom');
     this.numSpatialAxes = bottom[0].numAxes - this.channelAxis - 1;
     this.check(this.numSpatialAxes >= 1,
       () => `im2col needs at least one spatial axis after channel axis ${this.channelAxis}, bottom is ${bottom[0].shapeString()}`);
@@ -64,38 +64,24 @@ export class Im2colLayer extends Layer {
     this.colShape = top[0].shape.slice(this.channelAxis);
   }
 
-  private use2d(): boolean {
-    return !this.forceNd && this.numSpatialAxes === 2;
-  }
-
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    const { kernel, pad, stride, dilation } = this.geom;
     const x = bottom[0].data;
     const y = top[0].data;
     for (let n = 0; n < this.num; n++) {
       const xn = x.subarray(n * this.bottomDim, (n + 1) * this.bottomDim);
       const yn = y.subarray(n * this.topDim, (n + 1) * this.topDim);
-      if (this.use2d()) {
-        im2col(xn, this.channels, this.imShape[1], this.imShape[2], kernel[0], kernel[1], pad[0], pad[1], stride[0], stride[1], dilation[0], dilation[1], yn);
-      } else {
-        im2colNd(xn, this.numSpatialAxes, this.imShape, this.colShape, kernel, pad, stride, dilation, yn);
-      }
+      im2colAuto(true, xn, yn, this.imShape, this.colShape, this.geom, this.forceNd);
     }
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     if (!propagateDown[0]) return;
-    const { kernel, pad, stride, dilation } = this.geom;
     const dy = top[0].diff;
     const dx = bottom[0].diff;
     for (let n = 0; n < this.num; n++) {
       const dyn = dy.subarray(n * this.topDim, (n + 1) * this.topDim);
       const dxn = dx.subarray(n * this.bottomDim, (n + 1) * this.bottomDim);
-      if (this.use2d()) {
-        col2im(dyn, this.channels, this.imShape[1], this.imShape[2], kernel[0], kernel[1], pad[0], pad[1], stride[0], stride[1], dilation[0], dilation[1], dxn);
-      } else {
-        col2imNd(dyn, this.numSpatialAxes, this.imShape, this.colShape, kernel, pad, stride, dilation, dxn);
-      }
+      im2colAuto(false, dxn, dyn, this.imShape, this.colShape, this.geom, this.forceNd);
     }
   }
 }

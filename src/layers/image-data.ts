@@ -17,20 +17,13 @@ import { resolve } from 'node:path';
 import type { Blob } from '../graph/blob.js';
 import { globalRng } from '../kernels/rng.js';
 import { newMessage, type Message } from '../proto/schema.js';
-import { BatchSource } from '../data/prefetch.js';
 import { ImageLoader, readImageList, type ImageLoaderConfig } from '../data/loaders.js';
-import { Layer } from './layer.js';
-import { layerTransformConfig, prefetchCount } from './data.js';
+import { layerTransformConfig, PrefetchingDataLayer } from './data.js';
 import { registerLayer } from './registry.js';
 
-export class ImageDataLayer extends Layer {
-  private source: BatchSource | null = null;
-
+export class ImageDataLayer extends PrefetchingDataLayer {
   override get type(): string {
     return 'ImageData';
-  }
-  override exactNumBottomBlobs(): number {
-    return 0;
   }
   override exactNumTopBlobs(): number {
     return 2;
@@ -80,35 +73,7 @@ export class ImageDataLayer extends Layer {
     } catch (e) {
       throw this.error((e as Error).message);
     }
-    shape[0] = batchSize;
-    top[0].reshape(shape);
-    top[1].reshape([batchSize]);
-    this.source?.close();
-    this.source = new BatchSource(config, prefetchCount(this.param));
-  }
-
-  override reshape(_bottom: Blob[], _top: Blob[]): void {}
-
-  protected override forwardCpu(_bottom: Blob[], top: Blob[]): void {
-    this.check(this.source, 'the layer was not set up');
-    let batch;
-    try {
-      batch = this.source.next();
-    } catch (e) {
-      throw this.error((e as Error).message);
-    }
-    top[0].reshape(batch.shape);
-    top[0].data.set(batch.data);
-    top[1].reshape([batch.labels!.length]);
-    top[1].data.set(batch.labels!);
-  }
-
-  protected override backwardCpu(): void {}
-
-  /** Stops background prefetching. */
-  dispose(): void {
-    this.source?.close();
-    this.source = null;
+    this.startSource(config, shape, batchSize, top);
   }
 }
 

@@ -7,26 +7,17 @@
 // Gradient: (p_l * sum_k H[label, k] - H[label, l]) * top_diff / normalizer.
 // Optional top[1]: the probabilities. The legacy loss_param.normalize is rejected, as Caffe does.
 import { Blob } from '../graph/blob.js';
-import { softmaxForward } from '../kernels/softmax.js';
 import { readBinaryFile } from '../format/binary.js';
 import type { Message } from '../proto/schema.js';
-import { copyProtoData, has, LossLayer } from './layer.js';
+import { copyProtoData, has, paramOf } from './layer.js';
 import { registerLayer } from './registry.js';
-import {
-  getNormalizer, ignoreLabelOf, layerAxis, LOG_THRESHOLD, normalizationMode, readLabel, subParam, VALID,
-} from './softmax-with-loss.js';
+import { LOG_THRESHOLD, normalizationMode, SoftmaxLossBase, VALID } from './softmax-with-loss.js';
 
-export class InfogainLossLayer extends LossLayer {
-  private prob = new Blob();
+export class InfogainLossLayer extends SoftmaxLossBase {
   /** H when it comes from infogain_loss_param.source. */
   private infogain: Blob | null = null;
   private sumRows = new Float64Array(0);
-  private axis = 1;
-  private outer = 0;
-  private inner = 0;
   private numLabels = 0;
-  private ignoreLabel: number | null = null;
-  private normalization = VALID;
 
   get type(): string {
     return 'InfogainLoss';
@@ -40,24 +31,18 @@ export class InfogainLossLayer extends LossLayer {
   override maxBottomBlobs(): number {
     return 3;
   }
-  override exactNumTopBlobs(): number {
-    return -1;
-  }
-  override minTopBlobs(): number {
-    return 1;
-  }
-  override maxTopBlobs(): number {
-    return 2;
+
+  protected softmaxAxis(): [number, string, string] {
+    return [paramOf(this.param, 'infogain_loss_param', 'InfogainLossParameter').axis, 'infogain_loss_param.axis', 'axis'];
   }
 
   override layerSetUp(bottom: Blob[], top: Blob[]): void {
     super.layerSetUp(bottom, top);
-    this.ignoreLabel = ignoreLabelOf(this);
-    const lp = subParam(this.param, 'loss_param', 'LossParameter');
+    const lp = paramOf(this.param, 'loss_param', 'LossParameter');
     this.check(!has(lp, 'normalize'), 'loss_param.normalize is deprecated for this layer; use loss_param.normalization');
     this.normalization = normalizationMode(this, VALID);
     if (bottom.length < 3) {
-      const ip = subParam(this.param, 'infogain_loss_param', 'InfogainLossParameter');
+      const ip = paramOf(this.param, 'infogain_loss_param', 'InfogainLossParameter');
       this.check(has(ip, 'source'), 'without a third bottom the infogain matrix file infogain_loss_param.source must be given');
       this.infogain = this.readMatrix(ip.source);
     }
@@ -94,46 +79,26 @@ export class InfogainLossLayer extends LossLayer {
 
   override reshape(bottom: Blob[], top: Blob[]): void {
     super.reshape(bottom, top);
-    const ip = subParam(this.param, 'infogain_loss_param', 'InfogainLossParameter');
-    this.axis = layerAxis(this, bottom[0], ip.axis, 'infogain_loss_param.axis');
-    this.prob.reshapeLike(bottom[0]);
-    this.outer = bottom[0].countRange(0, this.axis);
-    this.inner = bottom[0].countRange(this.axis + 1);
-    this.check(this.outer * this.inner === bottom[1].count,
-      () => `the number of labels (${bottom[1].count}, shape ${bottom[1].shapeString()}) must equal the number of ` +
-        `predictions ${this.outer * this.inner}: for predictions ${bottom[0].shapeString()} with axis ` +
-        `${this.axis}, labels hold one integer in [0, ${bottom[0].shape[this.axis]}) per position`);
     this.numLabels = bottom[0].shape[this.axis];
     const h = this.matrix(bottom);
     this.check(h.count === this.numLabels * this.numLabels,
       () => `the infogain matrix ${h.shapeString()} must hold ${this.numLabels} x ${this.numLabels} values`);
     if (this.sumRows.length !== this.numLabels) this.sumRows = new Float64Array(this.numLabels);
     if (bottom.length < 3) this.computeSumRows(h.data);
-    if (top.length >= 2) top[1].reshapeLike(bottom[0]);
   }
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    const C = this.numLabels;
-    softmaxForward(bottom[0].data, this.prob.data, this.outer, C, this.inner);
+    const C = this.softmax(bottom);
     const prob = this.prob.data;
-    const label = bottom[1].data;
     const h = this.matrix(bottom).data;
-    const dim = C * this.inner;
+    const inner = this.inner;
     let loss = 0;
-    let count = 0;
-    for (let i = 0; i < this.outer; i++) {
-      for (let j = 0; j < this.inner; j++) {
-        const at = i * this.inner + j;
-        const l = readLabel(this, label[at], C, this.ignoreLabel, at);
-        if (l < 0) continue;
-        for (let k = 0; k < C; k++) {
-          loss -= h[l * C + k] * Math.log(Math.max(prob[i * dim + k * this.inner + j], LOG_THRESHOLD));
-        }
-        count++;
+    const count = this.forEachLabel(bottom[1].data, C, (l, base) => {
+      for (let k = 0; k < C; k++) {
+        loss -= h[l * C + k] * Math.log(Math.max(prob[base + k * inner], LOG_THRESHOLD));
       }
-    }
-    top[0].data[0] = loss / getNormalizer(this.normalization, this.outer, this.inner, count);
-    if (top.length === 2) top[1].data.set(prob);
+    });
+    this.setTops(top, loss, count);
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
@@ -147,28 +112,16 @@ export class InfogainLossLayer extends LossLayer {
     // A matrix given as a bottom may change between passes.
     if (bottom.length >= 3) this.computeSumRows(h);
     const prob = this.prob.data;
-    const label = bottom[1].data;
     const out = bottom[0].diff;
-    const dim = C * this.inner;
-    let count = 0;
-    for (let i = 0; i < this.outer; i++) {
-      for (let j = 0; j < this.inner; j++) {
-        const at = i * this.inner + j;
-        const l = readLabel(this, label[at], C, this.ignoreLabel, at);
-        if (l < 0) {
-          for (let k = 0; k < C; k++) out[i * dim + k * this.inner + j] = 0;
-        } else {
-          const s = this.sumRows[l];
-          for (let k = 0; k < C; k++) {
-            const idx = i * dim + k * this.inner + j;
-            out[idx] = prob[idx] * s - h[l * C + k];
-          }
-          count++;
-        }
+    const inner = this.inner;
+    const count = this.forEachLabel(bottom[1].data, C, (l, base) => {
+      const s = this.sumRows[l];
+      for (let k = 0; k < C; k++) {
+        const idx = base + k * inner;
+        out[idx] = prob[idx] * s - h[l * C + k];
       }
-    }
-    const scale = top[0].diff[0] / getNormalizer(this.normalization, this.outer, this.inner, count);
-    for (let k = 0; k < out.length; k++) out[k] *= scale;
+    }, out);
+    this.scaleDiff(top, out, count);
   }
 }
 

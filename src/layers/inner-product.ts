@@ -3,14 +3,19 @@
 // on; top = M x num_output (shape: the leading axes, then num_output).
 // Weights are N x K, or K x N with transpose: true; the bias has N values.
 import type { Blob } from '../graph/blob.js';
-import { Blob as BlobClass } from '../graph/blob.js';
-import { fillBlob } from '../graph/filler.js';
 import { gemm, gemv } from '../kernels/gemm.js';
 import { newMessage, type Message } from '../proto/schema.js';
-import { CaffeError } from '../util/errors.js';
-import { Scratch, canonicalAxis } from './base-conv.js';
-import { Layer } from './layer.js';
+import { Scratch } from './base-conv.js';
+import { axisOf, Layer } from './layer.js';
 import { registerLayer } from './registry.js';
+
+/** Stored InnerProduct/Embed blobs need only the right counts (2-D weight, 1-D bias or none). */
+export function checkStoredCounts(layer: Layer, weightShape: number[], biasShape: number[] | null, where = ''): void {
+  const [w, b] = layer.blobs;
+  layer.check(w.count === weightShape[0] * weightShape[1],
+    () => `weight blob ${w.shapeString()} does not match (${weightShape.join(',')})${where}`);
+  if (biasShape) layer.check(b.count === biasShape[0], () => `bias blob ${b.shapeString()} does not hold ${biasShape[0]} values`);
+}
 
 export class InnerProductLayer extends Layer {
   private M = 0;
@@ -41,41 +46,16 @@ export class InnerProductLayer extends Layer {
     this.check(this.N > 0, `num_output must be positive, got ${this.N}`);
     this.biasTerm = p.bias_term ?? true;
     this.transpose = !!p.transpose;
-    const axis = canonicalAxis(this, bottom[0], p.axis ?? 1, 'inner_product_param.axis');
+    const axis = axisOf(this, bottom[0], p.axis ?? 1, 'inner_product_param.axis', 'bottom');
     this.K = bottom[0].countRange(axis);
     const weightShape = this.transpose ? [this.K, this.N] : [this.N, this.K];
-    if (this.blobs.length > 0) {
-      const want = this.biasTerm ? 2 : 1;
-      this.check(this.blobs.length === want, `incorrect number of weight blobs: expected ${want}, got ${this.blobs.length}`);
-      this.check(this.blobs[0].count === this.K * this.N,
-        () => `weight blob ${this.blobs[0].shapeString()} does not match (${weightShape.join(',')}) for bottom ${bottom[0].shapeString()}`);
-      if (this.biasTerm) {
-        this.check(this.blobs[1].count === this.N, () => `bias blob ${this.blobs[1].shapeString()} does not hold ${this.N} values`);
-      }
-    } else {
-      const w = new BlobClass(weightShape);
-      this.fill(w, p.weight_filler, 'weight_filler');
-      this.blobs = [w];
-      if (this.biasTerm) {
-        const b = new BlobClass([this.N]);
-        this.fill(b, p.bias_filler, 'bias_filler');
-        this.blobs.push(b);
-      }
-    }
-    for (let i = 0; i < this.blobs.length; i++) this.setParamPropagateDown(i, true);
-  }
-
-  private fill(blob: BlobClass, filler: Message | null | undefined, what: string): void {
-    try {
-      fillBlob(blob, filler);
-    } catch (e) {
-      if (e instanceof CaffeError) throw this.error(`${what}: ${e.message}`);
-      throw e;
-    }
+    const biasShape = this.biasTerm ? [this.N] : null;
+    this.setUpWeights(p, weightShape, biasShape,
+      () => checkStoredCounts(this, weightShape, biasShape, ` for bottom ${bottom[0].shapeString()}`));
   }
 
   reshape(bottom: Blob[], top: Blob[]): void {
-    const axis = canonicalAxis(this, bottom[0], this.ip().axis ?? 1, 'inner_product_param.axis');
+    const axis = axisOf(this, bottom[0], this.ip().axis ?? 1, 'inner_product_param.axis', 'bottom');
     const k = bottom[0].countRange(axis);
     this.check(k === this.K,
       () => `input size incompatible with inner product parameters: bottom ${bottom[0].shapeString()} gives ${k} inputs from axis ${axis}, the weights expect ${this.K}`);

@@ -6,6 +6,7 @@
 // Subclasses override layerSetUp/reshape/forwardCpu/backwardCpu and the blob-count hints.
 // Like Caffe, backwardCpu writes bottom diffs (overwrite) and *accumulates* parameter diffs.
 import { Blob } from '../graph/blob.js';
+import { fillBlob } from '../graph/filler.js';
 import { CaffeError, LayerError } from '../util/errors.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 
@@ -162,6 +163,39 @@ export abstract class Layer {
     }
   }
 
+  /** fillBlob, its errors naming this layer and the filler field `what`. */
+  protected fillParam(blob: Blob, filler: Message | null | undefined, what: string): void {
+    try {
+      fillBlob(blob, filler);
+    } catch (e) {
+      if (e instanceof CaffeError) throw this.error(`${what}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /**
+   * A weight blob and, when `biasShape` is given, a bias: stored blobs (param.blobs) must be that
+   * many and pass `checkStored`; else both are created and filled from p.weight_filler and
+   * p.bias_filler. Every parameter then propagates down.
+   */
+  protected setUpWeights(p: Message, weightShape: number[], biasShape: number[] | null, checkStored: () => void): void {
+    if (this.blobs.length > 0) {
+      const want = biasShape ? 2 : 1;
+      this.check(this.blobs.length === want, `incorrect number of weight blobs: expected ${want}, got ${this.blobs.length}`);
+      checkStored();
+    } else {
+      const w = new Blob(weightShape);
+      this.fillParam(w, p.weight_filler, 'weight_filler');
+      this.blobs = [w];
+      if (biasShape) {
+        const b = new Blob(biasShape);
+        this.fillParam(b, p.bias_filler, 'bias_filler');
+        this.blobs.push(b);
+      }
+    }
+    for (let i = 0; i < this.blobs.length; i++) this.setParamPropagateDown(i, true);
+  }
+
   /** Parameter blobs as BlobProto messages (Caffe's ToProto). */
   blobsToProto(writeDiff = false): Message[] {
     return this.blobs.map((b) => blobToProto(b, writeDiff));
@@ -193,6 +227,18 @@ export abstract class LossLayer extends Layer {
       () => `the data and label should have the same first dimension: ${bottom[0].shapeString()} vs ${bottom[1].shapeString()}`);
     top[0].reshape([]);
   }
+}
+
+/** A sub-message of a layer's parameter, or a fresh one holding the schema's defaults. */
+export function paramOf(param: Message, field: string, typeName: string): Message {
+  return param[field] ?? newMessage(typeName);
+}
+
+/** Caffe's CanonicalAxisIndex, failing with a LayerError that names `blob` (the layer's `noun`). */
+export function axisOf(layer: Layer, blob: Blob, axis: number, what = 'axis', noun = 'input'): number {
+  const n = blob.numAxes;
+  if (axis < -n || axis >= n) throw layer.error(`${what} ${axis} is out of range for the ${n}-D ${noun} ${blob.shapeString()}`);
+  return axis < 0 ? axis + n : axis;
 }
 
 /** Copies BlobProto data (float or double) into a blob of the same count. */

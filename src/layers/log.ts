@@ -1,7 +1,8 @@
 // Log: y = log_base(shift + scale x), natural log when base is -1 (the default).
 // dy/dx = scale / (ln(base) (shift + scale x)), in Caffe's order of float operations.
 import type { Blob } from '../graph/blob.js';
-import { InputKeepingNeuronLayer, f32, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { InputKeepingNeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class LogLayer extends InputKeepingNeuronLayer {

@@ -7,8 +7,9 @@
 // exactly what that composition does, including the pooling's padded-window divisor (size^2)
 // and `k` being ignored.
 import type { Blob } from '../graph/blob.js';
-import { Layer } from './layer.js';
-import { f32, paramOf } from './neuron.js';
+import { poolWindows } from '../kernels/pooling.js';
+import { Layer, paramOf } from './layer.js';
+import { f32 } from './neuron.js';
 import { powerBackward, powerForward, type PowerSpec } from './power.js';
 import { registerLayer } from './registry.js';
 
@@ -33,6 +34,9 @@ export class LRNLayer extends Layer {
   private powered = new Float32Array(0);
   /** In place: the input, kept for backward. */
   private input = new Float32Array(0);
+  /** WITHIN: the pooling windows along H and W. */
+  private rows = poolWindows(0, 1, 0, 0, 0);
+  private cols = poolWindows(0, 1, 0, 0, 0);
 
   get type(): string {
     return 'LRN';
@@ -62,6 +66,10 @@ export class LRNLayer extends Layer {
     [this.N, this.C, this.H, this.W] = b.shape;
     if (top[0] !== b) top[0].reshape(b.shape);
     const n = b.count;
+    if (this.region === WITHIN_CHANNEL) {
+      this.rows = poolWindows(this.H, 1, this.prePad, this.size, this.H);
+      this.cols = poolWindows(this.W, 1, this.prePad, this.size, this.W);
+    }
     if (this.scale.length !== n) {
       this.scale = new Float32Array(n);
       if (this.region === WITHIN_CHANNEL) {
@@ -182,44 +190,35 @@ export class LRNLayer extends Layer {
     for (let i = 0; i < n; i++) dx[i] = dProd[i] + dSqIn[i];
   }
 
-  /** Caffe's AVE pooling, kernel `size`, stride 1, pad (size-1)/2, per (n, c) plane. */
+  /** Caffe's AVE pooling, kernel `size`, stride 1, pad (size-1)/2, per (n, c) plane (float sums, as Caffe). */
   private avePool(src: Float32Array, dst: Float32Array): void {
-    const { H, W, size, prePad: pad } = this;
+    const { H, W, rows, cols } = this;
     const planes = this.N * this.C;
     for (let p = 0; p < planes; p++) {
       const o = p * H * W;
       for (let ph = 0; ph < H; ph++) {
-        const h0 = ph - pad;
-        const h1 = Math.min(h0 + size, H + pad);
         for (let pw = 0; pw < W; pw++) {
-          const w0 = pw - pad;
-          const w1 = Math.min(w0 + size, W + pad);
-          const poolSize = (h1 - h0) * (w1 - w0);
           let s = 0;
-          for (let h = Math.max(h0, 0); h < Math.min(h1, H); h++) {
-            for (let w = Math.max(w0, 0); w < Math.min(w1, W); w++) s = f32(s + src[o + h * W + w]);
+          for (let h = rows.start[ph]; h < rows.end[ph]; h++) {
+            for (let w = cols.start[pw]; w < cols.end[pw]; w++) s = f32(s + src[o + h * W + w]);
           }
-          dst[o + ph * W + pw] = s / poolSize;
+          dst[o + ph * W + pw] = s / (rows.span[ph] * cols.span[pw]);
         }
       }
     }
   }
 
   private avePoolBackward(dTop: Float32Array, dBottom: Float32Array): void {
-    const { H, W, size, prePad: pad } = this;
+    const { H, W, rows, cols } = this;
     const planes = this.N * this.C;
     dBottom.fill(0);
     for (let p = 0; p < planes; p++) {
       const o = p * H * W;
       for (let ph = 0; ph < H; ph++) {
-        const h0 = ph - pad;
-        const h1 = Math.min(h0 + size, H + pad);
         for (let pw = 0; pw < W; pw++) {
-          const w0 = pw - pad;
-          const w1 = Math.min(w0 + size, W + pad);
-          const g = f32(dTop[o + ph * W + pw] / ((h1 - h0) * (w1 - w0)));
-          for (let h = Math.max(h0, 0); h < Math.min(h1, H); h++) {
-            for (let w = Math.max(w0, 0); w < Math.min(w1, W); w++) dBottom[o + h * W + w] += g;
+          const g = f32(dTop[o + ph * W + pw] / (rows.span[ph] * cols.span[pw]));
+          for (let h = rows.start[ph]; h < rows.end[ph]; h++) {
+            for (let w = cols.start[pw]; w < cols.end[pw]; w++) dBottom[o + h * W + w] += g;
           }
         }
       }

@@ -20,6 +20,19 @@ function tanhViaSigmoid(x: number): number {
   return 2 * sigmoid(2 * x) - 1;
 }
 
+/**
+ * The gate activations of element d of a stream whose pre-activations start at x[xo], cont k
+ * (backward recomputes them, as Caffe's CPU code does).
+ */
+function gates(x: Float32Array, xo: number, D: number, d: number, k: number): { i: number; f: number; o: number; g: number } {
+  return {
+    i: sigmoid(x[xo + d]),
+    f: k === 0 ? 0 : k * sigmoid(x[xo + D + d]),
+    o: sigmoid(x[xo + 2 * D + d]),
+    g: tanhViaSigmoid(x[xo + 3 * D + d]),
+  };
+}
+
 export class LSTMUnitLayer extends Layer {
   private hiddenDim = 0;
 
@@ -67,10 +80,7 @@ export class LSTMUnitLayer extends Layer {
       const so = n * D;
       const k = cont[n];
       for (let d = 0; d < D; d++) {
-        const i = sigmoid(x[xo + d]);
-        const f = k === 0 ? 0 : k * sigmoid(x[xo + D + d]);
-        const o = sigmoid(x[xo + 2 * D + d]);
-        const g = tanhViaSigmoid(x[xo + 3 * D + d]);
+        const { i, f, o, g } = gates(x, xo, D, d, k);
         const cv = f * cPrev[so + d] + i * g;
         c[so + d] = cv;
         h[so + d] = o * tanhViaSigmoid(Math.fround(cv));
@@ -96,10 +106,7 @@ export class LSTMUnitLayer extends Layer {
       const so = n * D;
       const k = cont[n];
       for (let d = 0; d < D; d++) {
-        const i = sigmoid(x[xo + d]);
-        const f = k === 0 ? 0 : k * sigmoid(x[xo + D + d]);
-        const o = sigmoid(x[xo + 2 * D + d]);
-        const g = tanhViaSigmoid(x[xo + 3 * D + d]);
+        const { i, f, o, g } = gates(x, xo, D, d, k);
         const cp = cPrev[so + d];
         const tanhC = tanhViaSigmoid(c[so + d]);
         const cTerm = cDiff[so + d] + hDiff[so + d] * o * (1 - tanhC * tanhC);

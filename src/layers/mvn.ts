@@ -3,8 +3,8 @@
 // deviation, as Caffe does. Like Caffe, the top is given the legacy 4-D shape (N, C, H, W), and
 // backward uses Caffe's formula (which treats the eps as part of a constant denominator).
 import type { Blob } from '../graph/blob.js';
-import { Layer } from './layer.js';
-import { f32, paramOf } from './neuron.js';
+import { Layer, paramOf } from './layer.js';
+import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class MVNLayer extends Layer {

@@ -6,20 +6,7 @@
 // (BNLL, Clip, Log, Power, PReLU) keep a copy of the input when running in place (`keepInput`), so their
 // in-place gradient is the true one.
 import type { Blob } from '../graph/blob.js';
-import { newMessage, type Message } from '../proto/schema.js';
 import { Layer } from './layer.js';
-
-/** A sub-message of a layer's parameter, or a fresh one holding the schema's defaults. */
-export function paramOf(param: Message, field: string, typeName: string): Message {
-  return param[field] ?? newMessage(typeName);
-}
-
-/** Caffe's CanonicalAxisIndex, failing with a LayerError. */
-export function axisOf(layer: Layer, blob: Blob, axis: number, what = 'axis'): number {
-  const n = blob.numAxes;
-  if (axis < -n || axis >= n) throw layer.error(`${what} ${axis} is out of range for the ${n}-D input ${blob.shapeString()}`);
-  return axis < 0 ? axis + n : axis;
-}
 
 export const f32 = Math.fround;
 

@@ -2,7 +2,8 @@
 // output is the constant (power == 0 ? 1 : shift^power) and the gradient 0; power == 1 is affine;
 // power == 2 and shift == 0 take shortcuts in backward. The two kernels are exported for LRN.
 import type { Blob } from '../graph/blob.js';
-import { InputKeepingNeuronLayer, f32, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { InputKeepingNeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export interface PowerSpec {

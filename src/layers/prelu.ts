@@ -4,7 +4,8 @@
 import { Blob } from '../graph/blob.js';
 import { fillBlob } from '../graph/filler.js';
 import { has, newMessage } from '../proto/schema.js';
-import { InputKeepingNeuronLayer, f32, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { InputKeepingNeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class PReLULayer extends InputKeepingNeuronLayer {

@@ -67,6 +67,31 @@ export function namedParam(name: string): Message {
   return p;
 }
 
+/** What LSTM and RNN name differently in the layers their unrolled nets share. */
+export interface UnrollSpec {
+  /** The input weight (W_xc, W_xh) and bias (b_c, b_h); the blobs W*x are named after the weight. */
+  inputWeight: string;
+  inputBias: string;
+  /** num_output of every generated InnerProduct (4D for LSTM, D for RNN). */
+  width: number;
+  /** Tops of the Input layer of the initial states, in recurrentInputShapes() order. */
+  stateTops: string[];
+  /** The output blob: a Concat along time, which the subclass fills and pushes last. */
+  output: string;
+}
+
+/** The shared part of an unrolled net under construction (see RecurrentLayer.beginUnroll). */
+export interface Unroll {
+  layers: Message[];
+  concat: Message;
+  /** An InnerProduct of `width` outputs with the recurrent_param fillers and named params. */
+  innerProduct(name: string, bottom: string, top: string, axis: number, bias: boolean, params: string[]): Message;
+  /** Step t's common layers: cont_t, <W>_x_t, and h_conted_{t-1} = cont_t * h_{t-1}. */
+  step(t: number): void;
+  /** Eltwise SUM of the recurrent term, <W>_x_t and (with a static input) <W>_x_static. */
+  sum(name: string, top: string, recurrentTerm: string, t: number): Message;
+}
+
 export abstract class RecurrentLayer extends Layer {
   /** Number of time steps (fixed at setup) and of independent streams. */
   protected T = 0;
@@ -105,6 +130,86 @@ export abstract class RecurrentLayer extends Layer {
   protected abstract recurrentInputShapes(): number[][];
   /** Names of the inner blobs that become the tops (one per non-hidden top). */
   protected abstract outputBlobNames(): string[];
+
+  /**
+   * Starts the unrolled net with the layers LSTM and RNN share, in Caffe's order: the initial
+   * states' Input, cont_slice, x_transform [, the static input's transform and reshape], the
+   * slice of W*x along time.
+   */
+  protected beginUnroll(netParam: Message, spec: UnrollSpec): Unroll {
+    const rp = this.rp;
+    this.check(Number(rp.num_output) > 0, 'recurrent_param.num_output must be positive');
+    const layers: Message[] = netParam.layer;
+    const W = spec.inputWeight;
+
+    const innerProduct = (name: string, bottom: string, top: string, axis: number, bias: boolean, params: string[]) => {
+      const lp = layerParam('InnerProduct', name, [bottom], [top]);
+      const ip = newMessage('InnerProductParameter');
+      ip.num_output = spec.width;
+      ip.bias_term = bias;
+      ip.axis = axis;
+      ip.weight_filler = fillerOf(rp.weight_filler);
+      if (bias) ip.bias_filler = fillerOf(rp.bias_filler);
+      lp.inner_product_param = ip;
+      lp.param = params.map(namedParam);
+      return lp;
+    };
+    const slice = (name: string, bottom: string) => {
+      const lp = layerParam('Slice', name, [bottom], []);
+      lp.slice_param = newMessage('SliceParameter');
+      lp.slice_param.axis = 0;
+      return lp;
+    };
+
+    const input = layerParam('Input', '', [], spec.stateTops);
+    input.input_param = newMessage('InputParameter');
+    input.input_param.shape = this.recurrentInputShapes().map(blobShape);
+    layers.push(input);
+
+    const contSlice = slice('cont_slice', 'cont');
+    layers.push(contSlice);
+
+    const xTransform = innerProduct('x_transform', 'x', `${W}_x`, 2, true, [W, spec.inputBias]);
+    xTransform.propagate_down = [true];
+    layers.push(xTransform);
+
+    if (this.staticInput) {
+      const st = innerProduct(`${W}_x_static`, 'x_static', `${W}_x_static_preshape`, 1, false, [`${W}_static`]);
+      st.propagate_down = [true];
+      layers.push(st);
+      const reshape = layerParam('Reshape', `${W}_x_static_reshape`, [`${W}_x_static_preshape`], [`${W}_x_static`]);
+      reshape.reshape_param = newMessage('ReshapeParameter');
+      reshape.reshape_param.shape = blobShape([1, -1, spec.width]);
+      layers.push(reshape);
+    }
+
+    const xSlice = slice(`${W}_x_slice`, `${W}_x`);
+    layers.push(xSlice);
+
+    const concat = layerParam('Concat', `${spec.output}_concat`, [], [spec.output]);
+    concat.concat_param = newMessage('ConcatParameter');
+    concat.concat_param.axis = 0;
+
+    const step = (t: number) => {
+      const tm1 = String(t - 1);
+      const ts = String(t);
+      contSlice.top.push(`cont_${ts}`);
+      xSlice.top.push(`${W}_x_${ts}`);
+      // h_conted_{t-1} = cont_t * h_{t-1}: the state is flushed where a new sequence starts.
+      const conted = layerParam('Scale', `h_conted_${tm1}`, [`h_${tm1}`, `cont_${ts}`], [`h_conted_${tm1}`]);
+      conted.scale_param = newMessage('ScaleParameter');
+      conted.scale_param.axis = 0;
+      layers.push(conted);
+    };
+    const sum = (name: string, top: string, recurrentTerm: string, t: number) => {
+      const lp = layerParam('Eltwise', name, [recurrentTerm, `${W}_x_${t}`], [top]);
+      if (this.staticInput) lp.bottom.push(`${W}_x_static`);
+      lp.eltwise_param = newMessage('EltwiseParameter');
+      lp.eltwise_param.operation = 1; // SUM
+      return lp;
+    };
+    return { layers, concat, innerProduct, step, sum };
+  }
 
   override minBottomBlobs(): number {
     return 2 + (this.rp.expose_hidden ? this.recurrentInputBlobNames().length : 0);

@@ -1,7 +1,8 @@
 // ReLU: y = max(x, 0) + negative_slope * min(x, 0) (Caffe's ReLULayer; leaky when the slope is
 // non-zero). Backward reads the bottom data, which in place is the output: same sign, as Caffe.
 import type { Blob } from '../graph/blob.js';
-import { NeuronLayer, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { NeuronLayer } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class ReLULayer extends NeuronLayer {

@@ -7,19 +7,15 @@
 // top_diff * bottom_data (bottom[0]'s diff when not in place) and when it overwrites rather than
 // accumulates the scale diff (a scale as large as the input, or one spanning the leading axes).
 import { Blob } from '../graph/blob.js';
-import { fillBlob } from '../graph/filler.js';
 import { has, newMessage } from '../proto/schema.js';
-import { BiasLayer, broadcastBlobShape, broadcastDims } from './bias.js';
-import { Layer } from './layer.js';
-import { f32, paramOf } from './neuron.js';
+import { BiasLayer, BroadcastLayer } from './bias.js';
+import { paramOf } from './layer.js';
+import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
-export class ScaleLayer extends Layer {
+export class ScaleLayer extends BroadcastLayer {
   private biasLayer: BiasLayer | null = null;
   private biasParamId = -1;
-  private outer = 0;
-  private scaleDim = 0;
-  private inner = 0;
   /** In place: the input, kept for the scale gradient. */
   private temp = new Float32Array(0);
   private sumResult = new Float32Array(0);
@@ -27,31 +23,16 @@ export class ScaleLayer extends Layer {
   get type(): string {
     return 'Scale';
   }
-  override minBottomBlobs(): number {
-    return 1;
-  }
-  override maxBottomBlobs(): number {
-    return 2;
-  }
-  override exactNumTopBlobs(): number {
-    return 1;
-  }
 
   override layerSetUp(bottom: Blob[], top: Blob[]): void {
     const p = paramOf(this.param, 'scale_param', 'ScaleParameter');
-    if (bottom.length === 1 && this.blobs.length === 0) {
-      const shape = broadcastBlobShape(this, bottom[0], p.axis, p.num_axes, 'the scale');
-      const s = new Blob();
-      s.reshape(shape);
-      let filler = p.filler;
-      if (!has(p, 'filler')) {
-        filler = newMessage('FillerParameter');
-        filler.type = 'constant';
-        filler.value = 1;
-      }
-      fillBlob(s, filler);
-      this.blobs = [s];
+    let filler = p.filler;
+    if (!has(p, 'filler')) {
+      filler = newMessage('FillerParameter');
+      filler.type = 'constant';
+      filler.value = 1;
     }
+    this.setUpOperand(bottom, p, filler, 'scale');
     if (p.bias_term) {
       const lp = newMessage('LayerParameter');
       lp.name = this.name;
@@ -77,24 +58,14 @@ export class ScaleLayer extends Layer {
     for (let i = 0; i < this.blobs.length; i++) this.setParamPropagateDown(i, true);
   }
 
-  private scaleBlob(bottom: Blob[]): Blob {
-    return bottom.length > 1 ? bottom[1] : this.blobs[0];
-  }
-
   override reshape(bottom: Blob[], top: Blob[]): void {
-    const p = paramOf(this.param, 'scale_param', 'ScaleParameter');
-    const s = this.scaleBlob(bottom);
-    this.check(s !== undefined, 'has no scale blob');
-    const d = broadcastDims(this, bottom[0], s, p.axis, 'the scale');
-    this.outer = d.outer;
-    this.scaleDim = d.dim;
-    this.inner = d.inner;
+    this.reshapeOperand(bottom, paramOf(this.param, 'scale_param', 'ScaleParameter').axis, 'scale');
     if (bottom[0] === top[0]) {
       if (this.temp.length !== bottom[0].count) this.temp = new Float32Array(bottom[0].count);
     } else {
       top[0].reshapeLike(bottom[0]);
     }
-    const sums = this.outer * this.scaleDim;
+    const sums = this.outer * this.dim;
     if (this.sumResult.length !== sums) this.sumResult = new Float32Array(sums);
     if (this.biasLayer) {
       this.biasLayer.blobs[0] = this.blobs[this.biasParamId];
@@ -106,11 +77,11 @@ export class ScaleLayer extends Layer {
     if (bottom[0] === top[0]) this.temp.set(bottom[0].data);
     const x = bottom[0].data;
     const y = top[0].data;
-    const s = this.scaleBlob(bottom).data;
+    const s = this.operand(bottom).data;
     const inner = this.inner;
     let k = 0;
     for (let n = 0; n < this.outer; n++) {
-      for (let d = 0; d < this.scaleDim; d++) {
+      for (let d = 0; d < this.dim; d++) {
         const f = s[d];
         for (let j = 0; j < inner; j++, k++) y[k] = f * x[k];
       }
@@ -127,10 +98,10 @@ export class ScaleLayer extends Layer {
       this.biasLayer.backward(top, [false], [top[0]]);
     }
     const isParam = bottom.length === 1;
-    const scale = this.scaleBlob(bottom);
+    const scale = this.operand(bottom);
     const outer = this.outer;
     const inner = this.inner;
-    const dim = this.scaleDim;
+    const dim = this.dim;
     if (isParam ? this.paramPropagateDown(0) : propagateDown[1]) {
       const dy = top[0].diff;
       const inPlace = bottom[0] === top[0];

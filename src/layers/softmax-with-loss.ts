@@ -7,11 +7,10 @@
 // (or the legacy `normalize` bool), positions whose label equals ignore_label skipped.
 //
 // This file also holds the helpers shared by the loss layers of this group (normalization modes,
-// label reading, axis resolution).
+// label reading) and SoftmaxLossBase, the part InfogainLoss shares.
 import { Blob } from '../graph/blob.js';
-import { newMessage, type Message } from '../proto/schema.js';
 import { softmaxForward } from '../kernels/softmax.js';
-import { has, Layer, LossLayer } from './layer.js';
+import { axisOf, has, Layer, LossLayer, paramOf } from './layer.js';
 import { registerLayer } from './registry.js';
 
 /** LossParameter.NormalizationMode values (caffe.proto). */
@@ -25,17 +24,12 @@ export const FLT_MIN = 1.1754943508222875e-38;
 /** Caffe's kLOG_THRESHOLD (a float constant). */
 export const LOG_THRESHOLD = Math.fround(1e-20);
 
-/** `param[field]`, or a fresh message of `typeName` (all defaults) when the field is unset. */
-export function subParam(param: Message, field: string, typeName: string): Message {
-  return param[field] ?? newMessage(typeName);
-}
-
 /**
  * The normalization mode of a loss layer: an explicit `normalization` wins; otherwise the legacy
  * `normalize` bool maps true -> VALID, false -> BATCH_SIZE; otherwise `fallback`.
  */
 export function normalizationMode(layer: Layer, fallback: number): number {
-  const lp = subParam(layer.param, 'loss_param', 'LossParameter');
+  const lp = paramOf(layer.param, 'loss_param', 'LossParameter');
   let mode: number;
   if (has(lp, 'normalization')) mode = lp.normalization;
   else if (has(lp, 'normalize')) mode = lp.normalize ? VALID : BATCH_SIZE;
@@ -70,7 +64,7 @@ export function getNormalizer(mode: number, outer: number, inner: number, validC
 
 /** ignore_label from loss_param, or null when unset. */
 export function ignoreLabelOf(layer: Layer): number | null {
-  const lp = subParam(layer.param, 'loss_param', 'LossParameter');
+  const lp = paramOf(layer.param, 'loss_param', 'LossParameter');
   return has(lp, 'ignore_label') ? lp.ignore_label : null;
 }
 
@@ -88,24 +82,19 @@ export function readLabel(layer: Layer, value: number, channels: number, ignore:
   return v;
 }
 
-/** Canonical axis of `blob`, with a LayerError naming the layer when out of range. */
-export function layerAxis(layer: Layer, blob: Blob, axis: number, what = 'axis'): number {
-  const n = blob.numAxes;
-  if (axis < -n || axis >= n) throw layer.error(`${what} ${axis} is out of range for the ${n}-D input ${blob.shapeString()}`);
-  return axis < 0 ? axis + n : axis;
-}
+/**
+ * What SoftmaxWithLoss and InfogainLoss share: a softmax along an axis into `prob`, one integer
+ * label per (outer, inner) position with ignore_label skipped, the normalizer, and the optional
+ * probability top.
+ */
+export abstract class SoftmaxLossBase extends LossLayer {
+  protected prob = new Blob();
+  protected axis = 1;
+  protected outer = 0;
+  protected inner = 0;
+  protected ignoreLabel: number | null = null;
+  protected normalization = VALID;
 
-export class SoftmaxWithLossLayer extends LossLayer {
-  private prob = new Blob();
-  private axis = 1;
-  private outer = 0;
-  private inner = 0;
-  private ignoreLabel: number | null = null;
-  private normalization = VALID;
-
-  get type(): string {
-    return 'SoftmaxWithLoss';
-  }
   override exactNumTopBlobs(): number {
     return -1;
   }
@@ -116,45 +105,96 @@ export class SoftmaxWithLossLayer extends LossLayer {
     return 2;
   }
 
+  /** The softmax axis: its value, its field's name, and what the label-count error calls it. */
+  protected abstract softmaxAxis(): [axis: number, field: string, word: string];
+
   override layerSetUp(bottom: Blob[], top: Blob[]): void {
     super.layerSetUp(bottom, top);
     this.ignoreLabel = ignoreLabelOf(this);
-    this.normalization = normalizationMode(this, VALID);
   }
 
   override reshape(bottom: Blob[], top: Blob[]): void {
     super.reshape(bottom, top);
-    const sp = subParam(this.param, 'softmax_param', 'SoftmaxParameter');
-    this.axis = layerAxis(this, bottom[0], sp.axis, 'softmax_param.axis');
+    const [axis, field, word] = this.softmaxAxis();
+    this.axis = axisOf(this, bottom[0], axis, field);
     this.prob.reshapeLike(bottom[0]);
     this.outer = bottom[0].countRange(0, this.axis);
     this.inner = bottom[0].countRange(this.axis + 1);
     this.check(this.outer * this.inner === bottom[1].count,
       () => `the number of labels (${bottom[1].count}, shape ${bottom[1].shapeString()}) must equal the number of ` +
-        `predictions ${this.outer * this.inner}: for predictions ${bottom[0].shapeString()} with softmax axis ` +
+        `predictions ${this.outer * this.inner}: for predictions ${bottom[0].shapeString()} with ${word} ` +
         `${this.axis}, labels hold one integer in [0, ${bottom[0].shape[this.axis]}) per position`);
     if (top.length >= 2) top[1].reshapeLike(bottom[0]);
   }
 
-  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+  /** prob = softmax(bottom[0]); returns the number of channels. */
+  protected softmax(bottom: Blob[]): number {
     const channels = bottom[0].shape[this.axis];
     softmaxForward(bottom[0].data, this.prob.data, this.outer, channels, this.inner);
-    const prob = this.prob.data;
-    const label = bottom[1].data;
-    const dim = channels * this.inner;
-    let loss = 0;
+    return channels;
+  }
+
+  /**
+   * Calls `fn(l, base)` for every position whose label l is not ignore_label (channel k of the
+   * position is at base + k * inner) and returns how many; with `zero`, clears the channels of
+   * the ignored positions in it.
+   */
+  protected forEachLabel(label: Float32Array, channels: number, fn: (l: number, base: number) => void, zero?: Float32Array): number {
+    const inner = this.inner;
+    const dim = channels * inner;
     let count = 0;
     for (let i = 0; i < this.outer; i++) {
-      for (let j = 0; j < this.inner; j++) {
-        const at = i * this.inner + j;
+      for (let j = 0; j < inner; j++) {
+        const at = i * inner + j;
         const l = readLabel(this, label[at], channels, this.ignoreLabel, at);
-        if (l < 0) continue;
-        loss -= Math.log(Math.max(prob[i * dim + l * this.inner + j], FLT_MIN));
-        count++;
+        const base = i * dim + j;
+        if (l < 0) {
+          if (zero) for (let k = 0; k < channels; k++) zero[base + k * inner] = 0;
+        } else {
+          fn(l, base);
+          count++;
+        }
       }
     }
+    return count;
+  }
+
+  /** Writes the normalized loss, and the probabilities to the optional second top. */
+  protected setTops(top: Blob[], loss: number, count: number): void {
     top[0].data[0] = loss / getNormalizer(this.normalization, this.outer, this.inner, count);
-    if (top.length === 2) top[1].data.set(prob);
+    if (top.length === 2) top[1].data.set(this.prob.data);
+  }
+
+  /** Scales the bottom gradient by the top diff over the normalizer. */
+  protected scaleDiff(top: Blob[], diff: Float32Array, count: number): void {
+    const scale = top[0].diff[0] / getNormalizer(this.normalization, this.outer, this.inner, count);
+    for (let k = 0; k < diff.length; k++) diff[k] *= scale;
+  }
+}
+
+export class SoftmaxWithLossLayer extends SoftmaxLossBase {
+  get type(): string {
+    return 'SoftmaxWithLoss';
+  }
+
+  protected softmaxAxis(): [number, string, string] {
+    return [paramOf(this.param, 'softmax_param', 'SoftmaxParameter').axis, 'softmax_param.axis', 'softmax axis'];
+  }
+
+  override layerSetUp(bottom: Blob[], top: Blob[]): void {
+    super.layerSetUp(bottom, top);
+    this.normalization = normalizationMode(this, VALID);
+  }
+
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    const channels = this.softmax(bottom);
+    const prob = this.prob.data;
+    const inner = this.inner;
+    let loss = 0;
+    const count = this.forEachLabel(bottom[1].data, channels, (l, base) => {
+      loss -= Math.log(Math.max(prob[base + l * inner], FLT_MIN));
+    });
+    this.setTops(top, loss, count);
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
@@ -162,25 +202,12 @@ export class SoftmaxWithLossLayer extends LossLayer {
     if (!propagateDown[0]) return;
     const channels = bottom[0].shape[this.axis];
     const diff = bottom[0].diff;
-    const prob = this.prob.data;
-    const label = bottom[1].data;
-    const dim = channels * this.inner;
-    diff.set(prob);
-    let count = 0;
-    for (let i = 0; i < this.outer; i++) {
-      for (let j = 0; j < this.inner; j++) {
-        const at = i * this.inner + j;
-        const l = readLabel(this, label[at], channels, this.ignoreLabel, at);
-        if (l < 0) {
-          for (let c = 0; c < channels; c++) diff[i * dim + c * this.inner + j] = 0;
-        } else {
-          diff[i * dim + l * this.inner + j] -= 1;
-          count++;
-        }
-      }
-    }
-    const scale = top[0].diff[0] / getNormalizer(this.normalization, this.outer, this.inner, count);
-    for (let k = 0; k < diff.length; k++) diff[k] *= scale;
+    const inner = this.inner;
+    diff.set(this.prob.data);
+    const count = this.forEachLabel(bottom[1].data, channels, (l, base) => {
+      diff[base + l * inner] -= 1;
+    }, diff);
+    this.scaleDiff(top, diff, count);
   }
 }
 

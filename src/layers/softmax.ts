@@ -2,9 +2,8 @@
 // SoftmaxLayer; one bottom, one top of the same shape; may run in place.
 import type { Blob } from '../graph/blob.js';
 import { softmaxBackward, softmaxForward } from '../kernels/softmax.js';
-import { Layer } from './layer.js';
+import { axisOf, Layer, paramOf } from './layer.js';
 import { registerLayer } from './registry.js';
-import { layerAxis, subParam } from './softmax-with-loss.js';
 
 export class SoftmaxLayer extends Layer {
   private outer = 0;
@@ -22,8 +21,8 @@ export class SoftmaxLayer extends Layer {
   }
 
   reshape(bottom: Blob[], top: Blob[]): void {
-    const sp = subParam(this.param, 'softmax_param', 'SoftmaxParameter');
-    const axis = layerAxis(this, bottom[0], sp.axis, 'softmax_param.axis');
+    const sp = paramOf(this.param, 'softmax_param', 'SoftmaxParameter');
+    const axis = axisOf(this, bottom[0], sp.axis, 'softmax_param.axis');
     if (top[0] !== bottom[0]) top[0].reshapeLike(bottom[0]);
     this.outer = bottom[0].countRange(0, axis);
     this.channels = bottom[0].shape[axis];

@@ -1,7 +1,8 @@
 // Swish: y = x * sigmoid(beta x). As Caffe, the sigmoid output is kept for backward:
 // dy/dx = beta y + s (1 - beta y) with s = sigmoid(beta x); needs no input, so in place works.
 import type { Blob } from '../graph/blob.js';
-import { NeuronLayer, f32, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { NeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 import { sigmoid } from './sigmoid.js';
 

@@ -1,6 +1,7 @@
 // Threshold: y = 1 where x > threshold, else 0. No backward (Caffe leaves it unimplemented).
 import type { Blob } from '../graph/blob.js';
-import { NeuronLayer, paramOf } from './neuron.js';
+import { paramOf } from './layer.js';
+import { NeuronLayer } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export class ThresholdLayer extends NeuronLayer {
