@@ -36,6 +36,8 @@ export interface CaseResult {
   failures: string[];
   /** Tensors we computed, by the expected file's name (for --dump). */
   produced: Map<string, { shape: readonly number[]; data: Float32Array }>;
+  /** Other files --dump writes (an upgrade's output, a solver's losses.json). */
+  files?: Map<string, Uint8Array>;
 }
 
 const DEFAULT_TOLERANCE: Tolerance = { abs: 1e-5, rel: 1e-4 };

@@ -2,7 +2,7 @@
 // runs it by kind, prints one line per failure and a closing `N passed, M failed`.
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { readCaseJson, runNetCase, type CaseResult } from './net-case.js';
+import { readCaseJson, runNetCase, type CaseResult, type NetCase } from './net-case.js';
 import { runUpgradeCase } from './upgrade-case.js';
 import { runSolverCase } from './solver-case.js';
 import { writeNpy } from '../format/npy.js';
@@ -27,7 +27,7 @@ export function findCases(root: string): string[] {
 
 export function runCase(caseDir: string): CaseResult {
   const dir = resolve(caseDir);
-  const spec = readCaseJson(dir) as any;
+  const spec = readCaseJson(dir) as NetCase & { kind?: string };
   const name: string = spec.name ?? dir;
   try {
     if (spec.kind === 'upgrade') {
@@ -38,7 +38,7 @@ export function runCase(caseDir: string): CaseResult {
         failures: r.ok ? [] : [r.detail ?? 'differs from expected'],
         produced: new Map(),
         files: new Map([[r.produced.file, r.produced.bytes]]),
-      } as CaseResult & { files: Map<string, Uint8Array> };
+      };
     }
     if (spec.kind === 'solver') return runSolverCase(dir, spec, name);
     return runNetCase(dir, spec, name);
@@ -60,7 +60,7 @@ export function check(dirs: string[], opts: CheckOptions = {}): { passed: number
   for (const d of dirs) {
     const root = resolve(d);
     for (const caseDir of findCases(root)) {
-      const r = runCase(caseDir) as CaseResult & { files?: Map<string, Uint8Array> };
+      const r = runCase(caseDir);
       if (r.ok) passed++;
       else {
         failed++;
