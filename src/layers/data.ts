@@ -3,7 +3,7 @@
 //   data_param.source     the LMDB folder (or data.mdb), relative to the working directory
 //   data_param.backend    LMDB; LEVELDB (proto2's default when unset) is not supported
 //   data_param.batch_size items per batch
-//   data_param.rand_skip  skip (draw % rand_skip) records at the start (Caffe's older DataLayer)
+//   data_param.rand_skip  ignored, as by BVLC master's DataLayer (only ImageData still skips)
 //   data_param.prefetch   batches prepared ahead in the background (default 4; 0 = none: each
 //                         batch is read on the calling thread during forward)
 //   transform_param       crop / mirror / mean / scale (src/data/transformer.ts)
@@ -17,7 +17,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Blob } from '../graph/blob.js';
-import { globalRng } from '../kernels/rng.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { BatchSource } from '../data/prefetch.js';
 import { DatumLoader, type DatumLoaderConfig, type LoaderConfig } from '../data/loaders.js';
@@ -119,8 +118,8 @@ export class DataLayer extends PrefetchingDataLayer {
     const batchSize: number = dp.batch_size;
     this.check(batchSize > 0, `data_param.batch_size must be positive, got ${batchSize}`);
     const transform = layerTransformConfig(this);
-    const skip = dp.rand_skip > 0 ? globalRng().nextUint32() % dp.rand_skip : 0;
-    const config: DatumLoaderConfig = { kind: 'datum', source: abs, batchSize, skip, labels: outputLabels, transform };
+    // Master's DataLayer reads from the first record whatever rand_skip says.
+    const config: DatumLoaderConfig = { kind: 'datum', source: abs, batchSize, skip: 0, labels: outputLabels, transform };
 
     let shape: number[];
     try {
