@@ -18,13 +18,14 @@ const srcDir = join(root, 'src', 'kernels', 'wasm');
 const distDir = join(root, 'dist', 'src', 'kernels', 'wasm');
 const check = process.argv.includes('--check');
 
-/** WAT text -> wasm bytes (SIMD enabled), validated. */
+/** WAT text -> wasm bytes (SIMD, and threads for shared memory), validated. */
 export async function assemble(file, text) {
   const wabt = await wabtInit();
-  const mod = wabt.parseWat(file, text, { simd: true });
+  const features = { simd: true, threads: true };
+  const mod = wabt.parseWat(file, text, features);
   try {
     mod.resolveNames();
-    mod.validate();
+    mod.validate(features);
     return Buffer.from(mod.toBinary({ log: false, write_debug_names: false }).buffer);
   } finally {
     mod.destroy();

@@ -1,6 +1,23 @@
-import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { gemm, gemmBackend, gemmJs, gemmWasm, gemv, setGemmWasmBudget } from '../src/kernels/gemm.js';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ts from 'typescript';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  gemm,
+  gemmBackend,
+  gemmJs,
+  gemmThreadInfo,
+  gemmThreadsReady,
+  gemmWasm,
+  gemv,
+  setGemmThreadMinWork,
+  setGemmThreads,
+  setGemmWasmBudget,
+  setGemmWorkersOnly,
+  unsharedMemory,
+} from '../src/kernels/gemm.js';
 import { rng } from './gradient-checker.js';
 // @ts-expect-error: plain ESM build script, no type declarations
 import { assemble } from '../scripts/build-wasm.mjs';
@@ -217,6 +234,221 @@ describe('gemm', () => {
       else process.env.CAFFE_TS_GEMM = saved;
       vi.resetModules();
     }
+  });
+});
+
+describe('gemm on several threads', () => {
+  // Threads are forced on whatever the core count (setGemmThreads), and every product is split
+  // (setGemmThreadMinWork(0)), so that small shapes and edge tiles take the threaded path too.
+  // Skipped where the environment turns threads or the wasm kernel off.
+  const off = process.env.CAFFE_TS_GEMM === 'js' || process.env.CAFFE_TS_THREADS === '1';
+  let threads = 1;
+  beforeAll(() => {
+    setGemmThreads(2);
+    threads = gemmThreadsReady();
+  });
+  afterEach(() => {
+    setGemmThreadMinWork(1 << 21);
+    setGemmWorkersOnly(false);
+    setGemmWasmBudget(64 << 20);
+  });
+  afterAll(() => {
+    setGemmThreads(gemmThreadInfo().threads);
+  });
+
+  it('starts its worker', () => {
+    if (off) return;
+    expect(threads).toBe(2);
+    expect(gemmThreadInfo()).toMatchObject({ threads: 2, workers: 1, reason: '' });
+  });
+
+  /** C after fn(...) on one thread and on two, from the same operands (C pre-filled with NaN when beta == 0). */
+  function both(fn: Gemm, tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number, beta: number, r: () => number): [Float32Array, Float32Array] {
+    const A = rand(M * K, r);
+    const B = rand(K * N, r);
+    const C = beta === 0 ? new Float32Array(M * N).fill(NaN) : rand(M * N, r);
+    const one = Float32Array.from(C);
+    const two = Float32Array.from(C);
+    setGemmThreads(1);
+    fn(tA, tB, M, N, K, alpha, A, B, beta, one);
+    setGemmThreads(2);
+    fn(tA, tB, M, N, K, alpha, A, B, beta, two);
+    return [one, two];
+  }
+
+  function expectSameBits(one: Float32Array, two: Float32Array, what: string): void {
+    const a = new Uint32Array(one.buffer, one.byteOffset, one.length);
+    const b = new Uint32Array(two.buffer, two.byteOffset, two.length);
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) expect.fail(`${what}: element ${i} is ${two[i]} on two threads, ${one[i]} on one`);
+  }
+
+  // Edge tiles (4 x 8), panels of 32 and their multiples, the 128-row, 256-deep and 2048-wide
+  // kernel blocks, the 4096-deep operand blocks, tall and wide shapes (row and column panels).
+  const shapes: [number, number, number][] = [
+    [64, 64, 1], [65, 70, 3], [33, 64, 17], [64, 33, 17], [67, 131, 9], [131, 67, 9], [100, 257, 31],
+    [257, 100, 31], [129, 130, 257], [7, 2100, 5], [2100, 7, 5], [5, 2049, 40], [300, 41, 600],
+    [41, 300, 600], [70, 90, 4100], [1000, 1, 64], [1, 1000, 64], [64, 3136, 27], [255, 257, 63],
+  ];
+
+  for (const workersOnly of [false, true]) {
+    it(`gives bit-identical results to one thread, every op, alpha and beta${workersOnly ? ', the workers computing every panel' : ''}`, () => {
+      if (off) return;
+      const r = rng(workersOnly ? 11 : 12);
+      setGemmThreadMinWork(0);
+      setGemmWorkersOnly(workersOnly);
+      const before = gemmThreadInfo().workerPanels;
+      for (const [tA, tB] of TRANS) {
+        for (const [M, N, K] of shapes) {
+          for (const [alpha, beta] of [[1, 0], [-1.5, 0.25], [0.5, 1]]) {
+            const [one, two] = both(gemm, tA, tB, M, N, K, alpha, beta, r);
+            expectSameBits(one, two, `${op(tA, tB)} M=${M} N=${N} K=${K} alpha=${alpha} beta=${beta}`);
+          }
+        }
+      }
+      const panels = gemmThreadInfo().workerPanels - before;
+      expect(panels).toBeGreaterThan(0);
+      // In workers-only mode every panel of every split product is the worker's.
+      if (workersOnly) expect(panels).toBeGreaterThan(TRANS.length * shapes.length * 3 * 2);
+    });
+  }
+
+  it('is bit-identical on large products at the default threshold, and when operands come in blocks', () => {
+    if (off) return;
+    const r = rng(13);
+    for (const [tA, tB] of TRANS) {
+      for (const [M, N, K, beta] of [[256, 3136, 576, 0], [520, 40, 4100, 1], [64, 576, 3136, 0.5]] as const) {
+        const [one, two] = both(gemm, tA, tB, M, N, K, 1, beta, r);
+        expectSameBits(one, two, `${op(tA, tB)} M=${M} N=${N} K=${K}`);
+      }
+    }
+    setGemmThreadMinWork(0);
+    setGemmWasmBudget(64 << 10); // operand blocks of 16K floats
+    for (const [tA, tB] of TRANS) {
+      for (const [M, N, K] of [[70, 90, 300], [33, 100, 5000], [300, 41, 9]] as const) {
+        const [one, two] = both(gemmWasm, tA, tB, M, N, K, -1.5, 0.25, r);
+        expectSameBits(one, two, `${op(tA, tB)} M=${M} N=${N} K=${K}, 64 KiB budget`);
+      }
+    }
+  });
+
+  it('matches the float64 reference on split products, and leaves the rest of view buffers alone', () => {
+    if (off) return;
+    const r = rng(14);
+    setGemmThreadMinWork(0);
+    for (const [tA, tB] of TRANS) {
+      for (const [M, N, K] of [[67, 131, 40], [150, 37, 300]]) {
+        check(gemm, tolF32, r, tA, tB, M, N, K, 1.25, -0.5);
+        const bigA = rand(M * K + 12, r);
+        const bigB = rand(K * N + 10, r);
+        const bigC = rand(M * N + 10, r);
+        const A = bigA.subarray(7, 7 + M * K);
+        const B = bigB.subarray(5);
+        const C = bigC.subarray(3, 3 + M * N);
+        const beforeC = Float32Array.from(bigC);
+        const want = reference(tA, tB, M, N, K, 1.25, A, B, -0.5, C);
+        gemm(tA, tB, M, N, K, 1.25, A, B, -0.5, C);
+        expect(maxErr(C, want, K)).toBeLessThanOrEqual(tolF32(K));
+        expect(Array.from(bigC.subarray(0, 3))).toEqual(Array.from(beforeC.subarray(0, 3)));
+        expect(Array.from(bigC.subarray(3 + M * N))).toEqual(Array.from(beforeC.subarray(3 + M * N)));
+      }
+    }
+  });
+
+  it('stays on one thread with CAFFE_TS_THREADS=1, with bit-identical results and no SharedArrayBuffer', async () => {
+    if (off) return;
+    const saved = process.env.CAFFE_TS_THREADS;
+    process.env.CAFFE_TS_THREADS = '1';
+    try {
+      vi.resetModules();
+      const mod = await import('../src/kernels/gemm.js');
+      expect(mod.gemmThreadInfo()).toMatchObject({ threads: 1, workers: 0, reason: 'CAFFE_TS_THREADS=1' });
+      expect(mod.setGemmThreads(2)).toBe(1);
+      expect(mod.gemmThreadsReady()).toBe(1);
+      mod.setGemmThreadMinWork(0);
+      const r = rng(15);
+      for (const [tA, tB] of TRANS) {
+        const [M, N, K] = [200, 300, 170];
+        const A = rand(M * K, r);
+        const B = rand(K * N, r);
+        const one = new Float32Array(M * N);
+        const two = new Float32Array(M * N);
+        mod.gemm(tA, tB, M, N, K, 1, A, B, 0, one);
+        setGemmThreadMinWork(0);
+        gemm(tA, tB, M, N, K, 1, A, B, 0, two); // this module: two threads
+        setGemmThreadMinWork(1 << 21);
+        expectSameBits(one, two, op(tA, tB));
+      }
+      expect(mod.gemmThreadInfo()).toMatchObject({ threads: 1, workers: 0, workerPanels: 0 });
+    } finally {
+      if (saved === undefined) delete process.env.CAFFE_TS_THREADS;
+      else process.env.CAFFE_TS_THREADS = saved;
+      vi.resetModules();
+    }
+  });
+
+  it('unsharedMemory turns the shared memory import of gemm.wasm into an unshared one', () => {
+    const bytes = readFileSync(new URL('../src/kernels/wasm/gemm.wasm', import.meta.url));
+    const memory = (shared: boolean) => new WebAssembly.Memory({ initial: 1, maximum: 2048, shared });
+    const sharedModule = new WebAssembly.Module(bytes);
+    const unsharedModule = new WebAssembly.Module(unsharedMemory(bytes));
+    expect(() => new WebAssembly.Instance(sharedModule, { env: { memory: memory(false) } })).toThrow();
+    expect(() => new WebAssembly.Instance(unsharedModule, { env: { memory: memory(true) } })).toThrow();
+    expect(() => new WebAssembly.Instance(unsharedModule, { env: { memory: memory(false) } })).not.toThrow();
+    expect(unsharedMemory(bytes).length).toBe(bytes.length);
+  });
+
+  describe('a process using gemm', () => {
+    // A standalone copy of gemm.ts (it imports only node: modules), transpiled, with its .wasm.
+    let dir = '';
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'caffe-ts-gemm-'));
+      const src = new URL('../src/kernels/gemm.ts', import.meta.url);
+      const out = ts.transpileModule(readFileSync(src, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+      writeFileSync(join(dir, 'gemm.mjs'), out.outputText);
+      mkdirSync(join(dir, 'wasm'));
+      copyFileSync(new URL('../src/kernels/wasm/gemm.wasm', import.meta.url), join(dir, 'wasm', 'gemm.wasm'));
+    });
+    afterAll(() => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    const run = (body: string, env: Record<string, string> = {}): { ms: number; out: string; status: number | null } => {
+      const script = `import * as g from ${JSON.stringify(join(dir, 'gemm.mjs'))};\n` +
+        'const [M, N, K] = [256, 1024, 512];\n' +
+        'const A = new Float32Array(M * K).fill(0.5), B = new Float32Array(K * N).fill(0.25), C = new Float32Array(M * N);\n' +
+        body;
+      const t0 = Date.now();
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, CAFFE_TS_THREADS: '', ...env },
+      });
+      return { ms: Date.now() - t0, out: r.stdout + r.stderr, status: r.status };
+    };
+
+    it('exits promptly after products split between threads (the worker is unref\'d)', () => {
+      if (off) return;
+      const r = run(
+        'g.setGemmThreads(2);\n' +
+          'const up = g.gemmThreadsReady();\n' +
+          'g.gemm(false, false, M, N, K, 1, A, B, 0, C);\n' +
+          'console.log(JSON.stringify({ up, c: C[0], i: g.gemmThreadInfo() }));\n',
+      );
+      expect(r.status, r.out).toBe(0);
+      const o = JSON.parse(r.out);
+      expect(o.up).toBe(2);
+      expect(o.c).toBe(64);
+      expect(o.i.workers).toBe(1);
+      expect(r.ms).toBeLessThan(5000);
+    });
+
+    it('exits promptly when the process ends while its worker is still starting', () => {
+      if (off) return;
+      const r = run('g.setGemmThreads(2);\ng.gemm(false, false, M, N, K, 1, A, B, 0, C);\nconsole.log(C[C.length - 1]);\n');
+      expect(r.status, r.out).toBe(0);
+      expect(r.out.trim()).toBe('64');
+      expect(r.ms).toBeLessThan(5000);
+    });
   });
 });
 

@@ -5,13 +5,16 @@
 // Two kernels behind one entry point:
 //  - WebAssembly SIMD (wasm/gemm.wat: 4 x 8 f32x4 micro-kernel, 6-8x the JS kernel): one module
 //    instantiated synchronously at import from wasm/gemm.wasm beside this file (src/kernels/wasm
-//    under vitest, dist/src/kernels/wasm once built; scripts/build-wasm.mjs assembles it). It has
-//    its own linear memory: operands are copied in (A, B, and C unless beta == 0), multiplied
+//    under vitest, dist/src/kernels/wasm once built; scripts/build-wasm.mjs assembles it). Its
+//    linear memory is gemm.ts's: operands are copied in (A, B, and C unless beta == 0), multiplied
 //    there, and C is copied back. Copying costs O(MK + KN + MN) against O(MNK) work, so gemm()
 //    takes this kernel for every product but the tiniest (see useWasm). The memory grows as
 //    needed for up to 64 MiB of operands (setGemmWasmBudget); larger products are cut into row /
 //    column / K blocks that fit. Sums are float32 (as in Caffe's sgemm), so results differ from
 //    the JS kernel's in the last bits: error ~0.4 K 2^-24 relative, against ~0.02 for the JS one.
+//    Large products (from 2M multiply-adds) are shared between the calling thread and worker
+//    threads running the same kernel on a shared memory, with bit-identical results (see
+//    "Threads" below; CAFFE_TS_THREADS=1 keeps everything on the calling thread).
 //  - The JS kernel below (gemmJs): the fallback when WebAssembly SIMD is unavailable (or the
 //    environment sets CAFFE_TS_GEMM=js, see gemmBackend), and the path for tiny products.
 //
@@ -29,6 +32,8 @@
 // doubles). Scratch buffers are module-level and reused; no per-call allocation.
 
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 const MR = 4;
 const NR = 8;
@@ -64,7 +69,7 @@ export function gemm(
     scaleC(C, M * N, beta);
     return;
   }
-  if (wasm !== null && useWasm(M, N, K)) wasmGemm(wasm, transA, transB, M, N, K, alpha, A, B, beta, C);
+  if (wasm !== null && useWasm(M, N, K)) wasmGemm(pickKernel(wasm, M, N, K), transA, transB, M, N, K, alpha, A, B, beta, C);
   else jsGemm(transA, transB, M, N, K, alpha, A, B, beta, C);
 }
 
@@ -108,7 +113,7 @@ export function gemmWasm(
     scaleC(C, M * N, beta);
     return;
   }
-  wasmGemm(wasm, transA, transB, M, N, K, alpha, A, B, beta, C);
+  wasmGemm(pickKernel(wasm, M, N, K), transA, transB, M, N, K, alpha, A, B, beta, C);
 }
 
 function jsGemm(
@@ -397,11 +402,11 @@ function kernel4x8(kc: number, ia: number, ib: number, C: Float32Array, ci: numb
 const edgeTile = new Float64Array(MR * NR);
 
 // ---------------------------------------------------------------------------------------------
-// WebAssembly SIMD kernel (wasm/gemm.wat). Memory layout, in bytes of the module's own memory:
-//   [0, WASM_PACK_B)             packed op(A) block, WASM_MC x WASM_KC floats
-//   [WASM_PACK_B, WASM_TILE)     packed op(B) block, WASM_KC x WASM_NC floats
-//   [WASM_TILE, WASM_DATA)       one 4 x 8 edge tile
-//   [WASM_DATA, ...)             the operands of the current call: A block, B block, C block
+// WebAssembly SIMD kernel (wasm/gemm.wat). Memory layout, in bytes of the linear memory, for T
+// threads (thread 0 is the calling thread, 1 .. T-1 the gemm workers):
+//   [t * WASM_SCRATCH, ...)       thread t's scratch: packed op(A) block (WASM_MC x WASM_KC
+//                                 floats), packed op(B) block (WASM_KC x WASM_NC), a 4 x 8 edge tile
+//   [T * WASM_SCRATCH, ...)       the operands of the current call: A block, B block, C block
 // Blocking sizes were tuned on the bench/gemm.ts shapes (they matter little: +-5%).
 
 const WASM_MR = 4;
@@ -412,14 +417,15 @@ const WASM_NC = 2048;
 const WASM_PACK_A = 0;
 const WASM_PACK_B = WASM_PACK_A + 4 * WASM_MC * WASM_KC;
 const WASM_TILE = WASM_PACK_B + 4 * WASM_KC * WASM_NC;
-const WASM_DATA = WASM_TILE + 4 * WASM_MR * WASM_NR;
+const WASM_SCRATCH = WASM_TILE + 4 * WASM_MR * WASM_NR;
+/** The module's memory maximum, in 64 KiB pages (gemm.wat declares the same). */
+const WASM_MAX_PAGES = 2048;
 /** Most bytes of operands copied into wasm memory at once; bigger products go in blocks. */
 let wasmDataBudget = 64 << 20;
 /** Deepest K block copied at once (a multiple of WASM_KC); deeper products add up K blocks in C. */
 const WASM_KB = 4096;
 
 interface WasmGemmExports {
-  memory: WebAssembly.Memory;
   mr: WebAssembly.Global;
   nr: WebAssembly.Global;
   gemm(
@@ -429,9 +435,73 @@ interface WasmGemmExports {
   ): void;
 }
 
+/** An instance of the module, with its memory and a float32 view of it (renewed as it grows). */
+interface WasmKernel {
+  ex: WasmGemmExports;
+  memory: WebAssembly.Memory;
+  heap: Float32Array;
+  /** The compiled module, for the workers, when the memory is shared; else null. */
+  module: WebAssembly.Module | null;
+}
+
 let wasmUnavailable = '';
 
-function loadWasm(): WasmGemmExports | null {
+/**
+ * The module bytes with the imported memory declared unshared: the limits flag of the memory
+ * import goes from 3 (shared, with maximum) to 1 (maximum). For engines or settings without
+ * shared memory, and for CAFFE_TS_THREADS=1, which then need no SharedArrayBuffer at all.
+ */
+export function unsharedMemory(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(bytes);
+  let p = 8; // magic, version
+  const leb = (): number => {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = out[p++];
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+    }
+  };
+  while (p < out.length) {
+    const id = out[p++];
+    const size = leb();
+    const end = p + size;
+    if (id === 2) {
+      for (let count = leb(); count > 0; count--) {
+        for (let name = 0; name < 2; name++) {
+          const len = leb(); // module name, then field name
+          p += len;
+        }
+        const kind = out[p++];
+        if (kind === 2) {
+          if (out[p] === 3) out[p] = 1;
+          return out;
+        }
+        if (kind === 0) leb(); // function: type index
+        else if (kind === 1) {
+          // table: reference type, limits (flags, minimum, maximum if flags & 1)
+          const flags = out[p + 1];
+          p += 2;
+          leb();
+          if (flags & 1) leb();
+        }
+        else if (kind === 3) p += 2; // global: valtype, mutability
+        else break;
+      }
+    }
+    p = end;
+  }
+  throw new Error('caffe-ts: gemm.wasm imports no memory');
+}
+
+/**
+ * The wasm kernel: an instance on an unshared memory (`single`), and when threads may be used one
+ * on a shared memory (`shared`). Products too small to split go to the unshared one: copies into
+ * a SharedArrayBuffer are slower (V8 copies with relaxed atomics: ~19 GB/s against 35-90 GB/s for
+ * cache-resident blocks, 2-5% of a small product). With threads on, those products are below
+ * SHARED_MIN_WORK multiply-adds, and so is each of their operands: that memory stays < 26 MiB.
+ */
+function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
   if (typeof process === 'object' && process.env?.CAFFE_TS_GEMM === 'js') {
     wasmUnavailable = 'CAFFE_TS_GEMM=js';
     return null;
@@ -448,25 +518,402 @@ function loadWasm(): WasmGemmExports | null {
     wasmUnavailable = `cannot read ${url.pathname}: ${(e as Error).message}`;
     return null;
   }
+  const unshared = unsharedMemory(bytes);
   // validate() is false when the engine lacks an instruction the module uses (SIMD).
-  if (!WebAssembly.validate(bytes)) {
+  if (!WebAssembly.validate(unshared)) {
     wasmUnavailable = 'this runtime has no WebAssembly SIMD';
     return null;
   }
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmGemmExports;
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES });
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(unshared), { env: { memory } }).exports as unknown as WasmGemmExports;
   if (ex.mr.value !== WASM_MR || ex.nr.value !== WASM_NR) {
     throw new Error(`caffe-ts: ${url.pathname} has a ${ex.mr.value} x ${ex.nr.value} micro-kernel, gemm.ts expects ${WASM_MR} x ${WASM_NR}`);
   }
-  return ex;
+  const single: WasmKernel = { ex, memory, heap: new Float32Array(0), module: null };
+  // Shared memory when threads may be used (setGemmThreads can turn them on even on one core) and
+  // the engine has it.
+  let shared: WasmKernel | null = null;
+  if (threadConfig.allowed) {
+    try {
+      const module = new WebAssembly.Module(bytes);
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES, shared: true });
+      const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmGemmExports;
+      shared = { ex, memory, heap: new Float32Array(0), module };
+    } catch (e) {
+      threadConfig = { threads: 1, allowed: false, reason: `no shared WebAssembly memory (${(e as Error).message})` };
+    }
+  }
+  return { single, shared };
 }
 
-const wasm = loadWasm();
+// ---------------------------------------------------------------------------------------------
+// Threads. Large products are shared between the calling thread and T - 1 worker threads
+// (T = min(os.availableParallelism(), CAFFE_TS_THREADS or 2, 8); CAFFE_TS_THREADS=1: one thread,
+// no shared memory, no worker). All run the same wasm kernel on one shared WebAssembly.Memory:
+// gemm.ts copies the operands in once, then each thread takes panels of C (column panels, or row
+// panels when op(A) is the taller side) from a shared counter, computes them with its own packing
+// scratch, and when all are done the caller copies C out: nothing is copied between threads. Only
+// M or N is split, never K, and the kernel's result for an element does not depend on where its
+// tile lies, so results are bit-identical to one thread's. Panels shrink as the product proceeds
+// (guided scheduling) and are handed out dynamically, so a worker that is slow to wake or is
+// descheduled (another process on its core) just takes fewer of them.
+//
+// Synchronisation: an Int32Array over a SharedArrayBuffer (ctrl), a Float64Array with the call's
+// arguments and an Int32Array of panel bounds. Each worker has a state word: -1 starting, 0 idle,
+// 1 job offered, 2 job taken, 3 job done, -2 dead. The caller writes the arguments, sets every
+// idle worker's state to 1 and wakes it (Atomics.notify), computes panels itself, then takes back
+// each offer no worker took (compareExchange 1 -> 0) and waits (Atomics.wait) for the workers
+// that took one to reach 3. A worker sleeps in Atomics.wait until offered a job and takes it with
+// compareExchange 1 -> 2, so an offer is either taken or withdrawn, never both.
+//
+// Workers start lazily (at the first product big enough to split), and gemm() never waits for
+// them: until a worker is up, products run on the calling thread. They are unref'd (they never keep
+// the process alive; a worker blocked in Atomics.wait does not delay exit), and any failure (no
+// shared memory, a worker that cannot start) leaves gemm() on one thread, silently. A worker is a
+// few lines of plain JS run with `eval: true` (WORKER_SOURCE), given the compiled module, the
+// memory and the control arrays in workerData: there is no worker file to find from src/ (vitest)
+// or dist/, and nothing to build.
+//
+// When it pays (2 cores, wall time, bench/gemm.ts): 1.5-1.8x from ~16M multiply-adds (256^3,
+// 64x3136x576, 1024x1024x256), ~1.3x at 2M (128^3), break-even near 1M (wake-up of the worker,
+// cache traffic between cores, repacking of the unsplit operand per panel). Hence parMinWork = 2M.
+// Forward passes (wall): ResNet-50 1.25-1.4x, GoogLeNet 1.25x, SqueezeNet 1.1-1.25x, LeNet ~1.0x.
+
+const MAX_THREADS = 8;
+/** The narrowest panel (columns or rows), and the most panels of one split product. */
+const PANEL_MIN = 32;
+const MAX_PANELS = 64;
+const C_NEXT = 0; // next panel to hand out
+const C_PANELS = 1; // panels computed by workers (statistics, for tests)
+const C_ERROR = 2; // 1 when a worker failed during a job
+const C_STATE = 4; // state of worker w at C_STATE + w
+const S_DEAD = -2;
+const S_STARTING = -1;
+const S_IDLE = 0;
+const S_OFFERED = 1;
+const S_TAKEN = 2;
+const S_DONE = 3;
+const P_COUNT = 18;
+
+/**
+ * Threads from the environment: `threads` = min(cores, CAFFE_TS_THREADS or 2, 8) is the default;
+ * `allowed` is false with CAFFE_TS_THREADS=1 (then no shared memory and no worker, ever).
+ */
+function readThreadConfig(): { threads: number; allowed: boolean; reason: string } {
+  let cores = 1;
+  try {
+    cores = availableParallelism();
+  } catch {
+    // keep 1
+  }
+  const env = typeof process === 'object' ? process.env?.CAFFE_TS_THREADS : undefined;
+  let want = 2;
+  if (env !== undefined && env.trim() !== '') {
+    const n = Number(env);
+    if (n === 1) return { threads: 1, allowed: false, reason: 'CAFFE_TS_THREADS=1' };
+    if (Number.isInteger(n) && n > 1) want = n;
+  }
+  const threads = Math.max(1, Math.min(want, cores, MAX_THREADS));
+  return { threads, allowed: true, reason: threads === 1 ? 'one core' : '' };
+}
+
+let threadConfig = readThreadConfig();
+
+const kernels = loadWasm();
+/** The single-threaded kernel (null: no wasm, gemm() runs the JS kernel). */
+const wasm = kernels?.single ?? null;
+/** The kernel on shared memory, for products that may be split (null: one thread only). */
+const wasmShared = kernels?.shared ?? null;
 
 /** Which kernel gemm() uses for products that are not tiny, and why not wasm when it is 'js'. */
 export const gemmBackend: { readonly kernel: 'wasm-simd' | 'js'; readonly reason: string } = Object.freeze({
   kernel: wasm ? 'wasm-simd' : 'js',
   reason: wasm ? '' : wasmUnavailable,
 });
+
+/** Products (m n k of one operand block) from this many multiply-adds are split between threads. */
+let parMinWork = 1 << 21;
+/** Threads a product is shared between (1: single-threaded). */
+let parThreads = wasmShared ? threadConfig.threads : 1;
+/** Products below this many multiply-adds (and below parMinWork) stay on the unshared memory. */
+const SHARED_MIN_WORK = 1 << 21;
+
+/** The instance for a product: the shared one when the product may be split. */
+function pickKernel(single: WasmKernel, M: number, N: number, K: number): WasmKernel {
+  return wasmShared !== null && parThreads > 1 && M * N * K >= Math.min(SHARED_MIN_WORK, parMinWork) ? wasmShared : single;
+}
+/** Testing: the calling thread leaves every panel to the workers. */
+let parWorkersOnly = false;
+
+interface Pool {
+  workers: Worker[];
+  ctrl: Int32Array;
+  params: Float64Array;
+  /** Panel c of the current job covers rows or columns bounds[c] .. bounds[c + 1]. */
+  bounds: Int32Array;
+  /** Set when a worker failed during a job: the pool is no longer used. */
+  broken: string;
+}
+
+let pool: Pool | null = null;
+let poolFailure = '';
+
+// The worker: instantiates the module on the shared memory, then serves jobs. Its panel loop is
+// the twin of the one in splitCall (keep them alike).
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, ctrl, params: P, bounds, slot, packA, packB, tile } = workerData;
+const S = ${C_STATE} + slot;
+let gemm;
+try {
+  gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
+} catch (e) {
+  Atomics.store(ctrl, S, ${S_DEAD});
+  Atomics.notify(ctrl, S);
+  throw e;
+}
+Atomics.store(ctrl, S, ${S_IDLE});
+Atomics.notify(ctrl, S);
+for (;;) {
+  const s = Atomics.load(ctrl, S);
+  if (s !== ${S_OFFERED}) {
+    Atomics.wait(ctrl, S, s);
+    continue;
+  }
+  if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
+  try {
+    const tA = P[0], tB = P[1], m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
+    const pB = P[8], ldb = P[9], beta = P[10], pC = P[11], ldc = P[12], mcb = P[13], kcb = P[14];
+    const ncb = P[15], rows = P[16], panels = P[17];
+    for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < panels; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+      const s0 = bounds[c];
+      const len = bounds[c + 1] - s0;
+      if (rows) {
+        gemm(tA, tB, len, n, k, alpha, tA ? pA + 4 * s0 : pA + 4 * s0 * lda, lda, pB, ldb, beta,
+          pC + 4 * s0 * ldc, ldc, packA, packB, tile, mcb, kcb, ncb);
+      } else {
+        gemm(tA, tB, m, len, k, alpha, pA, lda, tB ? pB + 4 * s0 * ldb : pB + 4 * s0, ldb, beta,
+          pC + 4 * s0, ldc, packA, packB, tile, mcb, kcb, ncb);
+      }
+      Atomics.add(ctrl, ${C_PANELS}, 1);
+    }
+  } catch (e) {
+    Atomics.store(ctrl, ${C_ERROR}, 1);
+  }
+  Atomics.store(ctrl, S, ${S_DONE});
+  Atomics.notify(ctrl, S);
+}
+`;
+
+/** Starts the worker threads (once; they start in the background); null if they cannot be. */
+function startPool(threads: number): Pool | null {
+  if (pool !== null) return pool;
+  if (poolFailure || wasmShared === null) return null;
+  const n = threads - 1;
+  const workers: Worker[] = [];
+  try {
+    const ctrl = new Int32Array(new SharedArrayBuffer(4 * (C_STATE + n)));
+    const params = new Float64Array(new SharedArrayBuffer(8 * P_COUNT));
+    const bounds = new Int32Array(new SharedArrayBuffer(4 * (MAX_PANELS + 1)));
+    ctrl.fill(S_STARTING, C_STATE);
+    const p: Pool = { workers, ctrl, params, bounds, broken: '' };
+    for (let w = 0; w < n; w++) {
+      const scratch = (w + 1) * WASM_SCRATCH;
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        execArgv: [],
+        workerData: {
+          module: wasmShared.module, memory: wasmShared.memory, ctrl, params, bounds, slot: w,
+          packA: scratch + WASM_PACK_A, packB: scratch + WASM_PACK_B, tile: scratch + WASM_TILE,
+        },
+      });
+      worker.unref();
+      // A worker that dies is never offered a job again; 'error' needs a listener (else it throws here).
+      const dead = (): void => {
+        Atomics.store(ctrl, C_STATE + w, S_DEAD);
+        Atomics.notify(ctrl, C_STATE + w);
+      };
+      worker.on('error', dead);
+      worker.on('exit', dead);
+      workers.push(worker);
+    }
+    pool = p;
+    return p;
+  } catch (e) {
+    poolFailure = `cannot start worker threads (${(e as Error).message})`;
+    for (const w of workers) void w.terminate();
+    return null;
+  }
+}
+
+/** Whether a block of a product is worth sharing between threads (see parMinWork). */
+function shouldSplit(m: number, n: number, k: number): boolean {
+  return parThreads > 1 && m * n * k >= parMinWork && Math.max(m, n) >= 2 * PANEL_MIN;
+}
+
+/**
+ * One call of the wasm kernel on operands already in the shared memory (addresses in bytes),
+ * shared between threads when the workers are up; else on this thread alone. Returns false if
+ * a worker failed during the call (C is then unreliable; the pool is not used again).
+ */
+function splitCall(
+  ex: WasmGemmExports, tA: number, tB: number, m: number, n: number, k: number, alpha: number,
+  pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number,
+): boolean {
+  const p = startPool(parThreads);
+  if (p === null || p.broken) {
+    ex.gemm(tA, tB, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+    return true;
+  }
+  const { ctrl, params: P, bounds } = p;
+  const nWorkers = Math.min(p.workers.length, parThreads - 1);
+  // Split the longer side of C (the other operand is then packed by every thread, the smaller
+  // redundancy) into panels of decreasing size (guided scheduling): each is 1/(2 T) of what is
+  // left, so the work balances, and a thread that is descheduled (a busy core) while it holds
+  // the last panels keeps the others waiting only briefly.
+  const rows = m > n;
+  const dim = rows ? m : n;
+  const unit = rows ? WASM_MR : WASM_NR;
+  const threads = nWorkers + 1;
+  let panels = 0;
+  for (let start = 0; start < dim; panels++) {
+    bounds[panels] = start;
+    const size = panels === MAX_PANELS - 1 ? dim : Math.max(PANEL_MIN, Math.ceil((dim - start) / (2 * threads) / unit) * unit);
+    start = Math.min(dim, start + size);
+  }
+  bounds[panels] = dim;
+  P[0] = tA; P[1] = tB; P[2] = m; P[3] = n; P[4] = k; P[5] = alpha; P[6] = pA; P[7] = lda; P[8] = pB;
+  P[9] = ldb; P[10] = beta; P[11] = pC; P[12] = ldc; P[13] = WASM_MC; P[14] = WASM_KC; P[15] = WASM_NC;
+  P[16] = rows ? 1 : 0; P[17] = panels;
+  Atomics.store(ctrl, C_NEXT, 0);
+  let offered = 0;
+  for (let w = 0; w < nWorkers; w++) {
+    if (Atomics.compareExchange(ctrl, C_STATE + w, S_IDLE, S_OFFERED) === S_IDLE) {
+      Atomics.notify(ctrl, C_STATE + w);
+      offered++;
+    }
+  }
+  if (offered === 0) {
+    // No worker is up yet (they are starting), or none is left.
+    ex.gemm(tA, tB, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+    return true;
+  }
+  if (parWorkersOnly) {
+    // Testing: let the workers take the job and every panel (a bounded wait, then help).
+    for (let w = 0; w < nWorkers; w++) {
+      for (let t = 0; t < 100 && Atomics.load(ctrl, C_STATE + w) === S_OFFERED; t++) Atomics.wait(ctrl, C_STATE + w, S_OFFERED, 100);
+    }
+    if (!settle(p, nWorkers)) return false;
+  }
+  for (let c = Atomics.add(ctrl, C_NEXT, 1); c < panels; c = Atomics.add(ctrl, C_NEXT, 1)) {
+    const s0 = bounds[c];
+    const len = bounds[c + 1] - s0;
+    if (rows) {
+      ex.gemm(tA, tB, len, n, k, alpha, tA ? pA + 4 * s0 : pA + 4 * s0 * lda, lda, pB, ldb, beta,
+        pC + 4 * s0 * ldc, ldc, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+    } else {
+      ex.gemm(tA, tB, m, len, k, alpha, pA, lda, tB ? pB + 4 * s0 * ldb : pB + 4 * s0, ldb, beta,
+        pC + 4 * s0, ldc, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+    }
+  }
+  return settle(p, nWorkers);
+}
+
+/**
+ * Withdraws the offers no worker took, and waits for the workers that took one. Returns false
+ * if one failed during the job (then the pool is marked broken).
+ */
+function settle(p: Pool, nWorkers: number): boolean {
+  const { ctrl } = p;
+  let ok = true;
+  for (let w = 0; w < nWorkers; w++) {
+    const i = C_STATE + w;
+    if (Atomics.compareExchange(ctrl, i, S_OFFERED, S_IDLE) === S_OFFERED) continue;
+    for (;;) {
+      const s = Atomics.load(ctrl, i);
+      if (s === S_TAKEN) Atomics.wait(ctrl, i, S_TAKEN, 1000);
+      else if (s === S_DONE) {
+        Atomics.compareExchange(ctrl, i, S_DONE, S_IDLE);
+        break;
+      } else {
+        // S_DEAD: stopped during the job, its panels may be half written. (S_IDLE: already
+        // settled by the testing path.)
+        if (s === S_DEAD) ok = false;
+        break;
+      }
+    }
+  }
+  if (Atomics.load(ctrl, C_ERROR) !== 0) ok = false;
+  if (!ok) p.broken = 'a gemm worker thread failed';
+  return ok;
+}
+
+/**
+ * Sets how many threads gemm() shares large products between (1: single-threaded, exactly the
+ * one-thread kernel; at most 8), whatever the number of cores; returns the previous value.
+ * Without shared memory or workers, or with CAFFE_TS_THREADS=1 in the environment, gemm() stays
+ * on one thread whatever this says. Workers are started once, never stopped: after the first
+ * split product the count cannot exceed the workers started + 1; lowering it leaves some idle.
+ */
+export function setGemmThreads(threads: number): number {
+  const old = parThreads;
+  parThreads = Math.max(1, Math.min(MAX_THREADS, Math.floor(threads) || 1));
+  if (wasmShared === null || poolFailure) parThreads = 1;
+  else if (pool !== null && pool.workers.length < parThreads - 1) parThreads = pool.workers.length + 1;
+  return old;
+}
+
+/** Sets the size (multiply-adds of one block, m n k) from which products are split; returns the previous one. */
+export function setGemmThreadMinWork(work: number): number {
+  const old = parMinWork;
+  parMinWork = Math.max(0, work);
+  return old;
+}
+
+/** Testing: when true, the calling thread leaves the panels of split products to the workers. */
+export function setGemmWorkersOnly(on: boolean): boolean {
+  const old = parWorkersOnly;
+  parWorkersOnly = on;
+  return old;
+}
+
+/**
+ * Starts the worker threads now (gemm() starts them at the first large product, without waiting)
+ * and waits until they run, or timeoutMs; returns the number of threads large products will use.
+ */
+export function gemmThreadsReady(timeoutMs = 10_000): number {
+  if (parThreads <= 1) return 1;
+  const p = startPool(parThreads);
+  if (p === null) return 1;
+  const end = Date.now() + timeoutMs;
+  let up = 1;
+  for (let w = 0; w < Math.min(p.workers.length, parThreads - 1); w++) {
+    for (;;) {
+      const s = Atomics.load(p.ctrl, C_STATE + w);
+      const left = end - Date.now();
+      if (s !== S_STARTING || left <= 0) {
+        if (s >= S_IDLE) up++;
+        break;
+      }
+      Atomics.wait(p.ctrl, C_STATE + w, S_STARTING, left);
+    }
+  }
+  return p.broken ? 1 : up;
+}
+
+/** How gemm() uses threads: the configured count, the workers running, why one thread, statistics. */
+export function gemmThreadInfo(): { threads: number; workers: number; minWork: number; reason: string; workerPanels: number } {
+  const p = pool;
+  let workers = 0;
+  if (p) for (let w = 0; w < p.workers.length; w++) if (Atomics.load(p.ctrl, C_STATE + w) >= S_IDLE) workers++;
+  let reason = '';
+  if (wasm === null) reason = `no wasm kernel (${wasmUnavailable})`;
+  else if (wasmShared === null) reason = threadConfig.reason || 'no shared memory';
+  else if (poolFailure) reason = poolFailure;
+  else if (p?.broken) reason = p.broken;
+  else if (parThreads === 1) reason = threadConfig.threads === 1 && threadConfig.reason ? threadConfig.reason : 'setGemmThreads(1)';
+  return { threads: reason ? 1 : parThreads, workers, minWork: parMinWork, reason, workerPanels: p ? Atomics.load(p.ctrl, C_PANELS) : 0 };
+}
 
 /**
  * Sets how many bytes of operands the wasm kernel copies into its memory at once (default 64 MiB,
@@ -479,14 +926,13 @@ export function setGemmWasmBudget(bytes: number): number {
   return old;
 }
 
-/** A float32 view of the wasm memory, renewed when the memory grows (growing detaches it). */
-let heap = new Float32Array(0);
-
-function wasmReserve(ex: WasmGemmExports, bytes: number): Float32Array {
-  const have = ex.memory.buffer.byteLength;
-  if (have < bytes) ex.memory.grow(Math.ceil((bytes - have) / 65536));
-  if (heap.buffer !== ex.memory.buffer) heap = new Float32Array(ex.memory.buffer);
-  return heap;
+/** Grows the kernel's memory to at least `bytes`; returns the float32 view of it. */
+function wasmReserve(kernel: WasmKernel, bytes: number): Float32Array {
+  const { memory } = kernel;
+  const have = memory.buffer.byteLength;
+  if (have < bytes) memory.grow(Math.ceil((bytes - have) / 65536));
+  if (kernel.heap.buffer !== memory.buffer) kernel.heap = new Float32Array(memory.buffer);
+  return kernel.heap;
 }
 
 /**
@@ -500,7 +946,7 @@ function useWasm(M: number, N: number, K: number): boolean {
 const WASM_MIN_WORK = 128;
 
 function wasmGemm(
-  ex: WasmGemmExports,
+  kernel: WasmKernel,
   transA: boolean,
   transB: boolean,
   M: number,
@@ -525,30 +971,39 @@ function wasmGemm(
     else if (kb > WASM_KC) kb = Math.max(WASM_KC, Math.ceil(kb / 2 / WASM_KC) * WASM_KC);
     else break;
   }
-  const pA = WASM_DATA;
+  // Scratch for every thread that may take part, then the operands.
+  const shared = kernel.module !== null;
+  const pA = (shared ? parThreads : 1) * WASM_SCRATCH;
   const pB = pA + 4 * mb * kb;
   const pC = pB + 4 * kb * nb;
-  const h = wasmReserve(ex, pC + 4 * mb * nb);
+  const h = wasmReserve(kernel, pC + 4 * mb * nb);
+  const { ex } = kernel;
   const tA = transA ? 1 : 0;
   const tB = transB ? 1 : 0;
   for (let i0 = 0; i0 < M; i0 += mb) {
     const m = Math.min(mb, M - i0);
     for (let j0 = 0; j0 < N; j0 += nb) {
       const n = Math.min(nb, N - j0);
-      // C block (m x n, row stride n in wasm memory); beta == 0 never reads it.
-      if (beta !== 0) copyIn(h, pC >> 2, C, i0 * N + j0, N, m, n);
-      for (let k0 = 0; k0 < K; k0 += kb) {
-        const k = Math.min(kb, K - k0);
-        // op(A)[i0 .. i0+m, k0 .. k0+k]: m rows of A (M x K), or k rows of A (K x M) when transposed.
-        if (transA) copyIn(h, pA >> 2, A, k0 * M + i0, M, k, m);
-        else copyIn(h, pA >> 2, A, i0 * K + k0, K, m, k);
-        // op(B)[k0 .. k0+k, j0 .. j0+n]: k rows of B (K x N), or n rows of B (N x K) when transposed.
-        if (transB) copyIn(h, pB >> 2, B, j0 * K + k0, K, n, k);
-        else copyIn(h, pB >> 2, B, k0 * N + j0, N, k, n);
-        ex.gemm(
-          tA, tB, m, n, k, alpha, pA, transA ? m : k, pB, transB ? k : n, k0 === 0 ? beta : 1, pC, n,
-          WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC,
-        );
+      // If a worker fails during the block (never seen: it would take an engine failure), the
+      // block is computed again on this thread: C has not been written yet, and the pool is retired.
+      for (let ok = false; !ok; ) {
+        ok = true;
+        // C block (m x n, row stride n in wasm memory); beta == 0 never reads it.
+        if (beta !== 0) copyIn(h, pC >> 2, C, i0 * N + j0, N, m, n);
+        for (let k0 = 0; k0 < K && ok; k0 += kb) {
+          const k = Math.min(kb, K - k0);
+          // op(A)[i0 .. i0+m, k0 .. k0+k]: m rows of A (M x K), or k rows of A (K x M) when transposed.
+          if (transA) copyIn(h, pA >> 2, A, k0 * M + i0, M, k, m);
+          else copyIn(h, pA >> 2, A, i0 * K + k0, K, m, k);
+          // op(B)[k0 .. k0+k, j0 .. j0+n]: k rows of B (K x N), or n rows of B (N x K) when transposed.
+          if (transB) copyIn(h, pB >> 2, B, j0 * K + k0, K, n, k);
+          else copyIn(h, pB >> 2, B, k0 * N + j0, N, k, n);
+          const lda = transA ? m : k;
+          const ldb = transB ? k : n;
+          const b = k0 === 0 ? beta : 1;
+          if (shared && shouldSplit(m, n, k)) ok = splitCall(ex, tA, tB, m, n, k, alpha, pA, lda, pB, ldb, b, pC, n);
+          else ex.gemm(tA, tB, m, n, k, alpha, pA, lda, pB, ldb, b, pC, n, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+        }
       }
       copyOut(C, i0 * N + j0, N, h, pC >> 2, m, n);
     }

@@ -3,10 +3,13 @@
 ;;
 ;;   C (M x N, row-major, row stride ldc) = alpha * op(A) * op(B) + beta * C
 ;;
-;; Operands live in this module's own linear memory: gemm.ts copies A, B (and C when beta != 0)
-;; in, calls the exported `gemm`, and copies C out. All pointers are byte addresses; leading
-;; dimensions (lda, ldb, ldc) are in floats. op(A)[i][k] = tA ? A[k*lda + i] : A[i*lda + k],
-;; op(B)[k][j] = tB ? B[j*ldb + k] : B[k*ldb + j] (Caffe's caffe_cpu_gemm, row-major).
+;; Operands live in the linear memory, which the module imports (env.memory) so that gemm.ts can
+;; share one memory between the calling thread and its gemm worker threads: gemm.ts copies A, B
+;; (and C when beta != 0) in, calls the exported `gemm` (or several threads call it, each on its
+;; own column or row panels of C, with its own packing scratch), and copies C out. All pointers
+;; are byte addresses; leading dimensions (lda, ldb, ldc) are in floats.
+;; op(A)[i][k] = tA ? A[k*lda + i] : A[i*lda + k], op(B)[k][j] = tB ? B[j*ldb + k] : B[k*ldb + j]
+;; (Caffe's caffe_cpu_gemm, row-major).
 ;;
 ;; Goto/BLIS blocking, the same scheme as the JS kernel:
 ;;   for each ncb-wide column block of op(B)
@@ -25,7 +28,10 @@
 ;; Scratch (packed panels, edge tile) and operand placement are chosen by gemm.ts.
 (module
   ;; One page to start; gemm.ts grows it for scratch and operands, never past the maximum (128 MiB).
-  (memory (export "memory") 1 2048)
+  ;; Declared shared (the threads feature): gemm.ts gives it a shared WebAssembly.Memory, or, when
+  ;; it runs single-threaded, loads the module with this declaration rewritten to unshared (a
+  ;; one-byte change in the import section, see unsharedMemory in gemm.ts).
+  (import "env" "memory" (memory 1 2048 shared))
 
   ;; Micro-kernel: acc (4 x 8) = packed A panel (at a: kc x 4, k-major) times packed B panel (at b:
   ;; kc x 8, k-major), then into the C tile at byte address c (row stride ldc bytes), of which the
