@@ -129,6 +129,38 @@ describe('im2col', () => {
     }
   });
 
+  it('2-D fast paths (whole-row runs, long rows, strided rows) match the definition and the N-D code', () => {
+    const r = rng(6);
+    // Real-network shapes: 3x3/5x5 "same" convolutions (one run per kernel offset), dilated and
+    // unpadded ones (row copies of 48+ elements), stride 2 (strided gathers), asymmetric padding.
+    const cases: Geometry[] = [
+      { channels: 2, im: [56, 56], kernel: [3, 3], pad: [1, 1], stride: [1, 1], dilation: [1, 1] },
+      { channels: 2, im: [28, 30], kernel: [5, 5], pad: [2, 2], stride: [1, 1], dilation: [1, 1] },
+      { channels: 1, im: [60, 64], kernel: [3, 3], pad: [2, 2], stride: [1, 1], dilation: [2, 2] },
+      { channels: 2, im: [60, 64], kernel: [3, 3], pad: [0, 0], stride: [1, 1], dilation: [1, 1] },
+      { channels: 1, im: [64, 64], kernel: [7, 7], pad: [3, 3], stride: [2, 2], dilation: [1, 1] },
+      { channels: 3, im: [56, 56], kernel: [1, 1], pad: [0, 0], stride: [2, 2], dilation: [1, 1] },
+      { channels: 1, im: [50, 70], kernel: [3, 5], pad: [0, 2], stride: [1, 1], dilation: [1, 1] },
+      { channels: 1, im: [9, 70], kernel: [3, 3], pad: [4, 1], stride: [1, 1], dilation: [1, 1] },
+    ];
+    for (const g of cases) {
+      const im = rand(g.channels * g.im[0] * g.im[1], r);
+      const want = referenceIm2col(g, im);
+      const col = new Float32Array(want.length).fill(NaN);
+      im2col(im, g.channels, g.im[0], g.im[1], g.kernel[0], g.kernel[1], g.pad[0], g.pad[1], g.stride[0], g.stride[1], g.dilation[0], g.dilation[1], col);
+      expect(Array.from(col), JSON.stringify(g)).toEqual(Array.from(want));
+      // col2im sums in the N-D code's order: equal bit for bit.
+      const y = rand(want.length, r);
+      const imShape = [g.channels, ...g.im];
+      const colShape = [g.channels * g.kernel[0] * g.kernel[1], ...outShape(g)];
+      const nd = new Float32Array(im.length).fill(NaN);
+      col2imNd(y, 2, imShape, colShape, g.kernel, g.pad, g.stride, g.dilation, nd);
+      const back = new Float32Array(im.length).fill(NaN);
+      col2im(y, g.channels, g.im[0], g.im[1], g.kernel[0], g.kernel[1], g.pad[0], g.pad[1], g.stride[0], g.stride[1], g.dilation[0], g.dilation[1], back);
+      expect(Array.from(back), JSON.stringify(g)).toEqual(Array.from(nd));
+    }
+  });
+
   it('a known 3x3 image, kernel 2, pad 1, stride 2', () => {
     const im = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     // out = (3 + 2 - 2) / 2 + 1 = 2 per axis

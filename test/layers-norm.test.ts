@@ -269,7 +269,52 @@ describe('Scale', () => {
   it('in place equals out of place (two bottoms)', () => {
     inPlaceMatches(() => layer('Scale', {}), [randomBlob(X, 24), randomBlob([3], 25)]);
   });
+
+  // With the bottom diff wanted, backward takes a fused one-pass path; without it, Caffe's
+  // general one. Their parameter diffs must agree (including Caffe's overwrite of the scale diff
+  // when the scale spans the leading axes), and the bottom diff must be s * top_diff.
+  const fusedCases: [string, Record<string, unknown>, () => Blob[]][] = [
+    ['axis 1 with bias', { scale_param: { filler, bias_term: true, bias_filler: { type: 'constant', value: 0.2 } } }, () => [randomBlob(X, 30)]],
+    ['leading axes (outer 1)', { scale_param: { axis: 0, num_axes: 2, filler, bias_term: true } }, () => [randomBlob(X, 31)]],
+    ['last axes (inner 1)', { scale_param: { axis: 2, num_axes: 2, filler } }, () => [randomBlob(X, 32)]],
+    ['scalar', { scale_param: { num_axes: 0, filler, bias_term: true } }, () => [randomBlob(X, 33)]],
+    ['two bottoms', {}, () => [randomBlob(X, 34), randomBlob([3, 4], 35)]],
+  ];
+  for (const [name, extra, bottoms] of fusedCases) {
+    it(`fused backward equals the general path (${name})`, () => {
+      const dy = randomBlob(X, 36);
+      const results = [true, false].map((wantBottom) => {
+        const l = layer('Scale', extra);
+        const bs = bottoms();
+        const y = new Blob();
+        l.setUp(bs, [y]);
+        l.forward(bs, [y]);
+        y.diff.set(dy.data);
+        for (const p of l.blobs) p.diff.fill(0.25); // accumulated into, or overwritten
+        for (const b of bs) b.diff.fill(0);
+        l.backward([y], [wantBottom, true], bs);
+        return { l, bs };
+      });
+      const [fused, general] = results;
+      fused.l.blobs.forEach((p, k) => p.diff.forEach((v, i) => expect(v).toBeCloseTo(general.l.blobs[k].diff[i], 5)));
+      if (fused.bs.length > 1) fused.bs[1].diff.forEach((v, i) => expect(v).toBeCloseTo(general.bs[1].diff[i], 5));
+      const s = fused.bs.length > 1 ? fused.bs[1] : fused.l.blobs[0];
+      fused.bs[0].diff.forEach((v, i) => expect(v).toBe(f32(scaleAt(fused.bs[0], s, i) * dy.data[i])));
+    });
+  }
 });
+
+/** The scale value applied to element i of x (the scale's axes found by matching its shape). */
+function scaleAt(x: Blob, s: Blob, i: number): number {
+  if (s.count === 1) return s.data[0];
+  for (let axis = 0; axis + s.numAxes <= x.numAxes; axis++) {
+    if (s.shape.every((d, j) => d === x.shape[axis + j])) {
+      const inner = x.countRange(axis + s.numAxes);
+      return s.data[Math.floor(i / inner) % s.count];
+    }
+  }
+  throw new Error('scale does not fit');
+}
 
 describe('Bias', () => {
   const X = [2, 3, 4, 2];

@@ -711,6 +711,45 @@ describe('Pooling', () => {
     expect(() => pool({ pool: 'AVE', kernel_size: 2 }).setUp([x()], tops(2))).toThrow(LayerError);
   });
 
+  it('MAX 3x3 (the written-out three-wide windows) scans as Caffe: first max wins, NaN never, all -inf gives -FLT_MAX at -1', () => {
+    const FLT_MAX = 3.4028234663852886e38;
+    const r = rng(21);
+    const [H, W] = [7, 9];
+    const x = new Blob([1, 2, H, W]);
+    // Few distinct values (many ties), some NaN, one plane window of -Infinity.
+    for (let i = 0; i < x.count; i++) x.data[i] = [0, 0, 1, -1, 2, NaN][Math.floor(r() * 6)];
+    for (const i of [0, 1, 2, W, W + 1, W + 2, 2 * W, 2 * W + 1, 2 * W + 2]) x.data[H * W + i] = -Infinity;
+    for (const p of [{ kernel_size: 3, stride: 1, pad: 1 }, { kernel_size: 3, stride: 2 }, { kernel_h: 3, kernel_w: 2, stride: 2 }]) {
+      const [y, mask] = run(pool({ pool: 'MAX', ...p }), [x], 2);
+      const [y1] = run(pool({ pool: 'MAX', ...p }), [x]);
+      expect(Array.from(y1.data)).toEqual(Array.from(y.data));
+      const kh = 3;
+      const kw = 'kernel_w' in p ? 2 : 3;
+      const pad = 'pad' in p ? p.pad : 0;
+      const [PH, PW] = [y.shape[2], y.shape[3]];
+      for (let c = 0; c < 2; c++) {
+        for (let ph = 0; ph < PH; ph++) {
+          for (let pw = 0; pw < PW; pw++) {
+            let best = -FLT_MAX;
+            let arg = -1;
+            for (let h = Math.max(ph * p.stride - pad, 0); h < Math.min(ph * p.stride - pad + kh, H); h++) {
+              for (let w = Math.max(pw * p.stride - pad, 0); w < Math.min(pw * p.stride - pad + kw, W); w++) {
+                const v = x.data[c * H * W + h * W + w];
+                if (v > best) {
+                  best = v;
+                  arg = h * W + w;
+                }
+              }
+            }
+            const o = (c * PH + ph) * PW + pw;
+            expect(y.data[o]).toBe(Math.fround(best));
+            expect(mask.data[o]).toBe(arg);
+          }
+        }
+      }
+    }
+  });
+
   it('gradient MAX with padding and ceil rounding', () => {
     checkGradient(pool({ pool: 'MAX', kernel_size: 3, stride: 2, pad: 1 }), [distinctBlob([2, 2, 5, 5], 3)], tops(1), { stepsize: 1e-3, threshold: 1e-2 });
   });

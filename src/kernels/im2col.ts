@@ -8,6 +8,7 @@
 // position falls in the padding. col2im is the adjoint: it zeroes the image and sums every
 // column element back into the pixel it was read from.
 // All arrays are Float32Array views positioned at the start of one image / column buffer.
+import { addScatter, copyRun, gatherStrided, zeroRun } from './loops.js';
 
 /** Output extent of one spatial axis (may be <= 0 when the kernel does not fit). */
 export function convOutSize(input: number, kernel: number, pad: number, stride: number, dilation: number): number {
@@ -15,16 +16,25 @@ export function convOutSize(input: number, kernel: number, pad: number, stride: 
   return Math.trunc((input + 2 * pad - extent) / stride) + 1;
 }
 
-/** First and one-past-last output index o in [0, out) with 0 <= o*stride + off < size. */
-function validRange(off: number, stride: number, size: number, out: number): [number, number] {
+/** First output index o in [0, out] with o * stride + off >= 0. */
+function validLo(off: number, stride: number, out: number): number {
   // o * stride + off >= 0  <=>  o >= ceil(-off / stride)
-  let lo = off >= 0 ? 0 : Math.ceil(-off / stride);
+  const lo = off >= 0 ? 0 : Math.ceil(-off / stride);
+  return lo > out ? out : lo;
+}
+
+/** One past the last output index o < out with o * stride + off < size (at least lo). */
+function validHi(off: number, stride: number, size: number, out: number, lo: number): number {
   // o * stride + off < size  <=>  o <= floor((size - 1 - off) / stride)
   let hi = size - 1 - off < 0 ? 0 : Math.floor((size - 1 - off) / stride) + 1;
-  if (lo > out) lo = out;
   if (hi > out) hi = out;
-  if (hi < lo) hi = lo;
-  return [lo, hi];
+  return hi < lo ? lo : hi;
+}
+
+/** First and one-past-last output index o in [0, out) with 0 <= o*stride + off < size. */
+function validRange(off: number, stride: number, size: number, out: number): [number, number] {
+  const lo = validLo(off, stride, out);
+  return [lo, validHi(off, stride, size, out, lo)];
 }
 
 export function im2col(
@@ -46,31 +56,53 @@ export function im2col(
   const outW = convOutSize(width, kernelW, padW, strideW, dilationW);
   if (outH <= 0 || outW <= 0) return;
   const plane = height * width;
+  const outPlane = outH * outW;
+  // Unit strides with output rows as wide as the image (the usual "same" padding): a kernel
+  // offset's block of the column buffer is the image shifted, so its valid rows are one
+  // contiguous run in both buffers: one set(), then the few columns that fall in the padding
+  // (which the run filled from the neighbouring image row) are zeroed.
+  const wholeRows = strideH === 1 && strideW === 1 && outW === width;
   let o = 0;
   for (let c = 0; c < channels; c++) {
     const cBase = c * plane;
     for (let kr = 0; kr < kernelH; kr++) {
       const rowOff = kr * dilationH - padH;
-      const [y0, y1] = validRange(rowOff, strideH, height, outH);
+      const y0 = validLo(rowOff, strideH, outH);
+      const y1 = validHi(rowOff, strideH, height, outH, y0);
       for (let kc = 0; kc < kernelW; kc++) {
         const colOff = kc * dilationW - padW;
-        const [x0, x1] = validRange(colOff, strideW, width, outW);
-        // Rows of the output that read padding.
-        col.fill(0, o, o + y0 * outW);
-        o += y0 * outW;
-        for (let y = y0; y < y1; y++) {
-          const src = cBase + (y * strideH + rowOff) * width + colOff;
-          if (x0 > 0) col.fill(0, o, o + x0);
-          if (strideW === 1) {
-            for (let x = x0; x < x1; x++) col[o + x] = data[src + x];
-          } else {
-            for (let x = x0; x < x1; x++) col[o + x] = data[src + x * strideW];
-          }
-          if (x1 < outW) col.fill(0, o + x1, o + outW);
-          o += outW;
+        const x0 = validLo(colOff, strideW, outW);
+        const x1 = validHi(colOff, strideW, width, outW, x0);
+        if (y1 === y0 || x1 === x0) {
+          zeroRun(col, o, outPlane);
+          o += outPlane;
+          continue;
         }
-        col.fill(0, o, o + (outH - y1) * outW);
-        o += (outH - y1) * outW;
+        // Rows of the output that read padding.
+        zeroRun(col, o, y0 * outW);
+        if (wholeRows) {
+          const start = o + y0 * outW + x0;
+          const src = cBase + (y0 + rowOff) * width + colOff + x0;
+          copyRun(data, src, col, start, (y1 - 1 - y0) * outW + x1 - x0);
+          if (x0 > 0 || x1 < outW) {
+            for (let y = y0; y < y1; y++) {
+              const r = o + y * outW;
+              for (let x = 0; x < x0; x++) col[r + x] = 0;
+              for (let x = x1; x < outW; x++) col[r + x] = 0;
+            }
+          }
+        } else {
+          for (let y = y0; y < y1; y++) {
+            const r = o + y * outW;
+            const src = cBase + (y * strideH + rowOff) * width + colOff;
+            for (let x = 0; x < x0; x++) col[r + x] = 0;
+            if (strideW === 1) copyRun(data, src + x0, col, r + x0, x1 - x0);
+            else gatherStrided(data, src + x0 * strideW, strideW, col, r + x0, x1 - x0);
+            for (let x = x1; x < outW; x++) col[r + x] = 0;
+          }
+        }
+        zeroRun(col, o + y1 * outW, (outH - y1) * outW);
+        o += outPlane;
       }
     }
   }
@@ -103,18 +135,15 @@ export function col2im(
     const cBase = c * plane;
     for (let kr = 0; kr < kernelH; kr++) {
       const rowOff = kr * dilationH - padH;
-      const [y0, y1] = validRange(rowOff, strideH, height, outH);
+      const y0 = validLo(rowOff, strideH, outH);
+      const y1 = validHi(rowOff, strideH, height, outH, y0);
       for (let kc = 0; kc < kernelW; kc++) {
         const colOff = kc * dilationW - padW;
-        const [x0, x1] = validRange(colOff, strideW, width, outW);
+        const x0 = validLo(colOff, strideW, outW);
+        const x1 = validHi(colOff, strideW, width, outW, x0);
         for (let y = y0; y < y1; y++) {
           const dst = cBase + (y * strideH + rowOff) * width + colOff;
-          const src = o + y * outW;
-          if (strideW === 1) {
-            for (let x = x0; x < x1; x++) data[dst + x] += col[src + x];
-          } else {
-            for (let x = x0; x < x1; x++) data[dst + x * strideW] += col[src + x];
-          }
+          addScatter(col, o + y * outW + x0, data, dst + x0 * strideW, strideW, x1 - x0);
         }
         o += outH * outW;
       }

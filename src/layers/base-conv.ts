@@ -12,6 +12,7 @@
 import type { Blob } from '../graph/blob.js';
 import { gemm, gemv } from '../kernels/gemm.js';
 import { im2colAuto } from '../kernels/im2col.js';
+import { shiftRange } from '../kernels/loops.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { axisOf, Layer } from './layer.js';
 
@@ -263,9 +264,14 @@ export abstract class BaseConvolutionLayer extends Layer {
     }
   }
 
-  /** output += bias (broadcast over the spatial positions). */
+  /**
+   * output += bias (broadcast over the spatial positions). Caffe does this as a K = 1 GEMM with a
+   * ones vector; each element gets f32(output + bias * 1) either way, and the loop skips the
+   * GEMM's operand copies.
+   */
   protected forwardBias(output: Float32Array, bias: Float32Array): void {
-    gemm(false, false, this.numOutput, this.outSpatialDim, 1, 1, bias, this.biasMultiplier, 1, output);
+    const S = this.outSpatialDim;
+    for (let o = 0; o < this.numOutput; o++) shiftRange(output, output, o * S, (o + 1) * S, bias[o]);
   }
 
   /** input = col2im(W^T * output), per group (overwrites input). */

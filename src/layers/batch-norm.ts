@@ -6,12 +6,20 @@
 // otherwise with the batch mean and biased batch variance, and updates
 //   s <- s * maf + 1,  mean_sum <- batch_mean + maf * mean_sum,
 //   var_sum <- m/(m-1) * batch_var + maf * var_sum   (m = count / channels; factor 1 when m == 1).
-// y = (x - mean) / sqrt(var + eps). The normalized output is kept for backward, so in place works.
+// y = (x - mean) / sqrt(var + eps). With batch statistics the normalized output is kept for
+// backward, so in place works.
 // The blobs are statistics, not parameters: Caffe forces their lr_mult to 0 (param specs are
 // added when missing and must say lr_mult 0) and never writes their diffs.
+//
+// Speed: forward is one pass over the data with stored statistics (subtract and divide fused,
+// the divide done as a multiply that rounds identically: see centerScaleRange) and three with
+// batch statistics (mean; centre + sum of squares; scale); backward is one or two passes.
+// Results are Caffe's float32 operations in Caffe's order; only the double-precision row sums
+// are added in a different order (four or two partial sums).
 import { Blob } from '../graph/blob.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { Layer, paramOf, TEST } from './layer.js';
+import { centerScaleRange, scaleRange, sumRange } from '../kernels/loops.js';
 import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
@@ -24,11 +32,14 @@ export class BatchNormLayer extends Layer {
   private spatial = 0;
   private mean = new Float32Array(0);
   private variance = new Float32Array(0);
-  /** sqrt(var + eps) per channel, from the last forward. */
+  /** sqrt(var + eps) per channel (float32, as Caffe), from the last forward. */
   private std = new Float32Array(0);
+  /** 1 / std in double precision: dividing by std is done as multiplying by this. */
+  private invStd = new Float64Array(0);
+  /** The normalized output, kept for backward with batch statistics only. */
   private xNorm = new Float32Array(0);
-  private xNormDiff = new Float32Array(0);
   private numByChans = new Float32Array(0);
+  private numByChans2 = new Float32Array(0);
 
   get type(): string {
     return 'BatchNorm';
@@ -88,24 +99,20 @@ export class BatchNormLayer extends Layer {
       this.mean = new Float32Array(c);
       this.variance = new Float32Array(c);
       this.std = new Float32Array(c);
+      this.invStd = new Float64Array(c);
     }
-    if (this.xNorm.length !== b.count) {
-      this.xNorm = new Float32Array(b.count);
-      this.xNormDiff = new Float32Array(b.count);
+    if (!this.useGlobalStats && this.xNorm.length !== b.count) this.xNorm = new Float32Array(b.count);
+    if (this.numByChans.length !== this.num * c) {
+      this.numByChans = new Float32Array(this.num * c);
+      this.numByChans2 = new Float32Array(this.num * c);
     }
-    if (this.numByChans.length !== this.num * c) this.numByChans = new Float32Array(this.num * c);
   }
 
-  /** out[c] = sum over n of (alpha * sum over s of v[n, c, s]), as Caffe's two gemv calls. */
-  private channelMeans(v: Float32Array, alpha: number, out: Float32Array): void {
-    const { num, channels: C, spatial: S } = this;
+  /** out[c] = sum over n of f32(alpha * rowSums[n, c]), as Caffe's two gemv calls (rows in numByChans). */
+  private combineRows(alpha: number, out: Float32Array): void {
+    const { num, channels: C } = this;
     const nbc = this.numByChans;
-    for (let r = 0; r < num * C; r++) {
-      let s = 0;
-      const o = r * S;
-      for (let j = 0; j < S; j++) s += v[o + j];
-      nbc[r] = alpha === 1 ? s : f32(alpha * f32(s));
-    }
+    if (alpha !== 1) for (let r = 0; r < num * C; r++) nbc[r] = f32(alpha * nbc[r]);
     for (let c = 0; c < C; c++) {
       let s = 0;
       for (let n = 0; n < num; n++) s += nbc[n * C + c];
@@ -113,14 +120,20 @@ export class BatchNormLayer extends Layer {
     }
   }
 
+  /** std = sqrt(var + eps) in float32, and its double reciprocal. */
+  private setStd(): void {
+    const { std, invStd, variance } = this;
+    for (let c = 0; c < this.channels; c++) {
+      std[c] = Math.sqrt(f32(variance[c] + this.eps));
+      invStd[c] = 1 / std[c];
+    }
+  }
+
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const x = bottom[0].data;
     const y = top[0].data;
-    const { num, channels: C, spatial: S } = this;
+    const { num, channels: C, spatial: S, mean, variance, invStd } = this;
     const [meanSum, varSum, factor] = this.blobs;
-    const mean = this.mean;
-    const variance = this.variance;
-    if (y !== x) y.set(x);
 
     if (this.useGlobalStats) {
       const s = factor.data[0];
@@ -129,59 +142,59 @@ export class BatchNormLayer extends Layer {
         mean[c] = sf * meanSum.data[c];
         variance[c] = sf * varSum.data[c];
       }
-    } else {
-      this.channelMeans(x, f32(1 / (num * S)), mean);
+      this.setStd();
+      // A per-channel affine: y = f32(x - mean) / std in one pass.
+      for (let n = 0; n < num; n++) {
+        for (let c = 0; c < C; c++) {
+          const o = (n * C + c) * S;
+          centerScaleRange(x, y, o, o + S, mean[c], invStd[c]);
+        }
+      }
+      return;
     }
 
+    // Batch statistics. Each row (n, c) is summed on its own (Caffe's first gemv), then the rows
+    // of a channel are added (the second).
+    const nbc = this.numByChans;
+    const inv = f32(1 / (num * S));
+    for (let r = 0; r < num * C; r++) nbc[r] = sumRange(x, r * S, (r + 1) * S);
+    this.combineRows(inv, mean);
+    // y = x - mean, summing the squares (x - mean)^2 on the way.
     for (let n = 0; n < num; n++) {
       for (let c = 0; c < C; c++) {
-        const m = mean[c];
-        const o = (n * C + c) * S;
-        for (let j = 0; j < S; j++) y[o + j] -= m;
+        const r = n * C + c;
+        nbc[r] = centerSquareSum(x, y, r * S, (r + 1) * S, mean[c]);
       }
     }
-
-    if (!this.useGlobalStats) {
-      const sq = this.xNorm; // scratch until the end of forward
-      for (let i = 0; i < y.length; i++) sq[i] = y[i] * y[i];
-      this.channelMeans(sq, f32(1 / (num * S)), variance);
-      const maf = this.maf;
-      factor.data[0] = f32(factor.data[0] * maf) + 1;
-      const m = bottom[0].count / C;
-      const bias = m > 1 ? f32(m / (m - 1)) : 1;
-      for (let c = 0; c < C; c++) {
-        meanSum.data[c] = f32(maf * meanSum.data[c]) + mean[c];
-        varSum.data[c] = f32(maf * varSum.data[c]) + f32(bias * variance[c]);
-      }
+    this.combineRows(inv, variance);
+    const maf = this.maf;
+    factor.data[0] = f32(factor.data[0] * maf) + 1;
+    const m = bottom[0].count / C;
+    const bias = m > 1 ? f32(m / (m - 1)) : 1;
+    for (let c = 0; c < C; c++) {
+      meanSum.data[c] = f32(maf * meanSum.data[c]) + mean[c];
+      varSum.data[c] = f32(maf * varSum.data[c]) + f32(bias * variance[c]);
     }
-
-    const std = this.std;
-    for (let c = 0; c < C; c++) std[c] = Math.sqrt(f32(variance[c] + this.eps));
+    this.setStd();
     for (let n = 0; n < num; n++) {
       for (let c = 0; c < C; c++) {
-        const d = std[c];
         const o = (n * C + c) * S;
-        for (let j = 0; j < S; j++) y[o + j] /= d;
+        scaleRange(y, y, o, o + S, invStd[c]);
       }
     }
     this.xNorm.set(y);
   }
 
+  // Every pass reads element i before writing it, so top diff and bottom diff may be one array.
   protected override backwardCpu(top: Blob[], _propagateDown: boolean[], bottom: Blob[]): void {
-    let dy = top[0].diff;
-    if (bottom[0] === top[0]) {
-      this.xNormDiff.set(dy);
-      dy = this.xNormDiff;
-    }
+    const dy = top[0].diff;
     const dx = bottom[0].diff;
-    const { num, channels: C, spatial: S } = this;
-    const std = this.std;
+    const { num, channels: C, spatial: S, invStd } = this;
     if (this.useGlobalStats) {
       for (let n = 0; n < num; n++) {
         for (let c = 0; c < C; c++) {
-          const d = std[c];
           const o = (n * C + c) * S;
-          for (let j = 0; j < S; j++) dx[o + j] = dy[o + j] / d;
+          scaleRange(dy, dx, o, o + S, invStd[c]);
         }
       }
       return;
@@ -190,22 +203,80 @@ export class BatchNormLayer extends Layer {
     const y = this.xNorm;
     const sumDyY = this.mean;
     const sumDy = this.variance;
-    for (let i = 0; i < dx.length; i++) dx[i] = y[i] * dy[i];
-    this.channelMeans(dx, 1, sumDyY);
-    this.channelMeans(dy, 1, sumDy);
+    const nbc = this.numByChans;
+    const nbc2 = this.numByChans2;
+    for (let r = 0; r < num * C; r++) nbc2[r] = productAndPlainSums(y, dy, r * S, (r + 1) * S, nbc, r);
+    this.combineRows(1, sumDyY);
+    nbc.set(nbc2);
+    this.combineRows(1, sumDy);
     const k = f32(-1 / (num * S));
     for (let n = 0; n < num; n++) {
       for (let c = 0; c < C; c++) {
-        const a = sumDyY[c];
-        const b = sumDy[c];
-        const d = std[c];
         const o = (n * C + c) * S;
-        for (let j = 0; j < S; j++) {
-          const t = f32(f32(y[o + j] * a) + b);
-          dx[o + j] = f32(f32(k * t) + dy[o + j]) / d;
-        }
+        batchNormGrad(y, dy, dx, o, o + S, sumDyY[c], sumDy[c], k, invStd[c]);
       }
     }
+  }
+}
+
+/** y[i] = t = f32(x[i] - m) over [start, end); returns the double sum of the squares f32(t * t). */
+function centerSquareSum(x: Float32Array, y: Float32Array, start: number, end: number, m: number): number {
+  let s0 = 0, s1 = 0;
+  let i = start;
+  for (; i + 2 <= end; i += 2) {
+    const t0 = f32(x[i] - m);
+    const t1 = f32(x[i + 1] - m);
+    y[i] = t0;
+    y[i + 1] = t1;
+    s0 += f32(t0 * t0);
+    s1 += f32(t1 * t1);
+  }
+  for (; i < end; i++) {
+    const t = f32(x[i] - m);
+    y[i] = t;
+    s0 += f32(t * t);
+  }
+  return s0 + s1;
+}
+
+/**
+ * One pass over [start, end): stores the double sum of f32(y * dy) in prodOut[at] and returns the
+ * sum of dy (both summed per row as Caffe's gemv, stored as float32 by the caller).
+ */
+function productAndPlainSums(y: Float32Array, dy: Float32Array, start: number, end: number, prodOut: Float32Array, at: number): number {
+  let p0 = 0, p1 = 0, s0 = 0, s1 = 0;
+  let i = start;
+  for (; i + 2 <= end; i += 2) {
+    const g0 = dy[i];
+    const g1 = dy[i + 1];
+    p0 += f32(y[i] * g0);
+    p1 += f32(y[i + 1] * g1);
+    s0 += g0;
+    s1 += g1;
+  }
+  for (; i < end; i++) {
+    const g = dy[i];
+    p0 += f32(y[i] * g);
+    s0 += g;
+  }
+  prodOut[at] = p0 + p1;
+  return s0 + s1;
+}
+
+/** dx = f32(k * f32(f32(y * a) + b) + dy) / std (r = 1 / std), over [start, end). */
+function batchNormGrad(
+  y: Float32Array, dy: Float32Array, dx: Float32Array, start: number, end: number, a: number, b: number, k: number, r: number,
+): void {
+  let i = start;
+  for (; i + 2 <= end; i += 2) {
+    const t0 = f32(f32(y[i] * a) + b);
+    const t1 = f32(f32(y[i + 1] * a) + b);
+    dx[i] = f32(f32(k * t0) + dy[i]) * r;
+    dx[i + 1] = f32(f32(k * t1) + dy[i + 1]) * r;
+  }
+  for (; i < end; i++) {
+    const t = f32(f32(y[i] * a) + b);
+    dx[i] = f32(f32(k * t) + dy[i]) * r;
   }
 }
 

@@ -5,6 +5,7 @@ import { Blob } from '../graph/blob.js';
 import { fillBlob } from '../graph/filler.js';
 import type { Message } from '../proto/schema.js';
 import { axisOf, Layer, paramOf } from './layer.js';
+import { shiftRange, sumRange } from '../kernels/loops.js';
 import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
@@ -95,15 +96,12 @@ export class BiasLayer extends BroadcastLayer {
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const b = this.operand(bottom).data;
+    const x = bottom[0].data;
     const y = top[0].data;
-    if (top[0] !== bottom[0]) y.set(bottom[0].data);
     const inner = this.inner;
     let k = 0;
     for (let n = 0; n < this.outer; n++) {
-      for (let d = 0; d < this.dim; d++) {
-        const v = b[d];
-        for (let j = 0; j < inner; j++, k++) y[k] += v;
-      }
+      for (let d = 0; d < this.dim; d++, k += inner) shiftRange(x, y, k, k + inner, b[d]);
     }
   }
 
@@ -119,9 +117,8 @@ export class BiasLayer extends BroadcastLayer {
     let accumulate = isParam;
     let k = 0;
     for (let n = 0; n < this.outer; n++) {
-      for (let d = 0; d < dim; d++) {
-        let s = 0;
-        for (let j = 0; j < inner; j++, k++) s += dy[k];
+      for (let d = 0; d < dim; d++, k += inner) {
+        const s = sumRange(dy, k, k + inner);
         db[d] = accumulate ? f32(db[d] + f32(s)) : f32(s);
       }
       accumulate = true;

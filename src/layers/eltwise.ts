@@ -4,6 +4,7 @@
 // `stable_prod_grad` (default) and top/bottom otherwise; MAX routes the gradient by the index of
 // the winning bottom (ties go to the later bottom of the first pair, then stay).
 import type { Blob } from '../graph/blob.js';
+import { addArrays, axpyArrays, mulArrays } from '../kernels/loops.js';
 import { newMessage, type Message } from '../proto/schema.js';
 import { Layer } from './layer.js';
 import { registerLayer } from './registry.js';
@@ -60,20 +61,19 @@ export class EltwiseLayer extends Layer {
     const out = top[0].data;
     const count = out.length;
     if (this.op === PROD) {
-      const a = bottom[0].data;
-      const b = bottom[1].data;
-      for (let k = 0; k < count; k++) out[k] = a[k] * b[k];
-      for (let i = 2; i < bottom.length; i++) {
-        const c = bottom[i].data;
-        for (let k = 0; k < count; k++) out[k] *= c[k];
-      }
+      mulArrays(bottom[0].data, bottom[1].data, out, count);
+      for (let i = 2; i < bottom.length; i++) mulArrays(out, bottom[i].data, out, count);
     } else if (this.op === SUM) {
-      out.fill(0);
-      bottom.forEach((b, i) => {
-        const c = this.coeffs[i];
-        const x = b.data;
-        for (let k = 0; k < count; k++) out[k] += c * x[k];
-      });
+      const c = this.coeffs;
+      // Caffe zeroes the top, then adds c[i] * bottom[i] in turn. When the top is none of the
+      // bottoms, the first two steps fuse: 0 + c0 * a rounds to f32(c0 * a), or a when c0 is 1.
+      if (c[0] === 1 && c[1] === 1 && !bottom.some((b) => b.data.buffer === out.buffer)) {
+        addArrays(bottom[0].data, bottom[1].data, out, count);
+      } else {
+        out.fill(0);
+        for (let i = 0; i < bottom.length && i < 2; i++) axpyArrays(c[i], bottom[i].data, out, count);
+      }
+      for (let i = 2; i < bottom.length; i++) axpyArrays(c[i], bottom[i].data, out, count);
     } else {
       const mask = this.maxIdx;
       mask.fill(-1);

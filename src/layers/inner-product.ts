@@ -4,6 +4,7 @@
 // Weights are N x K, or K x N with transpose: true; the bias has N values.
 import type { Blob } from '../graph/blob.js';
 import { gemm, gemv } from '../kernels/gemm.js';
+import { addArrays } from '../kernels/loops.js';
 import { newMessage, type Message } from '../proto/schema.js';
 import { Scratch } from './base-conv.js';
 import { axisOf, Layer } from './layer.js';
@@ -70,7 +71,12 @@ export class InnerProductLayer extends Layer {
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const { M, N, K } = this;
     gemm(false, !this.transpose, M, N, K, 1, bottom[0].data, this.blobs[0].data, 0, top[0].data);
-    if (this.biasTerm) gemm(false, false, M, N, 1, 1, this.biasMultiplier, this.blobs[1].data, 1, top[0].data);
+    if (this.biasTerm) {
+      // Caffe's K = 1 GEMM (ones x bias) adds bias[n] to each row: f32(y + b) per element, as here.
+      const y = top[0].data;
+      const b = this.blobs[1].data;
+      for (let m = 0; m < M; m++) addArrays(y.subarray(m * N, (m + 1) * N), b, y.subarray(m * N, (m + 1) * N), N);
+    }
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {

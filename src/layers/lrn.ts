@@ -6,6 +6,10 @@
 // kernel `size` with pad (size-1)/2, Power (1 + alpha * p)^-beta, Eltwise PROD); this computes
 // exactly what that composition does, including the pooling's padded-window divisor (size^2)
 // and `k` being ignored.
+//
+// Speed (ACROSS_CHANNELS): the padded squares are kept pre-multiplied by alpha/size (the only
+// way Caffe uses them, so the same float32 values), buffers are reused, and scale^-0.75 (the
+// usual beta) is computed with two square roots instead of Math.pow: see negPow.
 import type { Blob } from '../graph/blob.js';
 import { poolWindows } from '../kernels/pooling.js';
 import { Layer, paramOf } from './layer.js';
@@ -34,6 +38,13 @@ export class LRNLayer extends Layer {
   private powered = new Float32Array(0);
   /** In place: the input, kept for backward. */
   private input = new Float32Array(0);
+  /** ACROSS: alpha/size * x^2 of one image, zero-padded by prePad channels either side. */
+  private padded = new Float32Array(0);
+  /** ACROSS backward: dy * y / scale of one image (padded likewise), and its running sum. */
+  private ratio = new Float32Array(0);
+  private accum = new Float32Array(0);
+  /** In-place backward: a copy of the top diff. */
+  private topDiff = new Float32Array(0);
   /** WITHIN: the pooling windows along H and W. */
   private rows = poolWindows(0, 1, 0, 0, 0);
   private cols = poolWindows(0, 1, 0, 0, 0);
@@ -70,6 +81,11 @@ export class LRNLayer extends Layer {
       this.rows = poolWindows(this.H, 1, this.prePad, this.size, this.H);
       this.cols = poolWindows(this.W, 1, this.prePad, this.size, this.W);
     }
+    const paddedSize = (this.C + this.size - 1) * this.H * this.W;
+    if (this.region === ACROSS_CHANNELS && this.padded.length !== paddedSize) {
+      this.padded = new Float32Array(paddedSize);
+      this.ratio = new Float32Array(0);
+    }
     if (this.scale.length !== n) {
       this.scale = new Float32Array(n);
       if (this.region === WITHIN_CHANNEL) {
@@ -97,7 +113,12 @@ export class LRNLayer extends Layer {
     if (!propagateDown[0]) return;
     const x = this.inputOf(bottom[0], top[0]);
     // In place the bottom diff is the top diff: read from a copy.
-    const dy = bottom[0] === top[0] ? Float32Array.from(top[0].diff) : top[0].diff;
+    let dy = top[0].diff;
+    if (bottom[0] === top[0]) {
+      if (this.topDiff.length !== dy.length) this.topDiff = new Float32Array(dy.length);
+      this.topDiff.set(dy);
+      dy = this.topDiff;
+    }
     if (this.region === ACROSS_CHANNELS) this.acrossBackward(x, top[0].data, dy, bottom[0].diff);
     else this.withinBackward(x, dy, bottom[0].diff);
   }
@@ -105,28 +126,36 @@ export class LRNLayer extends Layer {
   private acrossForward(x: Float32Array, y: Float32Array): void {
     const { N, C, size, prePad } = this;
     const hw = this.H * this.W;
+    const chw = C * hw;
     const scale = this.scale;
-    scale.fill(this.k);
-    const padded = new Float32Array((C + size - 1) * hw);
+    const padded = this.padded; // its pad channels are never written: they stay zero
     const aos = f32(this.alpha / size);
+    const k = this.k;
     for (let n = 0; n < N; n++) {
-      const base = n * C * hw;
-      for (let i = 0; i < C * hw; i++) padded[prePad * hw + i] = x[base + i] * x[base + i];
-      for (let c = 0; c < size; c++) {
-        for (let i = 0; i < hw; i++) scale[base + i] += f32(aos * padded[c * hw + i]);
+      const base = n * chw;
+      // Caffe squares into the padded buffer, then adds alpha/size * square (axpy) to a running
+      // window sum: store the float32 products f32(aos * f32(x^2)) once.
+      const p0 = prePad * hw;
+      for (let i = 0; i < chw; i++) {
+        const v = x[base + i];
+        padded[p0 + i] = f32(aos * f32(v * v));
       }
+      // Channel 0: k plus the first `size` padded channels; then the window slides: add the head
+      // channel, subtract the tail one. Each channel's output is written while its scale is hot.
+      for (let i = 0; i < hw; i++) {
+        let v = k;
+        for (let c = 0; c < size; c++) v = f32(v + padded[c * hw + i]);
+        scale[base + i] = v;
+      }
+      scaledByPower(scale, x, y, base, base + hw, -this.beta);
       for (let c = 1; c < C; c++) {
         const o = base + c * hw;
-        for (let i = 0; i < hw; i++) {
-          let v = scale[o - hw + i];
-          v = f32(v + f32(aos * padded[(c + size - 1) * hw + i]));
-          v = f32(v - f32(aos * padded[(c - 1) * hw + i]));
-          scale[o + i] = v;
-        }
+        const head = (c + size - 1) * hw;
+        const tail = (c - 1) * hw;
+        for (let i = 0; i < hw; i++) scale[o + i] = f32(f32(scale[o - hw + i] + padded[head + i]) - padded[tail + i]);
+        scaledByPower(scale, x, y, o, o + hw, -this.beta);
       }
     }
-    const nb = -this.beta;
-    for (let i = 0; i < scale.length; i++) y[i] = f32(Math.pow(scale[i], nb)) * x[i];
   }
 
   private acrossBackward(x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array): void {
@@ -135,10 +164,14 @@ export class LRNLayer extends Layer {
     const scale = this.scale;
     const nb = -this.beta;
     // `ratio` holds dy * y / scale for the channels of one image, zero-padded like the window.
-    const ratio = new Float32Array((C + size - 1) * hw);
-    const accum = new Float32Array(hw);
+    if (this.ratio.length !== this.padded.length) {
+      this.ratio = new Float32Array(this.padded.length);
+      this.accum = new Float32Array(hw);
+    }
+    const ratio = this.ratio;
+    const accum = this.accum;
     const crv = f32((2 * this.alpha * this.beta) / size);
-    for (let i = 0; i < scale.length; i++) dx[i] = dy[i] * f32(Math.pow(scale[i], nb));
+    scaledByPower(scale, dy, dx, 0, scale.length, nb);
     for (let n = 0; n < N; n++) {
       const base = n * C * hw;
       for (let i = 0; i < C * hw; i++) ratio[prePad * hw + i] = f32(dy[base + i] * y[base + i]) / scale[base + i];
@@ -224,6 +257,26 @@ export class LRNLayer extends Layer {
       }
     }
   }
+}
+
+/** y = f32(scale^e) * x over [start, end): Caffe's powx then mul. */
+function scaledByPower(scale: Float32Array, x: Float32Array, y: Float32Array, start: number, end: number, e: number): void {
+  if (e === -0.75) {
+    for (let i = start; i < end; i++) y[i] = f32(negPow075(scale[i])) * x[i];
+  } else {
+    for (let i = start; i < end; i++) y[i] = f32(Math.pow(scale[i], e)) * x[i];
+  }
+}
+
+/**
+ * s^-0.75 as 1 / (sqrt(s) * sqrt(sqrt(s))): a few double roundings (relative error < 2^-50), so
+ * rounded to float32 it is Math.pow(s, -0.75) rounded to float32 but for results within 2^-50 of
+ * a float32 rounding boundary; several times faster than Math.pow. Same at 0 (Infinity),
+ * Infinity (0) and NaN or negative s (NaN).
+ */
+export function negPow075(s: number): number {
+  const r = Math.sqrt(s);
+  return 1 / (r * Math.sqrt(r));
 }
 
 registerLayer('LRN', LRNLayer);

@@ -136,7 +136,7 @@ export class PoolingLayer extends Layer {
     const shape = [b.shape[0], this.channels, this.pooledH, this.pooledW];
     top[0].reshape(shape);
     if (top.length > 1) top[1].reshape(shape);
-    if (this.pool === POOL_MAX && top.length === 1 && this.maxIdx.length !== top[0].count) {
+    if (this.pool === POOL_MAX && this.maxIdx.length !== top[0].count) {
       this.maxIdx = new Int32Array(top[0].count);
     }
   }
@@ -150,34 +150,59 @@ export class PoolingLayer extends Layer {
     const outPlane = this.pooledH * this.pooledW;
     const { width, pooledH, pooledW, rows, cols } = this;
     if (this.pool === POOL_MAX) {
-      const useTop = top.length > 1;
-      const fmask = useTop ? top[1].data : null;
-      const imask = this.maxIdx;
+      // The argmax always goes to the Int32Array (one array type in the loop), then to the
+      // float mask top when there is one.
+      const mask = this.maxIdx;
       for (let p = 0; p < planes; p++) {
         const xo = p * inPlane;
+        let o = p * outPlane;
         for (let ph = 0; ph < pooledH; ph++) {
           const hs = rows.start[ph];
           const he = rows.end[ph];
-          for (let pw = 0; pw < pooledW; pw++) {
+          for (let pw = 0; pw < pooledW; pw++, o++) {
             const ws = cols.start[pw];
             const we = cols.end[pw];
             let best = -FLT_MAX;
             let arg = -1;
-            for (let h = hs; h < he; h++) {
-              for (let w = ws; w < we; w++) {
-                const v = x[xo + h * width + w];
-                if (v > best) {
-                  best = v;
-                  arg = h * width + w;
+            if (we - ws === 3) {
+              // Three-wide windows (the usual 3x3 kernels) written out: no inner loop.
+              for (let h = hs; h < he; h++) {
+                const r = h * width + ws;
+                const a = x[xo + r];
+                const b = x[xo + r + 1];
+                const c = x[xo + r + 2];
+                if (a > best) {
+                  best = a;
+                  arg = r;
+                }
+                if (b > best) {
+                  best = b;
+                  arg = r + 1;
+                }
+                if (c > best) {
+                  best = c;
+                  arg = r + 2;
+                }
+              }
+            } else {
+              for (let h = hs; h < he; h++) {
+                for (let w = ws; w < we; w++) {
+                  const v = x[xo + h * width + w];
+                  if (v > best) {
+                    best = v;
+                    arg = h * width + w;
+                  }
                 }
               }
             }
-            const o = p * outPlane + ph * pooledW + pw;
             y[o] = best;
-            if (fmask) fmask[o] = arg;
-            else imask[o] = arg;
+            mask[o] = arg;
           }
         }
+      }
+      if (top.length > 1) {
+        const fmask = top[1].data;
+        for (let i = 0; i < fmask.length; i++) fmask[i] = mask[i];
       }
     } else if (this.pool === POOL_AVE) {
       for (let p = 0; p < planes; p++) {

@@ -1,6 +1,7 @@
 // ReLU: y = max(x, 0) + negative_slope * min(x, 0) (Caffe's ReLULayer; leaky when the slope is
 // non-zero). Backward reads the bottom data, which in place is the output: same sign, as Caffe.
 import type { Blob } from '../graph/blob.js';
+import { reluArrays, reluBackwardArrays } from '../kernels/loops.js';
 import { paramOf } from './layer.js';
 import { NeuronLayer } from './neuron.js';
 import { registerLayer } from './registry.js';
@@ -17,22 +18,12 @@ export class ReLULayer extends NeuronLayer {
   }
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    const x = bottom[0].data;
-    const y = top[0].data;
-    const s = this.slope;
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i];
-      y[i] = v > 0 ? v : s * v;
-    }
+    reluArrays(bottom[0].data, top[0].data, bottom[0].count, this.slope);
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     if (!propagateDown[0]) return;
-    const x = bottom[0].data;
-    const dy = top[0].diff;
-    const dx = bottom[0].diff;
-    const s = this.slope;
-    for (let i = 0; i < x.length; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * s;
+    reluBackwardArrays(bottom[0].data, top[0].diff, bottom[0].diff, bottom[0].count, this.slope);
   }
 }
 

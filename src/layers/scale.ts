@@ -6,10 +6,15 @@
 // Backward follows Caffe's ScaleLayer, including where it stores the element-wise product
 // top_diff * bottom_data (bottom[0]'s diff when not in place) and when it overwrites rather than
 // accumulates the scale diff (a scale as large as the input, or one spanning the leading axes).
+//
+// Speed: with bias_term, forward computes f32(s * x) + b in one pass (Caffe's two layers, the
+// same roundings), and backward makes one pass per (outer, dim) row for the bias sum, the scale
+// sum and the bottom diff together, where Caffe makes four over the whole blob.
 import { Blob } from '../graph/blob.js';
 import { has, newMessage } from '../proto/schema.js';
 import { BiasLayer, BroadcastLayer } from './bias.js';
 import { paramOf } from './layer.js';
+import { mulArrays, scaleRange, scaleShiftRange, sumRange } from '../kernels/loops.js';
 import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
@@ -78,27 +83,48 @@ export class ScaleLayer extends BroadcastLayer {
     const x = bottom[0].data;
     const y = top[0].data;
     const s = this.operand(bottom).data;
-    const inner = this.inner;
-    let k = 0;
-    for (let n = 0; n < this.outer; n++) {
-      for (let d = 0; d < this.dim; d++) {
-        const f = s[d];
-        for (let j = 0; j < inner; j++, k++) y[k] = f * x[k];
-      }
+    const { outer, dim, inner } = this;
+    const bias = this.biasLayer ? this.blobs[this.biasParamId].data : null;
+    if (bias && bias.length !== dim) {
+      // Not expected (the bias follows the scale's axes); Caffe's two steps then.
+      this.scaleForward(x, y, s);
+      this.biasLayer!.blobs[0] = this.blobs[this.biasParamId];
+      this.biasLayer!.forward([top[0]], top);
+      return;
     }
-    if (this.biasLayer) {
-      this.biasLayer.blobs[0] = this.blobs[this.biasParamId];
-      this.biasLayer.forward([top[0]], top);
+    if (!bias) {
+      this.scaleForward(x, y, s);
+      return;
+    }
+    let k = 0;
+    for (let n = 0; n < outer; n++) {
+      for (let d = 0; d < dim; d++, k += inner) scaleShiftRange(x, y, k, k + inner, s[d], bias[d]);
+    }
+  }
+
+  /** y = s * x, s broadcast over the outer and inner axes. */
+  private scaleForward(x: Float32Array, y: Float32Array, s: Float32Array): void {
+    const { outer, dim, inner } = this;
+    let k = 0;
+    for (let n = 0; n < outer; n++) {
+      for (let d = 0; d < dim; d++, k += inner) scaleRange(x, y, k, k + inner, s[d]);
     }
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    const scale = this.operand(bottom);
+    const isParam = bottom.length === 1;
+    const scaleGrad = isParam ? this.paramPropagateDown(0) : propagateDown[1];
+    const biasGrad = this.biasLayer !== null && this.paramPropagateDown(this.blobs.length - 1);
+    const bias = biasGrad ? this.blobs[this.biasParamId] : null;
+    if (propagateDown[0] && scaleGrad && bottom[0].count !== scale.count && (!bias || bias.count === this.dim)) {
+      this.fusedBackward(top[0], bottom[0], scale, isParam, bias);
+      return;
+    }
     if (this.biasLayer && this.paramPropagateDown(this.blobs.length - 1)) {
       this.biasLayer.blobs[0] = this.blobs[this.biasParamId];
       this.biasLayer.backward(top, [false], [top[0]]);
     }
-    const isParam = bottom.length === 1;
-    const scale = this.operand(bottom);
     const outer = this.outer;
     const inner = this.inner;
     const dim = this.dim;
@@ -109,7 +135,7 @@ export class ScaleLayer extends BroadcastLayer {
       const sd = scale.diff;
       const eltwise = bottom[0].count === scale.count;
       const product = eltwise ? sd : inPlace ? this.temp : bottom[0].diff;
-      for (let i = 0; i < top[0].count; i++) product[i] = dy[i] * x[i];
+      mulArrays(dy, x, product, top[0].count);
       if (!eltwise) {
         let sums: Float32Array | null = null;
         if (inner === 1) {
@@ -136,19 +162,65 @@ export class ScaleLayer extends BroadcastLayer {
         }
       }
     }
-    if (propagateDown[0]) {
-      const dy = top[0].diff;
-      const dx = bottom[0].diff;
-      const s = scale.data;
-      let k = 0;
-      for (let n = 0; n < outer; n++) {
-        for (let d = 0; d < dim; d++) {
-          const f = s[d];
-          for (let j = 0; j < inner; j++, k++) dx[k] = f * dy[k];
-        }
+    if (propagateDown[0]) this.scaleForward(top[0].diff, bottom[0].diff, scale.data);
+  }
+
+  /**
+   * The whole backward in one pass per (n, d) row: the bias diff (accumulated, as the inner Bias
+   * layer does), the row sums of top_diff * bottom_data (Caffe's product, here never stored) and
+   * bottom_diff = s * top_diff; then the row sums become the scale diff exactly as in the
+   * general path. Only when the bottom diff is wanted (Caffe leaves the product in it otherwise)
+   * and the scale is smaller than the input.
+   */
+  private fusedBackward(top: Blob, bottom: Blob, scale: Blob, isParam: boolean, bias: Blob | null): void {
+    const { outer, dim, inner } = this;
+    const dy = top.diff;
+    const dx = bottom.diff;
+    const x = bottom === top ? this.temp : bottom.data;
+    const s = scale.data;
+    const sd = scale.diff;
+    const db = bias ? bias.diff : null;
+    // Where the row sums go: the scale diff itself when it spans the rows (outer == 1).
+    const single = outer * dim === 1;
+    const rows = inner === 1 || outer !== 1 ? this.sumResult : sd;
+    let k = 0;
+    for (let n = 0; n < outer; n++) {
+      for (let d = 0; d < dim; d++, k++) {
+        const o = k * inner;
+        if (db) db[d] = f32(db[d] + f32(sumRange(dy, o, o + inner)));
+        const r = scaleGradRow(dy, x, dx, o, o + inner, s[d]);
+        if (single) sd[0] = isParam ? f32(sd[0] + f32(r)) : f32(r);
+        else rows[k] = r;
+      }
+    }
+    if (outer !== 1 && !single) {
+      for (let d = 0; d < dim; d++) {
+        let r = 0;
+        for (let n = 0; n < outer; n++) r += rows[n * dim + d];
+        sd[d] = isParam ? f32(sd[d] + f32(r)) : f32(r);
       }
     }
   }
+}
+
+/** Returns the double sum of f32(dy * x) over [start, end) and sets dx = f * dy there (dx may be dy). */
+function scaleGradRow(dy: Float32Array, x: Float32Array, dx: Float32Array, start: number, end: number, f: number): number {
+  let s0 = 0, s1 = 0;
+  let i = start;
+  for (; i + 2 <= end; i += 2) {
+    const g0 = dy[i];
+    const g1 = dy[i + 1];
+    s0 += f32(g0 * x[i]);
+    s1 += f32(g1 * x[i + 1]);
+    dx[i] = f * g0;
+    dx[i + 1] = f * g1;
+  }
+  for (; i < end; i++) {
+    const g = dy[i];
+    s0 += f32(g * x[i]);
+    dx[i] = f * g;
+  }
+  return s0 + s1;
 }
 
 registerLayer('Scale', ScaleLayer);

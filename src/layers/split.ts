@@ -2,6 +2,7 @@
 // feeds more than one consumer). The tops share the bottom's data; backward sums the top diffs
 // into the bottom diff.
 import type { Blob } from '../graph/blob.js';
+import { addArrays } from '../kernels/loops.js';
 import { Layer } from './layer.js';
 import { registerLayer } from './registry.js';
 
@@ -31,10 +32,7 @@ export class SplitLayer extends Layer {
     if (!propagateDown[0]) return;
     const dst = bottom[0].diff;
     dst.set(top[0].diff);
-    for (let t = 1; t < top.length; t++) {
-      const src = top[t].diff;
-      for (let i = 0; i < dst.length; i++) dst[i] += src[i];
-    }
+    for (let t = 1; t < top.length; t++) addArrays(dst, top[t].diff, dst, dst.length);
   }
 }
 
