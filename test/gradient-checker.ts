@@ -53,6 +53,10 @@ export function checkGradient(layer: Layer, bottom: Blob[], top: Blob[], opts: G
   const checkBottoms = opts.bottoms ?? bottom.map((_, i) => i);
 
   layer.setUp(bottom, top);
+  // Bottom diffs are cleared before the first forward (not between forward and backward, which
+  // Caffe's GradientChecker does not do either): a layer may keep state in a bottom diff from
+  // forward to backward, as HingeLoss does.
+  for (const b of bottom) b.diff.fill(0);
   const forward = () => {
     opts.beforeForward?.();
     layer.forward(bottom, top);
@@ -68,10 +72,9 @@ export function checkGradient(layer: Layer, bottom: Blob[], top: Blob[], opts: G
     return j;
   };
 
-  // Analytic gradients. Bottom diffs are cleared first: a top may share its diff with a bottom
-  // (Reshape, Flatten), and the top diff must survive.
+  // Analytic gradients. The top diffs are set after the bottom diffs were cleared: a top may share
+  // its diff with a bottom (Reshape, Flatten), and the top diff must survive.
   for (const p of layer.blobs) p.diff.fill(0);
-  for (const b of bottom) b.diff.fill(0);
   top.forEach((t, k) => {
     for (let i = 0; i < t.count; i++) t.diff[i] = weights[k][i];
   });

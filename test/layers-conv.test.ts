@@ -353,6 +353,18 @@ describe('Im2col', () => {
     expect(y.shape).toEqual([2, 3, 8, 3, 3]);
   });
 
+  it('writes the bottom diff even when propagate_down is false (as Caffe)', () => {
+    const l = layer('Im2col', { convolution_param: { kernel_size: [2] } });
+    const x = randomBlob([1, 2, 3, 3], 37);
+    const y = new Blob();
+    l.setUp([x], [y]);
+    l.forward([x], [y]);
+    y.diff.fill(1);
+    x.diff.fill(7);
+    l.backward([y], [false], [x]);
+    expect(x.diff.every((v) => v !== 7)).toBe(true);
+  });
+
   it('errors', () => {
     const l = layer('Im2col', { convolution_param: { kernel_size: [7] } }, 'cols');
     expect(() => l.setUp([randomBlob([1, 1, 5, 5])], [new Blob()])).toThrow(/layer 'cols' \(Im2col\): kernel extent 7.*\(1,1,5,5\)/);
@@ -453,13 +465,21 @@ describe('Embed', () => {
     checkGradient(embed({ num_output: 2, input_dim: 3, bias_term: false }), [indices([4], [2, 2, 0, 1])], [new Blob()], { bottoms: [] });
   });
 
-  it('rejects non-integer and out-of-range indices and a gradient request for them', () => {
-    const l = embed({ num_output: 2, input_dim: 3 });
+  it('truncates non-integer indices as Caffe; rejects out-of-range ones and a gradient request for them', () => {
+    const l = embed({ num_output: 2, input_dim: 3, bias_term: false });
     const y = new Blob();
     const x = indices([3], [0, 1, 2]);
     l.setUp([x], [y]);
-    x.data[1] = 1.5;
-    expect(() => l.forward([x], [y])).toThrow(/layer 'emb' \(Embed\): bottom \(3\) element 1 is 1\.5: indices must be integers in \[0, 3\)/);
+    l.forward([x], [y]);
+    const rows = Array.from(y.data);
+    x.data.set([0.7, 1.5, 2.99]);
+    l.forward([x], [y]);
+    expect(Array.from(y.data)).toEqual(rows);
+    x.data[0] = -0.5;
+    l.forward([x], [y]);
+    expect(Array.from(y.data)).toEqual(rows);
+    x.data[1] = 3.5;
+    expect(() => l.forward([x], [y])).toThrow(/layer 'emb' \(Embed\): bottom \(3\) element 1 is 3\.5: indices \(truncated to integers\) must be in \[0, 3\)/);
     x.data[1] = 3;
     expect(() => l.forward([x], [y])).toThrow(/element 1 is 3/);
     x.data[1] = -1;

@@ -106,6 +106,16 @@ describe('Softmax', () => {
       checkGradient(l, [randomBlob(shape, 11, -2, 2)], [new Blob()]);
     });
   }
+  it('writes the bottom diff even when propagate_down is false (as Caffe)', () => {
+    const l = make(SoftmaxLayer, 'Softmax');
+    const x = randomBlob([2, 3], 12, -2, 2);
+    const y = new Blob();
+    run(l, [x], [y]);
+    y.diff.set([1, -1, 2, 0.5, 0, -2]);
+    x.diff.fill(7);
+    l.backward([y], [false], [x]);
+    expect(x.diff.every((v) => v !== 7)).toBe(true);
+  });
   it('rejects an axis out of range', () => {
     const l = make(SoftmaxLayer, 'Softmax', { softmax_param: { axis: 3 } });
     expect(() => l.setUp([new Blob([2, 3])], [new Blob()])).toThrow(LayerError);
@@ -210,7 +220,18 @@ describe('SoftmaxWithLoss', () => {
     };
     expect(bad(blobOf([2], [0, 3]))).toThrow(/label 3 at position 1/);
     expect(bad(blobOf([2], [0, -1]))).toThrow(LayerError);
-    expect(bad(blobOf([2], [0, 1.5]))).toThrow(/not an integer/);
+    // Caffe's static_cast<int>: non-integers truncate toward zero (1.5 -> 1, 2.9 -> 2, -0.5 -> 0).
+    expect(bad(blobOf([2], [0, 1.5]))).not.toThrow();
+    expect(bad(blobOf([2], [2.9, -0.5]))).not.toThrow();
+    const lossFor = (labs: number[]) => {
+      const top = new Blob();
+      run(make(SoftmaxWithLossLayer, 'SoftmaxWithLoss'), [x, blobOf([2], labs)], [top]);
+      return top.data[0];
+    };
+    expect(lossFor([2.9, -0.5])).toBe(lossFor([2, 0]));
+    expect(bad(blobOf([2], [0, 3.5]))).toThrow(/label 3.5 at position 1 is out of range/);
+    expect(bad(blobOf([2], [0, NaN]))).toThrow(LayerError);
+    expect(bad(blobOf([2], [0, -1.5]), { loss_param: { ignore_label: -1 } })).not.toThrow();
     expect(bad(blobOf([2], [0, -1]), { loss_param: { ignore_label: -1 } })).not.toThrow();
     expect(bad(blobOf([2, 2], [0, 1, 1, 0]))).toThrow(/number of labels/);
     expect(bad(blobOf([3], [0, 1, 1]))).toThrow(/same first dimension/);
@@ -336,6 +357,17 @@ describe('HingeLoss', () => {
     expect(top.data[0]).toBeCloseTo(m.reduce((s, v) => s + v, 0) / 2, 5);
     run(make(HingeLossLayer, 'HingeLoss', { hinge_loss_param: { norm: 'L2' } }), [x, lab], [top]);
     expect(top.data[0]).toBeCloseTo(m.reduce((s, v) => s + v * v, 0) / 2, 5);
+  });
+  it('forward leaves the margins in the score diff (as Caffe), backward works from them', () => {
+    const xs = blobOf([2, 3], Array.from(x.data));
+    const top = new Blob();
+    const l = make(HingeLossLayer, 'HingeLoss', { hinge_loss_param: { norm: 'L2' } });
+    run(l, [xs, lab], [top]);
+    close(xs.diff, m, 6);
+    top.diff[0] = 1;
+    l.backward([top], [true, false], [xs, lab]);
+    // L2: dx = 2 / N * t-signed margin = margin with the true class negated.
+    close(xs.diff, [-0.5, 0.5, 3, 0, -0.8, 1.1], 6);
   });
   for (const norm of ['L1', 'L2']) {
     it(`gradient ${norm}`, () => {

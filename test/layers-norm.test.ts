@@ -376,9 +376,51 @@ describe('MVN', () => {
     l.setUp([randomBlob([2, 5], 3)], [y]);
     expect(y.shape).toEqual([2, 5, 1, 1]);
   });
-  it('in place equals out of place', () => {
-    inPlaceMatches(() => layer('MVN'), [randomBlob(X, 4)]);
+  // The gradient checks above run out of place: with normalize_variance Caffe's in-place backward
+  // is not the true gradient (see below).
+  it('in place equals out of place without normalize_variance', () => {
+    inPlaceMatches(() => layer('MVN', { mvn_param: { normalize_variance: false } }), [randomBlob(X, 5)]);
     inPlaceMatches(() => layer('MVN', { mvn_param: { normalize_variance: false, across_channels: true } }), [randomBlob(X, 5)]);
+  });
+  it('in place with normalize_variance gives what Caffe gives (the top diff is overwritten first)', () => {
+    // x = [1, 2, 3, 4]: y = (x - 2.5) / sd, sd = sqrt(1.25) + 1e-9; dy = [1, 0, 0, 0].
+    // Caffe in place: D = y dy; sa = sum D = y0; D = sa; D = y sa; sb = sum D = sa sum(y) ~ 0;
+    // D = y sa + sb; axpby(1, D, -1/4, D) = scal then axpy = 2 (-1/4) D; D /= sd.
+    //   -> dx = -(y0 / (2 sd)) y = 0.75 y / sd^2 = 0.6 y.
+    const make = () => {
+      const x = new Blob([1, 1, 2, 2]);
+      x.data.set([1, 2, 3, 4]);
+      return x;
+    };
+    const sd = Math.sqrt(1.25);
+    const y = [-1.5, -0.5, 0.5, 1.5].map((v) => v / sd);
+    const a = make();
+    const l = layer('MVN');
+    l.setUp([a], [a]);
+    l.forward([a], [a]);
+    a.diff.set([1, 0, 0, 0]);
+    l.backward([a], [true], [a]);
+    a.diff.forEach((v, i) => expect(v).toBeCloseTo(0.6 * y[i], 5));
+    // Out of place: (dy - mean(dy) - mean(dy y) y) / sd, the true gradient.
+    const b = make();
+    const top = new Blob();
+    const l2 = layer('MVN');
+    l2.setUp([b], [top]);
+    l2.forward([b], [top]);
+    top.diff.set([1, 0, 0, 0]);
+    l2.backward([top], [true], [b]);
+    b.diff.forEach((v, i) => expect(v).toBeCloseTo(((i === 0 ? 1 : 0) - 0.25 - (y[0] / 4) * y[i]) / sd, 5));
+  });
+  it('writes the bottom diff even when propagate_down is false (as Caffe)', () => {
+    const x = randomBlob(X, 6);
+    const y = new Blob();
+    const l = layer('MVN');
+    l.setUp([x], [y]);
+    l.forward([x], [y]);
+    y.diff.set(randomBlob(X, 7).data);
+    x.diff.fill(7);
+    l.backward([y], [false], [x]);
+    expect(x.diff.some((v) => v !== 7)).toBe(true);
   });
 });
 

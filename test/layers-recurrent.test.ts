@@ -127,6 +127,28 @@ describe('LSTMUnit', () => {
     expect(() => layer.backward(t, [true, true, true], b)).toThrow(/continuation/);
   });
 
+  it('writes both bottom diffs when either needs one, none when neither (as Caffe)', () => {
+    const run = (pd: boolean[]) => {
+      const layer = make();
+      const b = bottoms([1, 0.5]);
+      const t = tops(2);
+      layer.setUp(b, t);
+      layer.forward(b, t);
+      t[0].diff.set(randomBlob(t[0].shape, 21).data);
+      t[1].diff.set(randomBlob(t[1].shape, 22).data);
+      b[0].diff.fill(7);
+      b[1].diff.fill(7);
+      layer.backward(t, pd, b);
+      return [Array.from(b[0].diff), Array.from(b[1].diff)];
+    };
+    const both = run([true, true, false]);
+    expect(run([true, false, false])).toEqual(both);
+    expect(run([false, true, false])).toEqual(both);
+    expect(both[0].some((v) => v !== 7) && both[1].some((v) => v !== 7)).toBe(true);
+    const none = run([false, false, false]);
+    expect(none[0].every((v) => v === 7) && none[1].every((v) => v === 7)).toBe(true);
+  });
+
   it('rejects bad shapes', () => {
     const bad = [
       [new Blob([1, 2, D]), new Blob([1, 2, 3 * D]), new Blob([1, 2])],

@@ -3,10 +3,10 @@
 import type { Blob } from '../graph/blob.js';
 import { has } from '../proto/schema.js';
 import { paramOf } from './layer.js';
-import { InputKeepingNeuronLayer } from './neuron.js';
+import { NeuronLayer } from './neuron.js';
 import { registerLayer } from './registry.js';
 
-export class ClipLayer extends InputKeepingNeuronLayer {
+export class ClipLayer extends NeuronLayer {
   private min = 0;
   private max = 0;
 
@@ -17,12 +17,12 @@ export class ClipLayer extends InputKeepingNeuronLayer {
   override layerSetUp(_bottom: Blob[], _top: Blob[]): void {
     const p = paramOf(this.param, 'clip_param', 'ClipParameter');
     this.check(has(p, 'min') && has(p, 'max'), 'clip_param.min and clip_param.max are required');
-    this.min = p.min;
-    this.max = p.max;
+    // Caffe holds them as Dtype (float).
+    this.min = Math.fround(p.min);
+    this.max = Math.fround(p.max);
   }
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    this.keepInput(bottom[0], top[0]);
     const x = bottom[0].data;
     const y = top[0].data;
     const lo = this.min;
@@ -32,12 +32,14 @@ export class ClipLayer extends InputKeepingNeuronLayer {
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     if (!propagateDown[0]) return;
-    const x = this.inputData(bottom[0], top[0]);
+    // As Caffe: tests bottom_data, which in place is the clipped output y (always within
+    // [min, max], so the in-place gradient passes everywhere).
+    const x = bottom[0].data;
     const dy = top[0].diff;
     const dx = bottom[0].diff;
     const lo = this.min;
     const hi = this.max;
-    for (let i = 0; i < x.length; i++) dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0;
+    for (let i = 0; i < x.length; i++) dx[i] = dy[i] * (x[i] >= lo && x[i] <= hi ? 1 : 0);
   }
 }
 

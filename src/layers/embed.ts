@@ -1,5 +1,5 @@
-// Embed (Caffe's EmbedLayer): a lookup table. Every bottom value is an integer index in
-// [0, input_dim); the top has the bottom's shape plus a last axis of num_output holding that
+// Embed (Caffe's EmbedLayer): a lookup table. Every bottom value, truncated to an integer as
+// Caffe's static_cast<int> does, is an index in [0, input_dim); the top has the bottom's shape plus a last axis of num_output holding that
 // row of the input_dim x num_output weight matrix (plus the bias). No gradient flows to the
 // indices; the weight gradient scatters the top diff back onto the looked-up rows.
 import type { Blob } from '../graph/blob.js';
@@ -52,13 +52,18 @@ export class EmbedLayer extends Layer {
     }
   }
 
-  /** The row index for bottom element i, rejecting non-integers and out-of-range values. */
+  /**
+   * The row index for bottom element i: static_cast<int> of the value as in Caffe (truncation
+   * toward zero; Caffe's non-integer DCHECK is compiled out of release builds). An index outside
+   * [0, input_dim), where Caffe would read out of bounds, is an error.
+   */
   private index(bottom: Blob, i: number): number {
-    const v = bottom.data[i];
-    if (!Number.isInteger(v) || v < 0 || v >= this.K) {
-      throw this.error(`bottom ${bottom.shapeString()} element ${i} is ${v}: indices must be integers in [0, ${this.K}) (input_dim ${this.K})`);
+    const x = bottom.data[i];
+    const v = Math.trunc(x);
+    if (!(v >= 0 && v < this.K)) {
+      throw this.error(`bottom ${bottom.shapeString()} element ${i} is ${x}: indices (truncated to integers) must be in [0, ${this.K}) (input_dim ${this.K})`);
     }
-    return v;
+    return v | 0;
   }
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {

@@ -13,7 +13,6 @@ const L1 = 1;
 const L2 = 2;
 
 export class HingeLossLayer extends LossLayer {
-  private margins = new Float32Array(0);
   private norm = L1;
 
   get type(): string {
@@ -27,27 +26,25 @@ export class HingeLossLayer extends LossLayer {
     this.check(this.norm === L1 || this.norm === L2, () => `unknown hinge_loss_param.norm ${this.norm}`);
   }
 
-  override reshape(bottom: Blob[], top: Blob[]): void {
-    super.reshape(bottom, top);
-    if (this.margins.length !== bottom[0].count) this.margins = new Float32Array(bottom[0].count);
-  }
-
+  // As Caffe, forward keeps the margins in bottom[0]'s diff (copy of the scores, the true class
+  // negated, then max(0, 1 + .)), so they are visible there even when backward is not run; backward
+  // then works on that diff.
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const x = bottom[0].data;
     const label = bottom[1].data;
     const num = bottom[0].shape[0];
     const dim = bottom[0].count / num;
-    const m = this.margins;
+    const m = bottom[0].diff;
     this.check(bottom[1].count >= num, () => `needs ${num} labels, got ${bottom[1].count}`);
-    for (let k = 0; k < m.length; k++) m[k] = x[k];
+    m.set(x);
     for (let n = 0; n < num; n++) {
       const l = readLabel(this, label[n], dim, null, n);
-      m[n * dim + l] = -m[n * dim + l];
+      m[n * dim + l] *= -1;
     }
     let loss = 0;
     for (let k = 0; k < m.length; k++) {
       m[k] = Math.max(0, 1 + m[k]);
-      loss += this.norm === L1 ? m[k] : m[k] * m[k];
+      loss += this.norm === L1 ? Math.abs(m[k]) : m[k] * m[k];
     }
     top[0].data[0] = loss / num;
   }
@@ -59,17 +56,21 @@ export class HingeLossLayer extends LossLayer {
     const label = bottom[1].data;
     const num = bottom[0].shape[0];
     const dim = bottom[0].count / num;
-    out.set(this.margins);
     for (let n = 0; n < num; n++) {
       const l = readLabel(this, label[n], dim, null, n);
-      out[n * dim + l] = -out[n * dim + l];
+      out[n * dim + l] *= -1;
     }
     const w = top[0].diff[0];
     if (this.norm === L1) {
-      const s = w / num;
-      for (let k = 0; k < out.length; k++) out[k] = s * Math.sign(out[k]);
+      // caffe_cpu_sign, then caffe_scal by loss_weight / num
+      const s = Math.fround(w / num);
+      for (let k = 0; k < out.length; k++) {
+        const v = out[k];
+        out[k] = (0 < v ? 1 : 0) - (v < 0 ? 1 : 0);
+        out[k] = s * out[k];
+      }
     } else {
-      const s = (2 * w) / num;
+      const s = Math.fround(Math.fround(w * 2) / num);
       for (let k = 0; k < out.length; k++) out[k] = s * out[k];
     }
   }

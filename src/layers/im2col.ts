@@ -74,8 +74,8 @@ export class Im2colLayer extends Layer {
     }
   }
 
-  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
-    if (!propagateDown[0]) return;
+  // Caffe's Backward_cpu ignores propagate_down: the bottom diff is always written.
+  protected override backwardCpu(top: Blob[], _propagateDown: boolean[], bottom: Blob[]): void {
     const dy = top[0].diff;
     const dx = bottom[0].diff;
     for (let n = 0; n < this.num; n++) {

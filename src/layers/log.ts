@@ -2,10 +2,10 @@
 // dy/dx = scale / (ln(base) (shift + scale x)), in Caffe's order of float operations.
 import type { Blob } from '../graph/blob.js';
 import { paramOf } from './layer.js';
-import { InputKeepingNeuronLayer, f32 } from './neuron.js';
+import { NeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
-export class LogLayer extends InputKeepingNeuronLayer {
+export class LogLayer extends NeuronLayer {
   private baseScale = 1;
   private inputScale = 1;
   private inputShift = 0;
@@ -34,7 +34,6 @@ export class LogLayer extends InputKeepingNeuronLayer {
   }
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    this.keepInput(bottom[0], top[0]);
     const x = bottom[0].data;
     const y = top[0].data;
     const bs = this.baseScale;
@@ -44,16 +43,24 @@ export class LogLayer extends InputKeepingNeuronLayer {
     }
   }
 
+  // Caffe's sequence: copy bottom_data into bottom_diff, scale, shift, invert, scale by
+  // backward_num_scale, then multiply by top_diff. In place bottom_data is the output and top_diff
+  // aliases bottom_diff, so Caffe's in-place result is the derivative (taken at y) squared, not the
+  // true gradient; the per-element steps below read and write the same (possibly aliased) arrays
+  // in that order.
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     if (!propagateDown[0]) return;
-    const x = this.inputData(bottom[0], top[0]);
+    const x = bottom[0].data;
     const dy = top[0].diff;
     const dx = bottom[0].diff;
     const ns = this.backwardNumScale;
     for (let i = 0; i < x.length; i++) {
-      let g = f32(1 / this.affine(x[i]));
-      if (ns !== 1) g = f32(g * ns);
-      dx[i] = dy[i] * g;
+      dx[i] = x[i];
+      if (this.inputScale !== 1) dx[i] = dx[i] * this.inputScale;
+      if (this.inputShift !== 0) dx[i] = dx[i] + this.inputShift;
+      dx[i] = 1 / dx[i];
+      if (ns !== 1) dx[i] = dx[i] * ns;
+      dx[i] = dy[i] * dx[i];
     }
   }
 }

@@ -99,8 +99,9 @@ export class LSTMUnitLayer extends Layer {
     const c = top[0].data;
     const cDiff = top[0].diff;
     const hDiff = top[1].diff;
-    const cPrevDiff = propagateDown[0] ? bottom[0].diff : null;
-    const xDiff = propagateDown[1] ? bottom[1].diff : null;
+    // As Caffe: once either input needs a gradient, both diffs are written.
+    const cPrevDiff = bottom[0].diff;
+    const xDiff = bottom[1].diff;
     for (let n = 0; n < num; n++) {
       const xo = n * 4 * D;
       const so = n * D;
@@ -110,13 +111,11 @@ export class LSTMUnitLayer extends Layer {
         const cp = cPrev[so + d];
         const tanhC = tanhViaSigmoid(c[so + d]);
         const cTerm = cDiff[so + d] + hDiff[so + d] * o * (1 - tanhC * tanhC);
-        if (cPrevDiff) cPrevDiff[so + d] = cTerm * f;
-        if (xDiff) {
-          xDiff[xo + d] = cTerm * g * i * (1 - i);
-          xDiff[xo + D + d] = cTerm * cp * f * (1 - f);
-          xDiff[xo + 2 * D + d] = hDiff[so + d] * tanhC * o * (1 - o);
-          xDiff[xo + 3 * D + d] = cTerm * i * (1 - g * g);
-        }
+        cPrevDiff[so + d] = cTerm * f;
+        xDiff[xo + d] = cTerm * g * i * (1 - i);
+        xDiff[xo + D + d] = cTerm * cp * f * (1 - f);
+        xDiff[xo + 2 * D + d] = hDiff[so + d] * tanhC * o * (1 - o);
+        xDiff[xo + 3 * D + d] = cTerm * i * (1 - g * g);
       }
     }
   }

@@ -1,7 +1,8 @@
 // MVN: mean-variance normalization per (num, channel) plane, or per num when across_channels.
 // y = x - mean, then (normalize_variance) y /= (sqrt(var) + eps): eps is added to the standard
 // deviation, as Caffe does. Like Caffe, the top is given the legacy 4-D shape (N, C, H, W), and
-// backward uses Caffe's formula (which treats the eps as part of a constant denominator).
+// backward uses Caffe's formula (which treats the eps as part of a constant denominator) in
+// Caffe's order of operations on the bottom diff (observable in place).
 import type { Blob } from '../graph/blob.js';
 import { Layer, paramOf } from './layer.js';
 import { f32 } from './neuron.js';
@@ -15,7 +16,6 @@ export class MVNLayer extends Layer {
   private dim = 0;
   /** sqrt(var) + eps per row, from the last forward. */
   private std = new Float32Array(0);
-  private dyCopy = new Float32Array(0);
 
   get type(): string {
     return 'MVN';
@@ -65,35 +65,43 @@ export class MVNLayer extends Layer {
     }
   }
 
-  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
-    if (!propagateDown[0]) return;
-    let dy = top[0].diff;
-    if (top[0] === bottom[0]) {
-      if (this.dyCopy.length !== dy.length) this.dyCopy = new Float32Array(dy.length);
-      this.dyCopy.set(dy);
-      dy = this.dyCopy;
-    }
+  // Caffe's Backward_cpu ignores propagate_down (the bottom diff is always written) and, with
+  // normalize_variance, works in the bottom diff from the start:
+  //   bottom_diff = top_data * top_diff; m = rowsum(bottom_diff); bottom_diff = m;
+  //   bottom_diff *= top_data; bottom_diff += rowsum(top_diff);
+  //   bottom_diff = axpby(1, top_diff, -1/dim, bottom_diff)   (scal by -1/dim, then axpy);
+  //   bottom_diff /= sqrt(var) + eps.
+  // The loops below do these steps on the same arrays, so run in place (top_diff is bottom_diff)
+  // the top diff is destroyed by the first step as in Caffe and the result is Caffe's, not the
+  // true gradient. Out of place this is dx = (dy - mean(dy) - mean(dy * y) * y) / (sqrt(var) + eps).
+  protected override backwardCpu(top: Blob[], _propagateDown: boolean[], bottom: Blob[]): void {
+    const dy = top[0].diff;
     const y = top[0].data;
     const dx = bottom[0].diff;
     const { rows, dim } = this;
     if (this.normalizeVariance) {
-      // dx = (dy - mean(dy) - mean(dy * y) * y) / (sqrt(var) + eps)
       const k = f32(-1 / dim);
       for (let r = 0; r < rows; r++) {
         const o = r * dim;
+        const e = o + dim;
         let a = 0;
-        let b = 0;
-        for (let j = 0; j < dim; j++) {
-          a += f32(y[o + j] * dy[o + j]);
-          b += dy[o + j];
+        for (let j = o; j < e; j++) {
+          dx[j] = y[j] * dy[j];
+          a += dx[j];
         }
         const sa = f32(a);
+        for (let j = o; j < e; j++) dx[j] = sa;
+        for (let j = o; j < e; j++) dx[j] = y[j] * dx[j];
+        let b = 0;
+        for (let j = o; j < e; j++) b += dy[j];
         const sb = f32(b);
-        const sd = this.std[r];
-        for (let j = 0; j < dim; j++) {
-          const t = f32(f32(y[o + j] * sa) + sb);
-          dx[o + j] = f32(f32(k * t) + dy[o + j]) / sd;
+        for (let j = o; j < e; j++) dx[j] = dx[j] + sb;
+        for (let j = o; j < e; j++) {
+          dx[j] = k * dx[j];
+          dx[j] = dy[j] + dx[j];
         }
+        const sd = this.std[r];
+        for (let j = o; j < e; j++) dx[j] = dx[j] / sd;
       }
     } else {
       const inv = f32(1 / dim);

@@ -1,10 +1,12 @@
 // NeuronLayer: the base of Caffe's element-wise layers (ReLU, Sigmoid, Power, ...): exactly one
 // bottom and one top of the bottom's shape; may run in place (top[0] === bottom[0]).
 //
-// In place, the bottom's data is overwritten by forward. Layers whose gradient can be written in
-// terms of the output (ReLU, Sigmoid, TanH, Exp, ELU, Swish) use it as Caffe does; the others
-// (BNLL, Clip, Log, Power, PReLU) keep a copy of the input when running in place (`keepInput`), so their
-// in-place gradient is the true one.
+// In place, the bottom's data is overwritten by forward, and backward reads the same buffers Caffe
+// reads: bottom.data (then the output) and top.diff (then the same array as bottom.diff). Layers
+// whose gradient can be written in terms of the output (ReLU, Sigmoid, TanH, Exp, ELU, Swish) get
+// the true gradient that way; BNLL, Clip, Log and Power do not keep their input in Caffe either, so
+// their in-place gradient is Caffe's (not the true one). Only PReLU keeps a copy of its input
+// (Caffe's bottom_memory_), through `InputKeepingNeuronLayer`.
 import type { Blob } from '../graph/blob.js';
 import { Layer } from './layer.js';
 
@@ -22,7 +24,7 @@ export abstract class NeuronLayer extends Layer {
   }
 }
 
-/** A neuron whose backward reads its input: keeps a copy of it when run in place. */
+/** A neuron whose backward reads its input and keeps a copy of it when run in place (PReLU). */
 export abstract class InputKeepingNeuronLayer extends NeuronLayer {
   private saved = new Float32Array(0);
 

@@ -3,7 +3,7 @@
 // power == 2 and shift == 0 take shortcuts in backward. The two kernels are exported for LRN.
 import type { Blob } from '../graph/blob.js';
 import { paramOf } from './layer.js';
-import { InputKeepingNeuronLayer, f32 } from './neuron.js';
+import { NeuronLayer, f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 export interface PowerSpec {
@@ -28,39 +28,53 @@ export function powerForward(p: PowerSpec, x: Float32Array, y: Float32Array, n =
   }
 }
 
-/** dx = dy * dy/dx for the power function, given its input x and output y (Caffe's formulas). */
+/**
+ * dx = dy * dy/dx for the power function, given its input x and output y, as Caffe's
+ * PowerLayer::Backward_cpu computes it: the derivative is built in dx first and then multiplied by
+ * dy. The element-wise steps read and write the arrays in Caffe's order, so aliased arrays behave
+ * as in Caffe: run in place (x === y, dx === dy) x is really the output and dy is overwritten by the
+ * derivative before the final multiply (Caffe's in-place Power gradient is not the true one).
+ */
 export function powerBackward(p: PowerSpec, x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array, n = x.length): void {
   const diffScale = f32(p.power * p.scale);
   if (diffScale === 0 || p.power === 1) {
-    for (let i = 0; i < n; i++) dx[i] = diffScale === 0 ? 0 : dy[i] * diffScale;
+    // caffe_set(count, diff_scale_, bottom_diff), then (diff_scale_ != 0) caffe_mul(top_diff, bottom_diff)
+    for (let i = 0; i < n; i++) {
+      dx[i] = diffScale;
+      if (diffScale !== 0) dx[i] = dy[i] * dx[i];
+    }
     return;
   }
   if (p.power === 2) {
-    // d/dx (shift + scale x)^2 = 2 scale (shift + scale x)
+    // d/dx (shift + scale x)^2 = diff_scale scale x + diff_scale shift
     const a = f32(diffScale * p.scale);
     const b = f32(diffScale * p.shift);
     for (let i = 0; i < n; i++) {
-      let g = f32(a * x[i]);
-      if (p.shift !== 0) g = f32(g + b);
-      dx[i] = dy[i] * g;
+      dx[i] = a * x[i];
+      if (p.shift !== 0) dx[i] = dx[i] + b;
+      dx[i] = dy[i] * dx[i];
     }
   } else if (p.shift === 0) {
     // d/dx (scale x)^power = power y / x
-    for (let i = 0; i < n; i++) dx[i] = dy[i] * f32(f32(y[i] / x[i]) * p.power);
-  } else {
-    // d/dx (shift + scale x)^power = power scale y / (shift + scale x)
     for (let i = 0; i < n; i++) {
-      let u = x[i];
-      if (p.scale !== 1) u = f32(u * p.scale);
-      u = f32(u + p.shift);
-      let g = f32(y[i] / u);
-      if (diffScale !== 1) g = f32(g * diffScale);
-      dx[i] = dy[i] * g;
+      dx[i] = y[i] / x[i];
+      dx[i] = dx[i] * p.power;
+      dx[i] = dy[i] * dx[i];
+    }
+  } else {
+    // d/dx (shift + scale x)^power = diff_scale y / (shift + scale x)
+    for (let i = 0; i < n; i++) {
+      dx[i] = x[i];
+      if (p.scale !== 1) dx[i] = dx[i] * p.scale;
+      dx[i] = dx[i] + p.shift;
+      dx[i] = y[i] / dx[i];
+      if (diffScale !== 1) dx[i] = dx[i] * diffScale;
+      dx[i] = dy[i] * dx[i];
     }
   }
 }
 
-export class PowerLayer extends InputKeepingNeuronLayer {
+export class PowerLayer extends NeuronLayer {
   private spec: PowerSpec = { power: 1, scale: 1, shift: 0 };
 
   get type(): string {
@@ -73,13 +87,13 @@ export class PowerLayer extends InputKeepingNeuronLayer {
   }
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    this.keepInput(bottom[0], top[0]);
     powerForward(this.spec, bottom[0].data, top[0].data);
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     if (!propagateDown[0]) return;
-    powerBackward(this.spec, this.inputData(bottom[0], top[0]), top[0].data, top[0].diff, bottom[0].diff);
+    // In place bottom.data is the output and top.diff is bottom.diff, exactly as in Caffe.
+    powerBackward(this.spec, bottom[0].data, top[0].data, top[0].diff, bottom[0].diff);
   }
 }
 

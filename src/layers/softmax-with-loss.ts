@@ -69,17 +69,18 @@ export function ignoreLabelOf(layer: Layer): number | null {
 }
 
 /**
- * Reads one label: returns -1 for the ignore label, else the class index, after checking it is an
- * integer in [0, channels). Caffe truncates to int before comparing with ignore_label.
+ * Reads one label as Caffe does: static_cast<int> (truncation toward zero, so 1.7 is class 1 and
+ * -0.5 is class 0), then -1 for the ignore label, else the class index. A value outside
+ * [0, channels) (or NaN), where Caffe would read out of bounds, is an error.
  */
 export function readLabel(layer: Layer, value: number, channels: number, ignore: number | null, where: number): number {
   const v = Math.trunc(value);
   if (ignore !== null && v === ignore) return -1;
-  if (v !== value || v < 0 || v >= channels) {
-    throw layer.error(`label ${value} at position ${where} is not an integer in [0, ${channels})` +
-      (ignore !== null ? ` nor the ignore_label ${ignore}` : ''));
+  if (!(v >= 0 && v < channels)) {
+    throw layer.error(`label ${value} at position ${where} is out of range: its integer part must be in [0, ${channels})` +
+      (ignore !== null ? ` or be the ignore_label ${ignore}` : ''));
   }
-  return v;
+  return v | 0;
 }
 
 /**

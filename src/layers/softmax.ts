@@ -33,8 +33,8 @@ export class SoftmaxLayer extends Layer {
     softmaxForward(bottom[0].data, top[0].data, this.outer, this.channels, this.inner);
   }
 
-  protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
-    if (!propagateDown[0]) return;
+  // Caffe's Backward_cpu ignores propagate_down: the bottom diff is always written.
+  protected override backwardCpu(top: Blob[], _propagateDown: boolean[], bottom: Blob[]): void {
     softmaxBackward(top[0].data, top[0].diff, bottom[0].diff, this.outer, this.channels, this.inner);
   }
 }
