@@ -7,6 +7,7 @@ import { runUpgradeCase } from './upgrade-case.js';
 import { runSolverCase } from './solver-case.js';
 import { writeNpy } from '../format/npy.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { CaffeError } from '../util/errors.js';
 
 /** Case folders under `root` (root itself included), sorted for stable output. */
 export function findCases(root: string): string[] {
@@ -59,6 +60,7 @@ export function check(dirs: string[], opts: CheckOptions = {}): { passed: number
   let failed = 0;
   for (const d of dirs) {
     const root = resolve(d);
+    if (!existsSync(root) || !statSync(root).isDirectory()) throw new CaffeError(`check: '${d}' is not a folder`);
     for (const caseDir of findCases(root)) {
       const r = runCase(caseDir);
       if (r.ok) passed++;
