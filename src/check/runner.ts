@@ -60,7 +60,7 @@ export function check(dirs: string[], opts: CheckOptions = {}): { passed: number
   let failed = 0;
   for (const d of dirs) {
     const root = resolve(d);
-    if (!existsSync(root) || !statSync(root).isDirectory()) throw new CaffeError(`check: '${d}' is not a folder`);
+    if (!existsSync(root) || !statSync(root).isDirectory()) throw new CaffeError(`'${d}' is not a folder`);
     for (const caseDir of findCases(root)) {
       const r = runCase(caseDir);
       if (r.ok) passed++;
