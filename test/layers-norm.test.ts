@@ -487,10 +487,220 @@ describe('LRN', () => {
     expect(() => layer('LRN').setUp([randomBlob([2, 3, 4], 1)], [new Blob()])).toThrow(/4-D/);
   });
 
-  it('in place equals out of place', () => {
-    inPlaceMatches(() => layer('LRN', { lrn_param: { local_size: 3, alpha: 0.5 } }), [randomBlob(X, 7)]);
-    inPlaceMatches(() => layer('LRN', { lrn_param: { local_size: 3, alpha: 0.5, norm_region: 'WITHIN_CHANNEL' } }), [randomBlob(X, 8)]);
+  // In place BVLC Caffe does not compute LRN: the emulations below replay master's
+  // lrn_layer.cpp (and, for WITHIN_CHANNEL, its internal Split/Power/Pooling/Power/Eltwise layers)
+  // step by step on aliased arrays, one float32 operation at a time.
+  const inPlaceCases: [string, number[], { local_size: number; alpha: number; beta: number; k: number }, number][] = [
+    ['1x3x2x2, local_size 3, alpha 1, beta 0.75, k 1', [1, 3, 2, 2], { local_size: 3, alpha: 1, beta: 0.75, k: 1 }, 31],
+    ['2x4x2x3, local_size 3, alpha 0.5, beta 0.6, k 2', [2, 4, 2, 3], { local_size: 3, alpha: 0.5, beta: 0.6, k: 2 }, 32],
+    ['1x7x2x2, local_size 5, alpha 2, beta 0.75, k 1', [1, 7, 2, 2], { local_size: 5, alpha: 2, beta: 0.75, k: 1 }, 33],
+  ];
+  for (const [name, shape, p, seed] of inPlaceCases) {
+    for (const region of ['ACROSS_CHANNELS', 'WITHIN_CHANNEL'] as const) {
+      it(`in place gives what Caffe gives on aliased buffers (${region}, ${name})`, () => {
+        const x = randomBlob(shape, seed);
+        const dy = randomBlob(shape, seed + 100);
+        const emulate = region === 'ACROSS_CHANNELS' ? caffeAcrossInPlace : caffeWithinInPlace;
+        const want = emulate(shape, p, x.data, dy.data);
+        const l = layer('LRN', { lrn_param: { ...p, norm_region: region } });
+        const b = copyOf(x);
+        l.setUp([b], [b]);
+        l.forward([b], [b]);
+        expect(Array.from(b.data)).toEqual(Array.from(want.data));
+        b.diff.set(dy.data);
+        l.backward([b], [true], [b]);
+        expect(Array.from(b.diff)).toEqual(Array.from(want.diff));
+        // and it is not the true LRN (the out-of-place result)
+        const y = new Blob();
+        const o = layer('LRN', { lrn_param: { ...p, norm_region: region } });
+        const xo = copyOf(x);
+        run(o, [xo], [y], dy);
+        expect(Array.from(xo.diff)).not.toEqual(Array.from(b.diff));
+        if (region === 'ACROSS_CHANNELS') expect(Array.from(y.data)).not.toEqual(Array.from(b.data));
+        else expect(Array.from(y.data)).toEqual(Array.from(b.data)); // WITHIN's in-place forward is right
+      });
+    }
+  }
+
+  it('out of place leaves its input alone and gives the same result run twice', () => {
+    for (const norm_region of ['ACROSS_CHANNELS', 'WITHIN_CHANNEL']) {
+      const x = randomBlob(X, 40);
+      const x0 = Array.from(x.data);
+      const dy = randomBlob(X, 41);
+      const l = layer('LRN', { lrn_param: { local_size: 3, alpha: 0.5, norm_region } });
+      const y = new Blob();
+      run(l, [x], [y], dy);
+      expect(Array.from(x.data)).toEqual(x0);
+      const y1 = Array.from(y.data);
+      const d1 = Array.from(x.diff);
+      run(l, [x], [y], dy);
+      expect(Array.from(y.data)).toEqual(y1);
+      expect(Array.from(x.diff)).toEqual(d1);
+    }
   });
 });
+
+interface LRNP {
+  local_size: number;
+  alpha: number;
+  beta: number;
+  k: number;
+}
+
+/** Master's CrossChannelForward_cpu + CrossChannelBackward_cpu with top == bottom. */
+function caffeAcrossInPlace(shape: number[], p: LRNP, x: Float32Array, dy: Float32Array) {
+  const [N, C, H, W] = shape;
+  const hw = H * W;
+  const count = N * C * hw;
+  const size = p.local_size;
+  const prePad = (size - 1) / 2;
+  // the one blob: data and diff, shared by "top" and "bottom"
+  const data = Float32Array.from(x);
+  const diff = new Float32Array(count);
+  const bottomData = data;
+  const topData = data;
+  const axpy = (n: number, a: number, xs: Float32Array, xo: number, ys: Float32Array, yo: number) => {
+    for (let i = 0; i < n; i++) ys[yo + i] = f32(ys[yo + i] + f32(a * xs[xo + i]));
+  };
+  // forward
+  const scale = new Float32Array(count).fill(p.k);
+  const padded = new Float32Array((C + size - 1) * hw);
+  const aos = f32(p.alpha / size);
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < C * hw; i++) padded[prePad * hw + i] = f32(bottomData[n * C * hw + i] * bottomData[n * C * hw + i]);
+    for (let c = 0; c < size; c++) axpy(hw, aos, padded, c * hw, scale, n * C * hw);
+    for (let c = 1; c < C; c++) {
+      const o = (n * C + c) * hw;
+      for (let i = 0; i < hw; i++) scale[o + i] = scale[o - hw + i];
+      axpy(hw, aos, padded, (c + size - 1) * hw, scale, o);
+      axpy(hw, -aos, padded, (c - 1) * hw, scale, o);
+    }
+  }
+  for (let i = 0; i < count; i++) topData[i] = f32(Math.pow(scale[i], -p.beta)); // caffe_powx
+  for (let i = 0; i < count; i++) topData[i] = f32(topData[i] * bottomData[i]); // caffe_mul
+  const out = Float32Array.from(data);
+  // backward: top diff set by the caller
+  diff.set(dy);
+  const topDiff = diff;
+  const bottomDiff = diff;
+  const ratio = new Float32Array((C + size - 1) * hw);
+  const accum = new Float32Array(hw);
+  const times = new Float32Array(hw);
+  const crv = f32((2 * p.alpha * p.beta) / size);
+  for (let i = 0; i < count; i++) bottomDiff[i] = f32(Math.pow(scale[i], -p.beta)); // caffe_powx
+  for (let i = 0; i < count; i++) bottomDiff[i] = f32(topDiff[i] * bottomDiff[i]); // caffe_mul
+  const inversePrePad = size - (size + 1) / 2;
+  for (let n = 0; n < N; n++) {
+    const b = n * C * hw;
+    for (let i = 0; i < C * hw; i++) ratio[inversePrePad * hw + i] = f32(topDiff[b + i] * topData[b + i]);
+    for (let i = 0; i < C * hw; i++) ratio[inversePrePad * hw + i] = f32(ratio[inversePrePad * hw + i] / scale[b + i]);
+    accum.fill(0);
+    for (let c = 0; c < size - 1; c++) axpy(hw, 1, ratio, c * hw, accum, 0);
+    for (let c = 0; c < C; c++) {
+      axpy(hw, 1, ratio, (c + size - 1) * hw, accum, 0);
+      for (let i = 0; i < hw; i++) times[i] = f32(bottomData[b + c * hw + i] * accum[i]);
+      axpy(hw, -crv, times, 0, bottomDiff, b + c * hw);
+      axpy(hw, -1, ratio, c * hw, accum, 0);
+    }
+  }
+  return { data: out, diff: Float32Array.from(diff) };
+}
+
+/**
+ * Master's WithinChannelForward/Backward with top == bottom: Split (tops share the bottom's data,
+ * own diffs), Power(2), AVE Pooling (kernel size, pad (size-1)/2), Power(-beta, alpha, 1),
+ * Eltwise PROD (stable_prod_grad) into the top.
+ */
+function caffeWithinInPlace(shape: number[], p: LRNP, x: Float32Array, dy: Float32Array) {
+  const [N, C, H, W] = shape;
+  const count = N * C * H * W;
+  const size = p.local_size;
+  const pad = (size - 1) / 2;
+  const data = Float32Array.from(x); // bottom == top; Split's two tops share it
+  const diff = new Float32Array(count);
+  const productInput = data;
+  const squareInput = data;
+  // Power(2): copy, powx
+  const squareOut = new Float32Array(count);
+  for (let i = 0; i < count; i++) squareOut[i] = squareInput[i];
+  for (let i = 0; i < count; i++) squareOut[i] = f32(Math.pow(squareOut[i], 2));
+  // AVE pooling, stride 1
+  const PH = Math.ceil((H + 2 * pad - size) / 1) + 1;
+  const PW = Math.ceil((W + 2 * pad - size) / 1) + 1;
+  const win = (ph: number, pw: number) => {
+    let hs = ph - pad;
+    let ws = pw - pad;
+    let he = Math.min(hs + size, H + pad);
+    let we = Math.min(ws + size, W + pad);
+    const poolSize = (he - hs) * (we - ws);
+    hs = Math.max(hs, 0);
+    ws = Math.max(ws, 0);
+    he = Math.min(he, H);
+    we = Math.min(we, W);
+    return { hs, ws, he, we, poolSize };
+  };
+  const poolOut = new Float32Array(N * C * PH * PW);
+  for (let q = 0; q < N * C; q++) {
+    for (let ph = 0; ph < PH; ph++) {
+      for (let pw = 0; pw < PW; pw++) {
+        const { hs, ws, he, we, poolSize } = win(ph, pw);
+        const t = q * PH * PW + ph * PW + pw;
+        for (let h = hs; h < he; h++) for (let w = ws; w < we; w++) poolOut[t] = f32(poolOut[t] + squareOut[q * H * W + h * W + w]);
+        poolOut[t] = f32(poolOut[t] / poolSize);
+      }
+    }
+  }
+  // Power(-beta, alpha, 1): copy, scal, add_scalar, powx
+  const powerOut = new Float32Array(count);
+  for (let i = 0; i < count; i++) powerOut[i] = poolOut[i];
+  if (p.alpha !== 1) for (let i = 0; i < count; i++) powerOut[i] = f32(p.alpha * powerOut[i]);
+  for (let i = 0; i < count; i++) powerOut[i] = f32(powerOut[i] + 1);
+  for (let i = 0; i < count; i++) powerOut[i] = f32(Math.pow(powerOut[i], -p.beta));
+  // Eltwise PROD into the top (= the bottom's data)
+  for (let i = 0; i < count; i++) data[i] = f32(productInput[i] * powerOut[i]);
+  const out = Float32Array.from(data);
+
+  // backward
+  diff.set(dy);
+  const topDiff = diff;
+  const productInputDiff = new Float32Array(count);
+  const powerOutDiff = new Float32Array(count);
+  for (let i = 0; i < count; i++) productInputDiff[i] = powerOut[i];
+  for (let i = 0; i < count; i++) productInputDiff[i] = f32(productInputDiff[i] * topDiff[i]);
+  for (let i = 0; i < count; i++) powerOutDiff[i] = productInput[i]; // the overwritten data
+  for (let i = 0; i < count; i++) powerOutDiff[i] = f32(powerOutDiff[i] * topDiff[i]);
+  // Power(-beta, alpha, 1) backward, general branch
+  const diffScale = f32(-p.beta * p.alpha);
+  const poolDiff = new Float32Array(count);
+  for (let i = 0; i < count; i++) poolDiff[i] = poolOut[i];
+  if (p.alpha !== 1) for (let i = 0; i < count; i++) poolDiff[i] = f32(poolDiff[i] * p.alpha);
+  for (let i = 0; i < count; i++) poolDiff[i] = f32(poolDiff[i] + 1);
+  for (let i = 0; i < count; i++) poolDiff[i] = f32(powerOut[i] / poolDiff[i]);
+  if (diffScale !== 1) for (let i = 0; i < count; i++) poolDiff[i] = f32(poolDiff[i] * diffScale);
+  for (let i = 0; i < count; i++) poolDiff[i] = f32(powerOutDiff[i] * poolDiff[i]);
+  // AVE pooling backward
+  const squareOutDiff = new Float32Array(count);
+  for (let q = 0; q < N * C; q++) {
+    for (let ph = 0; ph < PH; ph++) {
+      for (let pw = 0; pw < PW; pw++) {
+        const { hs, ws, he, we, poolSize } = win(ph, pw);
+        const g = poolDiff[q * PH * PW + ph * PW + pw];
+        for (let h = hs; h < he; h++) {
+          for (let w = ws; w < we; w++) {
+            const j = q * H * W + h * W + w;
+            squareOutDiff[j] = f32(squareOutDiff[j] + f32(g / poolSize));
+          }
+        }
+      }
+    }
+  }
+  // Power(2) backward: axpby(diff_scale * scale = 2, bottom_data, 0, bottom_diff), then mul
+  const squareInputDiff = new Float32Array(count);
+  for (let i = 0; i < count; i++) squareInputDiff[i] = f32(2 * squareInput[i]); // the overwritten data
+  for (let i = 0; i < count; i++) squareInputDiff[i] = f32(squareOutDiff[i] * squareInputDiff[i]);
+  // Split backward: caffe_add into the bottom diff (= the top diff)
+  for (let i = 0; i < count; i++) diff[i] = f32(productInputDiff[i] + squareInputDiff[i]);
+  return { data: out, diff: Float32Array.from(diff) };
+}
 
 describe('Caffe reference cases', () => layerCaseTests(['batch_norm', 'scale', 'bias', 'mvn', 'lrn']));

@@ -7,6 +7,15 @@
 // exactly what that composition does, including the pooling's padded-window divisor (size^2)
 // and `k` being ignored.
 //
+// In place (top == bottom) this does what BVLC Caffe does on the aliased buffers, which is not
+// LRN. ACROSS_CHANNELS forward: caffe_powx(scale, -beta, top_data) overwrites the input with
+// p = scale^-beta before caffe_mul(top_data, bottom_data, top_data), so the output is p * p;
+// backward: caffe_powx(scale, -beta, bottom_diff) overwrites the top diff likewise, so the
+// gradient starts from p * p (the real top diff is lost) and reads the overwritten data as both
+// x and y. WITHIN_CHANNEL: the forward is right (each element is read before it is written), but
+// the internal Split shares the input's data, so the Eltwise PROD and square Power backward read
+// the output where they want the input. Nothing is copied: the same aliased arrays are used.
+//
 // Speed (ACROSS_CHANNELS): the padded squares are kept pre-multiplied by alpha/size (the only
 // way Caffe uses them, so the same float32 values), buffers are reused, and scale^-0.75 (the
 // usual beta) is computed with two square roots instead of Math.pow: see negPow.
@@ -36,15 +45,11 @@ export class LRNLayer extends Layer {
   /** WITHIN: x^2 and the power output (1 + alpha p)^-beta. */
   private squares = new Float32Array(0);
   private powered = new Float32Array(0);
-  /** In place: the input, kept for backward. */
-  private input = new Float32Array(0);
   /** ACROSS: alpha/size * x^2 of one image, zero-padded by prePad channels either side. */
   private padded = new Float32Array(0);
   /** ACROSS backward: dy * y / scale of one image (padded likewise), and its running sum. */
   private ratio = new Float32Array(0);
   private accum = new Float32Array(0);
-  /** In-place backward: a copy of the top diff. */
-  private topDiff = new Float32Array(0);
   /** WITHIN: the pooling windows along H and W. */
   private rows = poolWindows(0, 1, 0, 0, 0);
   private cols = poolWindows(0, 1, 0, 0, 0);
@@ -95,32 +100,27 @@ export class LRNLayer extends Layer {
     }
   }
 
-  private inputOf(bottom: Blob, top: Blob): Float32Array {
-    return bottom === top ? this.input : bottom.data;
-  }
-
+  // In place x and y (and dy and dx) are the same arrays; see the file comment.
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    if (bottom[0] === top[0]) {
-      if (this.input.length !== bottom[0].count) this.input = new Float32Array(bottom[0].count);
-      this.input.set(bottom[0].data);
-    }
-    const x = this.inputOf(bottom[0], top[0]);
+    const x = bottom[0].data;
     if (this.region === ACROSS_CHANNELS) this.acrossForward(x, top[0].data);
     else this.withinForward(x, top[0].data);
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     if (!propagateDown[0]) return;
-    const x = this.inputOf(bottom[0], top[0]);
-    // In place the bottom diff is the top diff: read from a copy.
-    let dy = top[0].diff;
-    if (bottom[0] === top[0]) {
-      if (this.topDiff.length !== dy.length) this.topDiff = new Float32Array(dy.length);
-      this.topDiff.set(dy);
-      dy = this.topDiff;
-    }
-    if (this.region === ACROSS_CHANNELS) this.acrossBackward(x, top[0].data, dy, bottom[0].diff);
-    else this.withinBackward(x, dy, bottom[0].diff);
+    const x = bottom[0].data;
+    if (this.region === ACROSS_CHANNELS) this.acrossBackward(x, top[0].data, top[0].diff, bottom[0].diff);
+    else this.withinBackward(x, top[0].diff, bottom[0].diff);
+  }
+
+  /**
+   * Caffe's caffe_powx(scale, -beta, out) then caffe_mul(out, src, out) over [start, end); when
+   * out === src (in place) src has just been overwritten, so the result is p * p.
+   */
+  private powerTimes(src: Float32Array, out: Float32Array, start: number, end: number): void {
+    if (src === out) squaredPower(this.scale, out, start, end, -this.beta);
+    else scaledByPower(this.scale, src, out, start, end, -this.beta);
   }
 
   private acrossForward(x: Float32Array, y: Float32Array): void {
@@ -147,13 +147,15 @@ export class LRNLayer extends Layer {
         for (let c = 0; c < size; c++) v = f32(v + padded[c * hw + i]);
         scale[base + i] = v;
       }
-      scaledByPower(scale, x, y, base, base + hw, -this.beta);
+      // In place, x is overwritten channel by channel, but the squares of image n are all in
+      // `padded` already, as Caffe computes every scale before its powx.
+      this.powerTimes(x, y, base, base + hw);
       for (let c = 1; c < C; c++) {
         const o = base + c * hw;
         const head = (c + size - 1) * hw;
         const tail = (c - 1) * hw;
         for (let i = 0; i < hw; i++) scale[o + i] = f32(f32(scale[o - hw + i] + padded[head + i]) - padded[tail + i]);
-        scaledByPower(scale, x, y, o, o + hw, -this.beta);
+        this.powerTimes(x, y, o, o + hw);
       }
     }
   }
@@ -171,7 +173,11 @@ export class LRNLayer extends Layer {
     const ratio = this.ratio;
     const accum = this.accum;
     const crv = f32((2 * this.alpha * this.beta) / size);
-    scaledByPower(scale, dy, dx, 0, scale.length, nb);
+    // caffe_powx(scale, -beta, bottom_diff); caffe_mul(top_diff, bottom_diff, bottom_diff): in
+    // place dy is dx, overwritten by p first. The loop below reads image n's dy before it
+    // writes image n's dx, as Caffe does.
+    if (dy === dx) squaredPower(scale, dx, 0, scale.length, nb);
+    else scaledByPower(scale, dy, dx, 0, scale.length, nb);
     for (let n = 0; n < N; n++) {
       const base = n * C * hw;
       for (let i = 0; i < C * hw; i++) ratio[prePad * hw + i] = f32(dy[base + i] * y[base + i]) / scale[base + i];
@@ -203,6 +209,10 @@ export class LRNLayer extends Layer {
     for (let i = 0; i < x.length; i++) y[i] = x[i] * pw[i];
   }
 
+  /**
+   * In place x is the forward's output (the Split shares the data Eltwise overwrote) and dy is dx;
+   * every read of dy happens before dx is written (the Split's sum is last), as in Caffe.
+   */
   private withinBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void {
     const n = x.length;
     const pw = this.powered;
@@ -265,6 +275,21 @@ function scaledByPower(scale: Float32Array, x: Float32Array, y: Float32Array, st
     for (let i = start; i < end; i++) y[i] = f32(negPow075(scale[i])) * x[i];
   } else {
     for (let i = start; i < end; i++) y[i] = f32(Math.pow(scale[i], e)) * x[i];
+  }
+}
+
+/** out = f32(scale^e)^2 over [start, end): powx into out, then out * out (Caffe in place). */
+function squaredPower(scale: Float32Array, out: Float32Array, start: number, end: number, e: number): void {
+  if (e === -0.75) {
+    for (let i = start; i < end; i++) {
+      const p = f32(negPow075(scale[i]));
+      out[i] = p * p;
+    }
+  } else {
+    for (let i = start; i < end; i++) {
+      const p = f32(Math.pow(scale[i], e));
+      out[i] = p * p;
+    }
   }
 }
 
