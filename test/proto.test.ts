@@ -234,3 +234,13 @@ describe('caffe.proto schema', () => {
     expect(enumType('V0LayerParameter.PoolMethod').values).toEqual({ MAX: 0, AVE: 1, STOCHASTIC: 2 });
   });
 });
+
+describe('float defaults', () => {
+  it('read as float32, as Caffe reads an unset float field', () => {
+    const bn = newMessage('BatchNormParameter');
+    expect(bn.moving_average_fraction).toBe(Math.fround(0.999));
+    expect(bn.eps).toBe(Math.fround(1e-5));
+    expect(newMessage('SolverParameter').delta).toBe(Math.fround(1e-8));
+    expect(newMessage('LRNParameter').k).toBe(1);
+  });
+});

@@ -36,6 +36,24 @@ function findProto(): string {
 
 export const root: protobuf.Root = new protobuf.Root().loadSync(findProto(), { keepCase: true });
 root.resolveAll();
+roundFloatDefaults(root);
+
+/**
+ * Caffe reads an unset float field as the float32 default (eps 1e-5, moving_average_fraction
+ * 0.999, ...); protobufjs keeps the double literal. Round the prototype defaults so arithmetic
+ * starts from the same value as Caffe's.
+ */
+function roundFloatDefaults(ns: protobuf.NamespaceBase): void {
+  for (const obj of ns.nestedArray) {
+    if (obj instanceof protobuf.Type) {
+      const proto = (obj.ctor as any).prototype;
+      for (const f of obj.fieldsArray) {
+        if (f.type === 'float' && !f.repeated && typeof proto[f.name] === 'number') proto[f.name] = Math.fround(proto[f.name]);
+      }
+    }
+    if (obj instanceof protobuf.Namespace) roundFloatDefaults(obj);
+  }
+}
 
 const typeCache = new Map<string, Type>();
 /** Looks up a message type by name, with or without the `caffe.` package prefix. */
