@@ -10,7 +10,7 @@ import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
 /** The learned-blob shape for Scale/Bias: bottom's axes [axis, axis + numAxes), -1 = to the end. */
-export function broadcastBlobShape(layer: Layer, bottom: Blob, axisParam: number, numAxes: number, what: string): number[] {
+function broadcastBlobShape(layer: Layer, bottom: Blob, axisParam: number, numAxes: number, what: string): number[] {
   const axis = axisOf(layer, bottom, axisParam);
   layer.check(numAxes >= -1, () => `num_axes must be -1 (to the last axis) or non-negative, got ${numAxes}`);
   if (numAxes >= 0) {
@@ -21,7 +21,7 @@ export function broadcastBlobShape(layer: Layer, bottom: Blob, axisParam: number
 }
 
 /** outer/inner sizes for broadcasting `b` over `bottom` from `axisParam` (scalars use axis 0). */
-export function broadcastDims(layer: Layer, bottom: Blob, b: Blob, axisParam: number, what: string): { outer: number; dim: number; inner: number } {
+function broadcastDims(layer: Layer, bottom: Blob, b: Blob, axisParam: number, what: string): { outer: number; dim: number; inner: number } {
   const axis = b.numAxes === 0 ? 0 : axisOf(layer, bottom, axisParam);
   layer.check(bottom.numAxes >= axis + b.numAxes,
     () => `${what} of shape ${b.shapeString()} applied from axis ${axis} extends past the input ${bottom.shapeString()}`);
