@@ -111,6 +111,27 @@ describe('caffe-ts train', () => {
     expect(data.train.map((p) => p.iter)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
+  it('snapshot_format HDF5: .caffemodel.h5 / .solverstate.h5 snapshots, resumed and fine-tuned from', async () => {
+    const h5Solver = solverFile('tinyh5', 'display: 0\nmax_iter: 4\nsnapshot: 2\nsnapshot_format: HDF5\n');
+    const c = collector();
+    expect(await runTrain(['--solver', h5Solver], c)).toBe(0);
+    expect(c.text()).toMatch(/^Snapshotting to HDF5 file .*tinyh5_iter_2\.caffemodel\.h5$/m);
+    expect(c.text()).toMatch(/^Snapshotting solver state to HDF5 file .*tinyh5_iter_2\.solverstate\.h5$/m);
+    for (const n of [2, 4]) for (const ext of ['caffemodel.h5', 'solverstate.h5']) expect(existsSync(snap('tinyh5', n, ext))).toBe(true);
+    const r = collector();
+    expect(await runTrain(['--solver', h5Solver, '--snapshot', snap('tinyh5', 2, 'solverstate.h5'), '--iterations', '3'], r)).toBe(0);
+    expect(r.text()).toMatch(/^Resuming from .*tinyh5_iter_2\.solverstate\.h5$/m);
+    expect(existsSync(snap('tinyh5', 3, 'caffemodel.h5'))).toBe(true);
+    const ref = Net.fromFiles(netPath, snap('tinyh5', 4, 'caffemodel.h5'), { phase: 'TEST' }).params.get('ip1')![0].data;
+    let checked = false;
+    const onReady = (s: Solver) => {
+      expect(Array.from(s.net.params.get('ip1')![0].data)).toEqual(Array.from(ref));
+      checked = true;
+    };
+    expect(await runTrain(['--solver', mainSolver, '--weights', snap('tinyh5', 4, 'caffemodel.h5'), '--iterations', '0'], { out: collector().out, onReady })).toBe(0);
+    expect(checked).toBe(true);
+  });
+
   it('refuses --weights with --snapshot, and unknown signal effects, as Caffe', async () => {
     await expect(
       runTrain(['--solver', mainSolver, '--snapshot', snap('tiny', 5, 'solverstate'), '--weights', snap('tiny', 5, 'caffemodel')], collector()),

@@ -1,7 +1,7 @@
 // The Net engine's own behaviour beyond the reference cases: construction errors, reshape,
 // weight copy and save, the public accessors.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Net } from '../src/graph/net.js';
@@ -9,6 +9,8 @@ import { parseText } from '../src/format/text.js';
 import { decodeMessage } from '../src/format/binary.js';
 import { LayerError, NetError } from '../src/util/errors.js';
 import type { Message } from '../src/proto/schema.js';
+import { readHdf5Tree } from '../src/data/hdf5.js';
+import { maxBlobBytes, setMaxBlobBytes } from '../src/graph/blob.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'caffe-ts-net-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -117,3 +119,78 @@ describe('weights', () => {
     );
   });
 });
+
+describe('HDF5 weights (.caffemodel.h5, Caffe\'s Net::ToHDF5 layout)', () => {
+  const bitEqual = (a: Float32Array, b: Float32Array) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+
+  it('round-trips a trained net; copyTrainedLayersFromFile tells HDF5 from binary by the signature', () => {
+    const n = Net.fromFiles(join(DEMO, 'lenet.prototxt'), join(DEMO, 'lenet_iter_10000.caffemodel'), { phase: 'TEST' });
+    const out = join(tmp, 'lenet.caffemodel.h5');
+    n.saveHdf5(out, true);
+    expect(readdirSync(tmp).filter((f) => f.includes('.tmp'))).toEqual([]);
+    const tree = readHdf5Tree(out);
+    // every layer has a group under data/ (and diff/), parameters are datasets 0, 1, ...
+    expect(tree.groups).toEqual(['data', 'diff', ...n.layerNames.flatMap((l) => [`data/${l}`, `diff/${l}`])].sort());
+    expect(tree.datasets.find((d) => d.path === 'data/ip1/0')!.shape).toEqual([500, 800]);
+    const renamed = join(tmp, 'lenet-h5-weights.caffemodel');
+    writeFileSync(renamed, readFileSync(out));
+    const m = Net.fromFiles(join(DEMO, 'lenet.prototxt'), renamed, { phase: 'TEST' });
+    for (const [name, blobs] of n.params) blobs.forEach((b, i) => expect(bitEqual(m.params.get(name)![i].data, b.data)).toBe(true));
+  });
+
+  it('shared parameters are written by their owner only, and read back through it', () => {
+    const text = `${INPUT}
+      layer { name: "a" type: "InnerProduct" bottom: "x" top: "a" param { name: "w" } inner_product_param { num_output: 3 weight_filler { type: "gaussian" } } }
+      layer { name: "b" type: "InnerProduct" bottom: "x" top: "b" param { name: "w" } inner_product_param { num_output: 3 bias_filler { type: "constant" value: 0.5 } } }`;
+    const n = net(text);
+    const out = join(tmp, 'shared.caffemodel.h5');
+    n.saveHdf5(out);
+    const paths = readHdf5Tree(out).datasets.map((d) => d.path);
+    expect(paths).toEqual(['data/a/0', 'data/a/1', 'data/b/1']);
+    const m = net(text);
+    m.params.get('a')![0].data.fill(0);
+    m.params.get('b')![1].data.fill(0);
+    m.copyTrainedLayersFromFile(out);
+    expect(bitEqual(m.params.get('b')![0].data, n.params.get('a')![0].data)).toBe(true);
+    expect([...m.params.get('b')![1].data]).toEqual([0.5, 0.5, 0.5]);
+  });
+
+  it('mismatches are errors naming the file, layer and parameter; unknown layers are skipped', () => {
+    const n = Net.fromFiles(join(DEMO, 'lenet.prototxt'), join(DEMO, 'lenet_iter_10000.caffemodel'), { phase: 'TEST' });
+    const out = join(tmp, 'lenet2.caffemodel.h5');
+    n.saveHdf5(out);
+    const text = readFileSync(join(DEMO, 'lenet.prototxt'), 'utf8');
+    const smaller = new Net(parseText(text.replace('num_output: 500', 'num_output: 400'), 'NetParameter'), { phase: 'TEST' });
+    expect(() => smaller.copyTrainedLayersFromFile(out)).toThrow(
+      /lenet2\.caffemodel\.h5: cannot copy param 0 of layer 'ip1': shape mismatch, source \(500,800\), target \(400,800\)/,
+    );
+    const oneBlob = net(`${INPUT} layer { name: "ip2" type: "PReLU" bottom: "x" top: "y" }`);
+    expect(() => oneBlob.copyTrainedLayersFromFile(out)).toThrow(/layer 'ip2' holds 2 parameter\(s\) but the net's layer has 1/);
+    const renamed = new Net(parseText(text.replace(/"ip2"/g, '"ip2b"'), 'NetParameter'), { phase: 'TEST' });
+    renamed.copyTrainedLayersFromFile(out); // ip2 is not in this net: skipped, as Caffe does
+    expect(bitEqual(renamed.params.get('ip1')![0].data, n.params.get('ip1')![0].data)).toBe(true);
+    const h5data = join(__dirname, '..', 'fixtures', 'data', 'hdf5', 'train', 'part0.h5');
+    expect(() => n.copyTrainedLayersFromFile(h5data)).toThrow(/part0\.h5: no group 'data'/);
+  });
+
+  it('datasets over the allocation limit are refused before they are read', () => {
+    const n = Net.fromFiles(join(DEMO, 'lenet.prototxt'), join(DEMO, 'lenet_iter_10000.caffemodel'), { phase: 'TEST' });
+    const out = join(tmp, 'limit.caffemodel.h5');
+    n.saveHdf5(out);
+    const before = maxBlobBytes;
+    setMaxBlobBytes(1 << 20); // ip1's weights alone are 1.6 MB
+    try {
+      expect(() => n.copyTrainedLayersFromFile(out)).toThrow(/limit\.caffemodel\.h5: .*over the \d+ bytes allowed/);
+    } finally {
+      setMaxBlobBytes(before);
+    }
+  });
+
+  it('a layer name HDF5 cannot hold is refused before anything is written', () => {
+    const n = net(`${INPUT} layer { name: "conv1/bn" type: "BatchNorm" bottom: "x" top: "x" }`);
+    const out = join(tmp, 'slash.caffemodel.h5');
+    expect(() => n.saveHdf5(out)).toThrow(/layer 'conv1\/bn'.*HDF5 weights file/);
+    expect(readdirSync(tmp).filter((f) => f.startsWith('slash') || f.includes('.tmp'))).toEqual([]);
+  });
+});
+

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { check, findCases, runCase } from '../src/check/runner.js';
@@ -14,6 +14,7 @@ import { getLearningRate } from '../src/solvers/lr-policy.js';
 import { createSolver, loadSolver, solverTypes } from '../src/solvers/registry.js';
 import { formatG, type IterationInfo, type Solver } from '../src/solvers/solver.js';
 import { SGDSolver } from '../src/solvers/sgd.js';
+import { readHdf5Tree } from '../src/data/hdf5.js';
 import { AdamSolver } from '../src/solvers/adam.js';
 import { fromObject } from '../src/proto/schema.js';
 
@@ -191,11 +192,13 @@ describe('snapshot + restore', () => {
     ['adadelta', 'type: "AdaDelta" base_lr: 1.0 momentum: 0.95 delta: 1e-6 lr_policy: "fixed"'],
     ['nesterov_exp', 'type: "Nesterov" base_lr: 0.05 momentum: 0.9 lr_policy: "exp" gamma: 0.9 iter_size: 2'],
   ];
-  for (const [caseName, text] of configs) {
-    it(`3 + snapshot + restore + 3 equals 6 straight, bit for bit (${caseName})`, () => {
+  const runs = [...configs.map(([c, t]) => [c, t, 'BINARYPROTO'] as const), ...configs.slice(0, 2).map(([c, t]) => [c, t, 'HDF5'] as const)];
+  for (const [caseName, text, format] of runs) {
+    it(`3 + snapshot + restore + 3 equals 6 straight, bit for bit (${caseName}, ${format})`, () => {
       const dir = mkdtempSync(join(TMP, `${caseName}-`));
       const prefix = join(dir, 'snap');
-      const common = `${text} max_iter: 100 display: 0 random_seed: 1 snapshot_prefix: "${prefix}"`;
+      const common = `${text} max_iter: 100 display: 0 random_seed: 1 snapshot_prefix: "${prefix}" snapshot_format: ${format}`;
+      const hdf5 = format === 'HDF5';
 
       const straight = solverFor(caseName, `${common} snapshot: 0`);
       straight.net.copyTrainedLayersFromFile(weightsOf(caseName));
@@ -206,15 +209,26 @@ describe('snapshot + restore', () => {
       first.net.copyTrainedLayersFromFile(weightsOf(caseName));
       feedEachIteration(first, caseName);
       first.step(3);
-      const model = `${prefix}_iter_3.caffemodel`;
-      const state = `${prefix}_iter_3.solverstate`;
+      const model = `${prefix}_iter_3.caffemodel${hdf5 ? '.h5' : ''}`;
+      const state = `${prefix}_iter_3.solverstate${hdf5 ? '.h5' : ''}`;
       expect(existsSync(model)).toBe(true);
       expect(existsSync(state)).toBe(true);
-      const st = decodeMessage(readFileSync(state), 'SolverState');
-      expect(st.iter).toBe(3);
-      expect(st.learned_net).toBe(model);
       const sets = caseName === 'adam_multistep' || caseName === 'adadelta' ? 2 : 1;
-      expect(st.history.length).toBe(first.net.learnableParams.length * sets);
+      if (hdf5) {
+        // Caffe's layout: int datasets iter and current_step, string learned_net, history/<i>
+        const tree = readHdf5Tree(state);
+        const get = (p: string) => tree.datasets.find((d) => d.path === p)!;
+        expect([...get('iter').data!]).toEqual([3]);
+        expect([...get('current_step').data!]).toEqual([first.currentStep]);
+        expect(get('learned_net').text).toBe(model);
+        expect(tree.groups).toEqual(['history']);
+        expect(tree.datasets.filter((d) => d.path.startsWith('history/')).length).toBe(first.net.learnableParams.length * sets);
+      } else {
+        const st = decodeMessage(readFileSync(state), 'SolverState');
+        expect(st.iter).toBe(3);
+        expect(st.learned_net).toBe(model);
+        expect(st.history.length).toBe(first.net.learnableParams.length * sets);
+      }
 
       // a fresh solver (random initial weights) restored from the snapshot
       const resumed = solverFor(caseName, `${common} snapshot: 0`);
@@ -254,7 +268,11 @@ describe('snapshot + restore', () => {
     expect(other.iter).toBe(2);
     expectBitEqual(other.net.layer('ip2').blobs[0].data, s.net.layer('ip2').blobs[0].data, 'ip2');
     expect(() => other.restore(join(dir, 'nope.solverstate'))).toThrow(/nope\.solverstate/);
-    expect(() => other.restore('x.solverstate.h5')).toThrow(/HDF5/);
+    expect(() => other.restore(join(dir, 'x.solverstate.h5'))).toThrow(/x\.solverstate\.h5/);
+    // a binary state given an .h5 name is read as HDF5, as Caffe decides by the name
+    const misnamed = join(dir, 'binary.solverstate.h5');
+    writeFileSync(misnamed, readFileSync(state));
+    expect(() => other.restore(misnamed)).toThrow(/binary\.solverstate\.h5: .*not an HDF5 file/);
     // a state from a solver with two history sets does not fit SGD
     const adam = solverFor('sgd_fixed', `type: "Adam" base_lr: 0.1 lr_policy: "fixed" snapshot_prefix: "${join(dir, 'adam')}"`);
     const adamState = adam.snapshot().state;
@@ -299,8 +317,7 @@ describe('snapshot + restore', () => {
     expect(existsSync(`${prefix}_iter_4.solverstate`)).toBe(true);
   });
 
-  it('snapshot_format HDF5 and a snapshot without prefix are clear errors', () => {
-    expect(() => solverFor('sgd_fixed', 'base_lr: 0.1 lr_policy: "fixed" snapshot_format: HDF5')).toThrow(/HDF5/);
+  it('a snapshot without prefix or with an unwritable one is a clear error', () => {
     expect(() => solverFor('sgd_fixed', 'base_lr: 0.1 lr_policy: "fixed" snapshot: 10')).toThrow(/snapshot_prefix/);
     expect(() => solverFor('sgd_fixed', `base_lr: 0.1 lr_policy: "fixed" snapshot: 10 snapshot_prefix: "${join(TMP, 'no', 'such', 'dir', 'x')}"`)).toThrow(
       /cannot write to snapshot prefix/,

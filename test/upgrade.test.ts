@@ -575,7 +575,7 @@ layers { name: "prob" type: SOFTMAX bottom: "ip" top: "prob" }
     expect(() => readNetParameter(mixed)).toThrow(/mixed\.prototxt: refusing/);
   });
 
-  test('readNetWeights reads V1 binary caffemodels as V2; HDF5 is refused clearly', () => {
+  test('readNetWeights reads V1 binary caffemodels as V2; HDF5 is pointed to copyTrainedLayersFromFile', () => {
     const w = readNetWeights(V1_LENET);
     expect(w.layers.length).toBe(0);
     const conv1 = w.layer.find((l: Message) => l.name === 'conv1');
@@ -584,10 +584,10 @@ layers { name: "prob" type: SOFTMAX bottom: "ip" top: "prob" }
     expect(conv1.blobs[0].data.length).toBe(20 * 1 * 5 * 5);
     // A real HDF5 file (Caffe HDF5Data test data), by name and, renamed, by its signature alone.
     const h5 = join(FIXTURES, 'data', 'hdf5', 'train', 'part0.h5');
-    expect(() => readNetWeights(h5)).toThrow(/HDF5.*not supported/);
+    expect(() => readNetWeights(h5)).toThrow(/is HDF5 weights.*copyTrainedLayersFromFile/);
     const renamed = join(tmp, 'weights_h5.caffemodel');
     writeFileSync(renamed, readFileSync(h5));
-    expect(() => readNetWeights(renamed)).toThrow(/HDF5.*not supported/);
+    expect(() => readNetWeights(renamed)).toThrow(/is HDF5 weights/);
     const fake = join(tmp, 'w.caffemodel.h5');
     writeFileSync(fake, Uint8Array.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]));
     expect(() => readNetWeights(fake)).toThrow(FileFormatError);

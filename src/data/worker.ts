@@ -7,13 +7,15 @@
 //   { op: 'close', stream }                       stop the stream and release its loader
 //   { op: 'h5read', id, path, names }             read datasets of an HDF5 file (as float32)
 //   { op: 'h5write', id, path, datasets }         write float32 datasets to a new HDF5 file
+//   { op: 'h5readtree', id, path, maxBytes }      read a whole HDF5 file (groups and datasets)
+//   { op: 'h5writetree', id, path, tree }         write a whole HDF5 file
 //
 // Stream items are { stream, seq, ok, value: Batch } in order, or { stream, seq, ok: false, error }
 // after which the stream stops. After posting anything the worker bumps signal[0] and wakes the
 // caller, which may be sleeping in Atomics.wait.
 import type { MessagePort } from 'node:worker_threads';
 import { createLoader, type BatchLoader, type LoaderConfig } from './loaders.js';
-import { h5Read, h5Write, type H5Dataset } from './hdf5-impl.js';
+import { h5Read, h5ReadTree, h5Write, h5WriteTree, type H5Dataset, type H5Tree } from './hdf5-impl.js';
 
 interface Stream {
   loader: BatchLoader;
@@ -103,6 +105,20 @@ export function start(port: MessagePort, signal: Int32Array): void {
       }
       case 'h5write': {
         h5Write(msg.path, msg.datasets).then(
+          () => post({ id: msg.id, ok: true }),
+          (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
+        );
+        return;
+      }
+      case 'h5readtree': {
+        h5ReadTree(msg.path, msg.maxBytes).then(
+          (tree: H5Tree) => post({ id: msg.id, ok: true, value: tree }, tree.datasets.flatMap((d) => (d.data ? [d.data.buffer as ArrayBuffer] : []))),
+          (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
+        );
+        return;
+      }
+      case 'h5writetree': {
+        h5WriteTree(msg.path, msg.tree).then(
           () => post({ id: msg.id, ok: true }),
           (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
         );

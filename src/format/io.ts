@@ -8,7 +8,7 @@
 // plus readNetParameter (text or binary, detected from the content) and upgradeFile, which does
 // what tools/upgrade_net_proto_text, upgrade_net_proto_binary or upgrade_solver_proto_text do,
 // chosen from the content.
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { CaffeError, ParseError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -47,6 +47,20 @@ const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 export function isHdf5(bytes: Uint8Array): boolean {
   if (bytes.length < HDF5_SIGNATURE.length) return false;
   return HDF5_SIGNATURE.every((b, i) => bytes[i] === b);
+}
+
+/** Whether the file at `path` starts with the HDF5 signature (false when it cannot be read). */
+export function isHdf5File(path: string): boolean {
+  const head = new Uint8Array(HDF5_SIGNATURE.length);
+  let fd = -1;
+  try {
+    fd = openSync(path, 'r');
+    return readSync(fd, head, 0, head.length, 0) === head.length && isHdf5(head);
+  } catch {
+    return false;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -164,8 +178,8 @@ export function readNetParameterText(path: string, opts: ReadNetOptions = {}): M
  */
 export function readNetWeights(path: string, opts: ReadNetOptions = {}): Message {
   const bytes = readBytes(path);
-  if (isHdf5(bytes) || /\.h5$/i.test(path)) {
-    throw new FileFormatError(path, 'HDF5 weights (.caffemodel.h5) are not supported; convert them to a binary .caffemodel');
+  if (isHdf5(bytes)) {
+    throw new FileFormatError(path, 'is HDF5 weights (a .caffemodel.h5): Net.copyTrainedLayersFromFile reads those; readNetWeights reads binary caffemodels');
   }
   return maybeUpgrade(decodeMessage(bytes, 'NetParameter', path), path, opts);
 }

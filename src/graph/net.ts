@@ -11,7 +11,9 @@ import { Layer, TRAIN, TEST, type Phase, copyProtoData } from '../layers/layer.j
 import { cloneMessage, has, newMessage, type Message } from '../proto/schema.js';
 import { CaffeError, LayerError, NetError } from '../util/errors.js';
 import { upgradeNetAsNeeded } from '../format/upgrade.js';
-import { readNetParameter, readNetWeights } from '../format/io.js';
+import { isHdf5File, readNetParameter, readNetWeights } from '../format/io.js';
+import { readHdf5Tree, writeHdf5Tree } from '../data/hdf5.js';
+import { copyTrainedLayersFromHdf5Tree, netToHdf5Tree } from './net-hdf5.js';
 import { encodeMessage } from '../format/binary.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -431,8 +433,10 @@ export class Net {
     }
   }
 
+  /** Copies parameters from a binary caffemodel or, as Caffe decides by the file's signature, an HDF5 one. */
   copyTrainedLayersFromFile(path: string): void {
-    this.copyTrainedLayersFrom(readNetWeights(path), path);
+    if (isHdf5File(path)) copyTrainedLayersFromHdf5Tree(this, readHdf5Tree(path), path);
+    else this.copyTrainedLayersFrom(readNetWeights(path), path);
   }
 
   /** Makes this net use another net's parameter storage, by layer name (test nets in a solver). */
@@ -469,6 +473,11 @@ export class Net {
   /** Writes a binary caffemodel Caffe can read (atomically). */
   save(path: string, writeDiff = false): void {
     writeFileAtomic(path, encodeMessage(this.toProto(writeDiff), 'NetParameter'));
+  }
+
+  /** Writes the parameters as Caffe's Net::ToHDF5 does (a .caffemodel.h5), atomically. */
+  saveHdf5(path: string, writeDiff = false): void {
+    writeHdf5Tree(path, netToHdf5Tree(this, writeDiff));
   }
 }
 

@@ -18,8 +18,9 @@ import { blobToProto, copyProtoData } from '../layers/layer.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { decodeMessage, encodeMessage } from '../format/binary.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { readHdf5Tree, writeHdf5Tree } from '../data/hdf5.js';
 import { getLearningRate } from './lr-policy.js';
-import { Solver, formatG, type SolverOptions } from './solver.js';
+import { SNAPSHOT_HDF5, Solver, formatG, type SolverOptions } from './solver.js';
 
 const f = Math.fround;
 
@@ -150,6 +151,23 @@ export class SGDSolver extends Solver {
   }
 
   protected snapshotSolverState(modelFilename: string): string {
+    if (this.param.snapshot_format === SNAPSHOT_HDF5) {
+      // SnapshotSolverStateToHDF5: int datasets iter and current_step, the string learned_net,
+      // and group history with dataset i per history blob.
+      const name = this.snapshotFilename('.solverstate.h5');
+      const path = this.resolvePath(name);
+      this.log(`Snapshotting solver state to HDF5 file ${name}`);
+      writeHdf5Tree(path, {
+        groups: ['history'],
+        datasets: [
+          { path: 'iter', shape: [1], kind: 'int', data: Int32Array.of(this.iter) },
+          { path: 'learned_net', shape: [], kind: 'string', data: null, text: modelFilename },
+          { path: 'current_step', shape: [1], kind: 'int', data: Int32Array.of(this.currentStep) },
+          ...this.history.map((b, i) => ({ path: `history/${i}`, shape: b.shape.slice(), kind: 'float' as const, data: b.data })),
+        ],
+      });
+      return path;
+    }
     const state = newMessage('SolverState');
     state.iter = this.iter;
     state.learned_net = modelFilename;
@@ -166,11 +184,7 @@ export class SGDSolver extends Solver {
     const state = decodeMessage(readFileSync(path), 'SolverState', path);
     // Validate everything before changing anything.
     const history: Message[] = state.history;
-    if (history.length !== this.history.length) {
-      throw this.error(
-        `${path}: the state holds ${history.length} history blob(s), a ${this.type} solver of this net needs ${this.history.length}`,
-      );
-    }
+    this.checkHistoryCount(path, history.length);
     history.forEach((proto, i) => {
       const b = this.history[i];
       const shape = Blob.shapeFromProto(proto);
@@ -179,20 +193,59 @@ export class SGDSolver extends Solver {
         throw this.error(`${path}: history blob ${i} has shape (${shape.join(',')}), the parameter has ${b.shapeString()}`);
       }
     });
-    let model: string | null = null;
-    if (has(state, 'learned_net')) {
-      const learned: string = state.learned_net;
-      model = this.resolvePath(learned);
-      if (!existsSync(model) && !isAbsolute(learned)) {
-        // The snapshot was moved together with its state file: look next to the state.
-        const beside = join(dirname(path), basename(learned));
-        if (existsSync(beside)) model = beside;
-      }
-      if (!existsSync(model)) throw this.error(`${path}: learned_net '${learned}' not found (looked for ${model})`);
-    }
+    const model = has(state, 'learned_net') ? this.learnedNetPath(path, state.learned_net) : null;
     if (model) this.net.copyTrainedLayersFromFile(model);
     history.forEach((proto, i) => copyProtoData(proto, this.history[i]));
     this.iter = state.iter;
     this.currentStep = state.current_step;
+  }
+
+  protected restoreSolverStateFromHdf5(path: string): void {
+    const tree = readHdf5Tree(path);
+    const byPath = new Map(tree.datasets.map((d) => [d.path, d]));
+    const int = (name: string): number => {
+      const d = byPath.get(name);
+      if (!d || d.kind === 'string' || !d.data || d.data.length < 1) throw this.error(`${path}: no integer dataset '${name}' (not a solver state Caffe writes)`);
+      return d.data[0];
+    };
+    const iter = int('iter');
+    const currentStep = int('current_step');
+    if (!tree.groups.includes('history')) throw this.error(`${path}: no group 'history'`);
+    const links = tree.groups.filter((g) => /^history\/[^/]+$/.test(g)).length + tree.datasets.filter((d) => /^history\/[^/]+$/.test(d.path)).length;
+    this.checkHistoryCount(path, links);
+    const history = this.history.map((b, i) => {
+      const d = byPath.get(`history/${i}`);
+      if (!d || d.kind === 'string' || !d.data) throw this.error(`${path}: no dataset 'history/${i}'`);
+      if (d.shape.length !== b.shape.length || d.shape.some((x, k) => x !== b.shape[k])) {
+        throw this.error(`${path}: history blob ${i} has shape (${d.shape.join(',')}), the parameter has ${b.shapeString()}`);
+      }
+      return d.data;
+    });
+    const learned = byPath.get('learned_net');
+    const model = learned ? this.learnedNetPath(path, learned.text ?? '') : null;
+    if (model) this.net.copyTrainedLayersFromFile(model);
+    history.forEach((src, i) => {
+      const dst = this.history[i].data;
+      for (let k = 0; k < dst.length; k++) dst[k] = src[k];
+    });
+    this.iter = iter;
+    this.currentStep = currentStep;
+  }
+
+  private checkHistoryCount(path: string, n: number): void {
+    if (n !== this.history.length) {
+      throw this.error(`${path}: the state holds ${n} history blob(s), a ${this.type} solver of this net needs ${this.history.length}`);
+    }
+  }
+
+  /** The weights a state names, resolved as Caffe does, or found beside the state when both were moved. */
+  private learnedNetPath(statePath: string, learned: string): string {
+    let model = this.resolvePath(learned);
+    if (!existsSync(model) && !isAbsolute(learned)) {
+      const beside = join(dirname(statePath), basename(learned));
+      if (existsSync(beside)) model = beside;
+    }
+    if (!existsSync(model)) throw this.error(`${statePath}: learned_net '${learned}' not found (looked for ${model})`);
+    return model;
   }
 }

@@ -165,10 +165,7 @@ export abstract class Solver {
     if (!(p.average_loss >= 1)) throw this.error(`average_loss must be at least 1, got ${p.average_loss}`);
     if (!(p.iter_size >= 1)) throw this.error(`iter_size must be at least 1, got ${p.iter_size}`);
     if (p.snapshot < 0) throw this.error(`snapshot must be >= 0, got ${p.snapshot}`);
-    if (p.snapshot_format === SNAPSHOT_HDF5) {
-      throw this.error('snapshot_format HDF5 is not supported by caffe-ts; use snapshot_format: BINARYPROTO (the default)');
-    }
-    if (p.snapshot_format !== SNAPSHOT_BINARYPROTO) throw this.error(`unknown snapshot_format ${p.snapshot_format}`);
+    if (p.snapshot_format !== SNAPSHOT_BINARYPROTO && p.snapshot_format !== SNAPSHOT_HDF5) throw this.error(`unknown snapshot_format ${p.snapshot_format}`);
     this.checkParams();
     this.checkSnapshotWritePermissions();
     const seed = toNumber(p.random_seed);
@@ -193,6 +190,8 @@ export abstract class Solver {
   protected abstract snapshotSolverState(modelFilename: string): string;
   /** Restores the solver state (and the weights it names) from a binary .solverstate. */
   protected abstract restoreSolverStateFromBinaryProto(path: string): void;
+  /** Restores the solver state (and the weights it names) from a .solverstate.h5. */
+  protected abstract restoreSolverStateFromHdf5(path: string): void;
 
   /** Solver-type checks of the parameters (Caffe's constructor_sanity_check). */
   protected checkParams(): void {}
@@ -530,13 +529,20 @@ export abstract class Solver {
 
   /**
    * Writes `<prefix>_iter_<iter>.caffemodel` (the train net, diffs too if snapshot_diff) and
-   * `<prefix>_iter_<iter>.solverstate`, each atomically. Returns both paths (resolved).
+   * `<prefix>_iter_<iter>.solverstate`, each atomically; with snapshot_format HDF5 they are
+   * `.caffemodel.h5` and `.solverstate.h5` in Caffe's HDF5 layouts. Returns both paths (resolved).
    */
   snapshot(): { model: string; state: string } {
-    const modelFilename = this.snapshotFilename('.caffemodel');
+    const hdf5 = this.param.snapshot_format === SNAPSHOT_HDF5;
+    const modelFilename = this.snapshotFilename(hdf5 ? '.caffemodel.h5' : '.caffemodel');
     const model = this.resolvePath(modelFilename);
-    this.log(`Snapshotting to binary proto file ${modelFilename}`);
-    this.net.save(model, this.param.snapshot_diff);
+    if (hdf5) {
+      this.log(`Snapshotting to HDF5 file ${modelFilename}`);
+      this.net.saveHdf5(model, this.param.snapshot_diff);
+    } else {
+      this.log(`Snapshotting to binary proto file ${modelFilename}`);
+      this.net.save(model, this.param.snapshot_diff);
+    }
     const state = this.snapshotSolverState(modelFilename);
     this.onSnapshot?.({ model, state, iter: this.iter });
     return { model, state };
@@ -544,16 +550,14 @@ export abstract class Solver {
 
   /**
    * Restores a snapshot (Caffe's Solver::Restore): iter, current_step and history from the
-   * .solverstate, and the weights from the caffemodel it names (learned_net). HDF5 states (.h5)
-   * are not supported.
+   * .solverstate, and the weights from the caffemodel it names (learned_net). As in Caffe, a
+   * name ending in .h5 is read as an HDF5 state, anything else as a binary one.
    */
   restore(stateFile: string): void {
-    if (stateFile.endsWith('.h5')) {
-      throw this.error(`cannot restore '${stateFile}': HDF5 solver states are not supported; use a binary .solverstate`);
-    }
     const path = this.resolvePath(stateFile);
     if (!existsSync(path)) throw this.error(`solver state '${stateFile}' not found (looked for ${path})`);
-    this.restoreSolverStateFromBinaryProto(path);
+    if (stateFile.endsWith('.h5')) this.restoreSolverStateFromHdf5(path);
+    else this.restoreSolverStateFromBinaryProto(path);
     this.iterationsLast = this.iter;
   }
 

@@ -38,3 +38,22 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
     throw e;
   }
 }
+
+/**
+ * Atomic write for producers that need a path (an HDF5 library, say): `write` creates the
+ * temporary file it is given, which is then renamed over `path`, or removed if anything fails.
+ */
+export function writeAtomicVia(path: string, write: (tmpPath: string) => void): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    write(tmp);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // not created, or already gone
+    }
+    throw e;
+  }
+}
