@@ -10,6 +10,7 @@ import { decodeMessage } from '../src/format/binary.js';
 import { LayerError, NetError } from '../src/util/errors.js';
 import type { Message } from '../src/proto/schema.js';
 import { readHdf5Tree } from '../src/data/hdf5.js';
+import { describeFile } from '../src/cli/info.js';
 import { maxBlobBytes, setMaxBlobBytes } from '../src/graph/blob.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'caffe-ts-net-'));
@@ -171,6 +172,19 @@ describe('HDF5 weights (.caffemodel.h5, Caffe\'s Net::ToHDF5 layout)', () => {
     expect(bitEqual(renamed.params.get('ip1')![0].data, n.params.get('ip1')![0].data)).toBe(true);
     const h5data = join(__dirname, '..', 'fixtures', 'data', 'hdf5', 'train', 'part0.h5');
     expect(() => n.copyTrainedLayersFromFile(h5data)).toThrow(/part0\.h5: no group 'data'/);
+  });
+
+  it('caffe-ts info tells HDF5 weights, solver states and data files apart', () => {
+    const n = Net.fromFiles(join(DEMO, 'lenet.prototxt'), join(DEMO, 'lenet_iter_10000.caffemodel'), { phase: 'TEST' });
+    const out = join(tmp, 'info.caffemodel.h5');
+    n.saveHdf5(out);
+    const text = describeFile(out).split('\n');
+    expect(text[0]).toBe(`${out}: HDF5 weights (caffemodel.h5), ${n.layerNames.length} layers`);
+    expect(text).toContain('  ip1  params 500x800, 500 = 400500');
+    expect(text.at(-1)).toBe('total parameters: 431080');
+    expect(describeFile(join(DEMO, 'lenet_iter_10000.caffemodel')).split('\n').at(-1)).toBe('total parameters: 431080');
+    const h5data = join(__dirname, '..', 'fixtures', 'data', 'hdf5', 'train', 'part0.h5');
+    expect(describeFile(h5data)).toMatch(/part0\.h5: HDF5 file, 2 datasets\n {2}data \(float\) \d+x\d+/);
   });
 
   it('datasets over the allocation limit are refused before they are read', () => {

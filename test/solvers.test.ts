@@ -15,6 +15,7 @@ import { createSolver, loadSolver, solverTypes } from '../src/solvers/registry.j
 import { formatG, type IterationInfo, type Solver } from '../src/solvers/solver.js';
 import { SGDSolver } from '../src/solvers/sgd.js';
 import { readHdf5Tree } from '../src/data/hdf5.js';
+import { describeFile } from '../src/cli/info.js';
 import { AdamSolver } from '../src/solvers/adam.js';
 import { fromObject } from '../src/proto/schema.js';
 
@@ -223,6 +224,7 @@ describe('snapshot + restore', () => {
         expect(get('learned_net').text).toBe(model);
         expect(tree.groups).toEqual(['history']);
         expect(tree.datasets.filter((d) => d.path.startsWith('history/')).length).toBe(first.net.learnableParams.length * sets);
+        expect(describeFile(state)).toBe(`${state}: HDF5 solver state, iter 3, current_step ${first.currentStep}, ${first.net.learnableParams.length * sets} history blobs, learned_net ${model}`);
       } else {
         const st = decodeMessage(readFileSync(state), 'SolverState');
         expect(st.iter).toBe(3);

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { decodeMessage } from '../format/binary.js';
 import { parseText } from '../format/text.js';
-import { isBinaryProto } from '../format/io.js';
+import { isBinaryProto, isHdf5 } from '../format/io.js';
+import { readHdf5Tree } from '../data/hdf5.js';
 import { upgradeNetAsNeeded, upgradeSolverAsNeeded } from '../format/upgrade.js';
 import { Net } from '../graph/net.js';
 import { Blob } from '../graph/blob.js';
@@ -20,9 +21,39 @@ function fmtShape(s: readonly number[]): string {
   return s.length ? s.join('x') : 'scalar';
 }
 
+/** HDF5 files: Caffe's weights (data/<layer>/<i>), solver states, or plain datasets (HDF5Data). */
+function describeHdf5(path: string): string {
+  const tree = readHdf5Tree(path);
+  const lines: string[] = [];
+  const shapes = (prefix: string) => tree.datasets.filter((d) => d.path.startsWith(prefix) && !d.path.slice(prefix.length).includes('/'));
+  if (tree.groups.includes('data')) {
+    const layers = tree.groups.filter((g) => /^data\/[^/]+$/.test(g));
+    lines.push(`${path}: HDF5 weights (caffemodel.h5), ${layers.length} layers${tree.groups.includes('diff') ? ', with diffs' : ''}`);
+    let total = 0;
+    for (const g of layers) {
+      const ds = shapes(`${g}/`).sort((a, b) => Number(a.path.split('/').pop()) - Number(b.path.split('/').pop()));
+      const count = ds.reduce((a, d) => a + d.shape.reduce((x, y) => x * y, 1), 0);
+      total += count;
+      lines.push(`  ${g.slice(5)}${ds.length ? `  params ${ds.map((d) => fmtShape(d.shape)).join(', ')} = ${count}` : ''}`);
+    }
+    lines.push(`total parameters: ${total}`);
+    return lines.join('\n');
+  }
+  const get = (name: string) => tree.datasets.find((d) => d.path === name);
+  if (get('iter') && tree.groups.includes('history')) {
+    const num = (name: string) => (get(name)?.data?.[0] ?? '?');
+    const learned = get('learned_net')?.text;
+    return `${path}: HDF5 solver state, iter ${num('iter')}, current_step ${num('current_step')}, ${shapes('history/').length} history blobs${learned !== undefined ? `, learned_net ${learned}` : ''}`;
+  }
+  lines.push(`${path}: HDF5 file, ${tree.datasets.length} datasets`);
+  for (const d of tree.datasets) lines.push(`  ${d.path} (${d.kind}) ${d.kind === 'string' ? JSON.stringify(d.text) : fmtShape(d.shape)}`);
+  return lines.join('\n');
+}
+
 export function describeFile(path: string): string {
   const bytes = readFileSync(path);
   const lines: string[] = [];
+  if (isHdf5(bytes)) return describeHdf5(path);
   if (isBinaryProto(bytes)) {
     if (/\.binaryproto$/i.test(path)) {
       try {

@@ -113,7 +113,7 @@ export function isBinaryProto(bytes: Uint8Array, typeName?: string): boolean {
 /** Parses bytes as text or binary (auto-detected) into a message of `typeName`. */
 function readMessage(bytes: Uint8Array, typeName: string, path: string): { msg: Message; binary: boolean } {
   if (isHdf5(bytes)) {
-    throw new FileFormatError(path, 'is an HDF5 file; HDF5 (.h5) nets and weights are not supported, use a binary .caffemodel');
+    throw new FileFormatError(path, `is an HDF5 file, not a ${typeName} (prototxt or binary protobuf); HDF5 weights load through --weights / Net.copyTrainedLayersFromFile`);
   }
   const text = asText(bytes);
   if (text === null) {
@@ -174,7 +174,7 @@ export function readNetParameterText(path: string, opts: ReadNetOptions = {}): M
 
 /**
  * ReadNetParamsFromBinaryFileOrDie: trained weights from a binary .caffemodel (V0/V1 layouts
- * included), upgraded unless `upgrade: false`. HDF5 weights (.h5) are not supported.
+ * included), upgraded unless `upgrade: false`. HDF5 weights (.h5) are refused here: Net.copyTrainedLayersFromFile reads them.
  */
 export function readNetWeights(path: string, opts: ReadNetOptions = {}): Message {
   const bytes = readBytes(path);
