@@ -139,6 +139,23 @@ describe('HDF5 weights (.caffemodel.h5, Caffe\'s Net::ToHDF5 layout)', () => {
     for (const [name, blobs] of n.params) blobs.forEach((b, i) => expect(bitEqual(m.params.get(name)![i].data, b.data)).toBe(true));
   });
 
+  it('loads a .caffemodel.h5 that Caffe wrote (fixtures/hdf5-weights)', () => {
+    const dir = join(__dirname, '..', 'fixtures', 'hdf5-weights');
+    const file = join(dir, 'cifar10_quick_iter_5000.caffemodel.h5');
+    const n = Net.fromFiles(join(dir, 'cifar10_quick.prototxt'), file, { phase: 'TEST' });
+    const bytes = readFileSync(file);
+    const shapes: string[] = [];
+    for (const [name, blobs] of n.params) {
+      for (const b of blobs) {
+        shapes.push(`${name}:${b.shape.join('x')}`);
+        // Caffe's H5LTmake_dataset_float stores each blob contiguously: its bytes are in the file as they are.
+        expect(bytes.indexOf(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength))).toBeGreaterThan(0);
+        expect(b.data.some((v) => v !== 0)).toBe(true);
+      }
+    }
+    expect(shapes).toEqual(['conv1:32x3x5x5', 'conv1:32', 'conv2:32x32x5x5', 'conv2:32', 'conv3:64x32x5x5', 'conv3:64', 'ip1:64x1024', 'ip1:64', 'ip2:9x64', 'ip2:9']);
+  });
+
   it('shared parameters are written by their owner only, and read back through it', () => {
     const text = `${INPUT}
       layer { name: "a" type: "InnerProduct" bottom: "x" top: "a" param { name: "w" } inner_product_param { num_output: 3 weight_filler { type: "gaussian" } } }
