@@ -1,15 +1,14 @@
 // Data layers: Data (LMDB), ImageData, HDF5Data, HDF5Output, MemoryData, WindowData, the
 // DataTransformer and the LMDB reader, on small data written here into a temp folder (LMDB with the
-// `lmdb` package, images with pngjs / jpeg-js, HDF5 with h5wasm), plus LeNet's real train/test
+// `lmdb` package, images with pngjs plus a fixture JPEG, HDF5 with h5wasm), plus LeNet's real train/test
 // prototxt and the BVLC Caffe reference cases in fixtures/data.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { PNG } from 'pngjs';
-import jpeg from 'jpeg-js';
 import { Net } from '../src/graph/net.js';
 import { parseText } from '../src/format/text.js';
 import { encodeMessage } from '../src/format/binary.js';
@@ -442,7 +441,7 @@ describe('ImageData layer', () => {
     mkdirSync(join(dir, 'sub dir'));
     const pngs = [0, 1, 2].map((i) => pngBytes(6, 4, rgbaImage(6, 4, i), 2));
     pngs.forEach((b, i) => writeFileSync(join(dir, 'sub dir', `p${i}.png`), b));
-    const jpg = new Uint8Array(jpeg.encode({ data: Buffer.from(rgbaImage(6, 4, 9)), width: 6, height: 4 }, 90).data);
+    const jpg = new Uint8Array(readFileSync(join(FIXTURES, 'images', 'tiny6x4.jpg'))); // 6x4 colour
     writeFileSync(join(dir, 'j.jpg'), jpg);
     const list = join(dir, 'list.txt');
     writeFileSync(list, 'sub dir/p0.png 3\nsub dir/p1.png 4\r\n\nj.jpg 5\nsub dir/p2.png 6\n');
@@ -718,7 +717,7 @@ describe('Datum helpers', () => {
     const gray = pngBytes(2, 2, rgbaImage(2, 2, 0, true), 0);
     expect(decodeImageBytes(gray, 'native').channels).toBe(1);
     expect(decodeImageBytes(gray, 'color').channels).toBe(3);
-    const jpg = new Uint8Array(jpeg.encode({ data: Buffer.from(rgbaImage(8, 8, 1)), width: 8, height: 8 }, 90).data);
+    const jpg = new Uint8Array(readFileSync(join(FIXTURES, 'images', 'tiny6x4.jpg')));
     expect(decodeImageBytes(jpg, 'native').channels).toBe(3);
     expect(decodeImageBytes(jpg, 'gray').channels).toBe(1);
   });

@@ -2,9 +2,8 @@
 // an encoded Datum (a PNG or JPEG file's bytes) into pixels the way Caffe's io.cpp does with
 // OpenCV: DecodeDatumToCVMatNative (cv::imdecode with IMREAD_UNCHANGED: gray stays 1 channel,
 // color is BGR, an alpha channel gives BGRA) or DecodeDatumToCVMat (IMREAD_COLOR / GRAYSCALE).
-import { PNG } from 'pngjs';
 import { decodeMessage, encodeMessage } from '../format/binary.js';
-import { decodeImage } from '../format/image.js';
+import { decodeImage, decodePngBgra } from '../format/image.js';
 import { newMessage } from '../proto/schema.js';
 import { CaffeError } from '../util/errors.js';
 
@@ -75,25 +74,11 @@ export function decodeImageBytes(bytes: Uint8Array, mode: DecodeMode, where = '<
   if (kind.bitDepth16) {
     throw new CaffeError(`${where}: 16-bit PNG: decoded as stored (OpenCV's IMREAD_UNCHANGED) it is not 8-bit, which Caffe's transformer rejects; set transform_param force_color or force_gray`);
   }
-  if (kind.channels === 1) return decodeImage(bytes, false, where);
-  if (kind.channels === 3) return decodeImage(bytes, true, where);
+  // IMREAD_UNCHANGED: OpenCV applies no EXIF orientation.
+  if (kind.channels === 1) return decodeImage(bytes, false, where, { exifOrientation: false });
+  if (kind.channels === 3) return decodeImage(bytes, true, where, { exifOrientation: false });
   // PNG with alpha (or a transparency chunk): BGRA, as OpenCV gives it.
-  let png: PNG;
-  try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (e) {
-    throw new CaffeError(`${where}: cannot decode image: ${(e as Error).message}`);
-  }
-  const n = png.width * png.height;
-  const out = new Uint8Array(n * 4);
-  const s = png.data;
-  for (let i = 0; i < n; i++) {
-    out[4 * i] = s[4 * i + 2];
-    out[4 * i + 1] = s[4 * i + 1];
-    out[4 * i + 2] = s[4 * i];
-    out[4 * i + 3] = s[4 * i + 3];
-  }
-  return { width: png.width, height: png.height, channels: 4, data: out };
+  return decodePngBgra(bytes, where);
 }
 
 /** Channels an image file holds as stored (what IMREAD_UNCHANGED yields), from its header. */
