@@ -32,6 +32,13 @@ export function start(port: MessagePort, signal: Int32Array): void {
     Atomics.notify(signal, 0);
   };
   const streams = new Map<number, Stream>();
+  /** Posts the outcome of an async request: its value (buffers transferred) or its error message. */
+  const reply = <T>(id: number, work: Promise<T>, buffers: (value: T) => ArrayBuffer[] = () => []) => {
+    work.then(
+      (value) => post({ id, ok: true, value }, buffers(value)),
+      (e: unknown) => post({ id, ok: false, error: (e as Error).message ?? String(e) }),
+    );
+  };
 
   const pump = (id: number) => {
     const s = streams.get(id);
@@ -96,34 +103,18 @@ export function start(port: MessagePort, signal: Int32Array): void {
         }
         return;
       }
-      case 'h5read': {
-        h5Read(msg.path, msg.names).then(
-          (datasets: H5Dataset[]) => post({ id: msg.id, ok: true, value: datasets }, datasets.map((d) => d.data.buffer as ArrayBuffer)),
-          (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
-        );
+      case 'h5read':
+        reply(msg.id, h5Read(msg.path, msg.names), (datasets: H5Dataset[]) => datasets.map((d) => d.data.buffer as ArrayBuffer));
         return;
-      }
-      case 'h5write': {
-        h5Write(msg.path, msg.datasets).then(
-          () => post({ id: msg.id, ok: true }),
-          (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
-        );
+      case 'h5write':
+        reply(msg.id, h5Write(msg.path, msg.datasets));
         return;
-      }
-      case 'h5readtree': {
-        h5ReadTree(msg.path, msg.maxBytes).then(
-          (tree: H5Tree) => post({ id: msg.id, ok: true, value: tree }, tree.datasets.flatMap((d) => (d.data ? [d.data.buffer as ArrayBuffer] : []))),
-          (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
-        );
+      case 'h5readtree':
+        reply(msg.id, h5ReadTree(msg.path, msg.maxBytes), (tree: H5Tree) => tree.datasets.flatMap((d) => (d.data ? [d.data.buffer as ArrayBuffer] : [])));
         return;
-      }
-      case 'h5writetree': {
-        h5WriteTree(msg.path, msg.tree).then(
-          () => post({ id: msg.id, ok: true }),
-          (e: unknown) => post({ id: msg.id, ok: false, error: (e as Error).message ?? String(e) }),
-        );
+      case 'h5writetree':
+        reply(msg.id, h5WriteTree(msg.path, msg.tree));
         return;
-      }
       default:
         if (msg.id) post({ id: msg.id, ok: false, error: `unknown request '${msg.op}'` });
     }
