@@ -1,5 +1,7 @@
 // Tight element-wise loops over Float32Array ranges: the hot inner loops of the non-GEMM layers
-// (BatchNorm, Scale, Bias, ReLU, Eltwise, LRN, im2col).
+// (BatchNorm, Scale, Bias, ReLU, Eltwise, LRN, im2col). reluArrays, reluBackwardArrays and
+// addArrays hand runs of SIMD_MIN elements or more to the WebAssembly SIMD kernels (simd.ts),
+// which compute the same float32 values; the loops here run otherwise.
 //
 // Why they are unrolled by four: TurboFan does not hoist a typed array's map check, length and
 // base pointer out of a loop (the loop's interrupt check may run arbitrary code), so a
@@ -8,6 +10,8 @@
 // written in its comment computes (same operations in the same order, float32 stores), so
 // callers keep Caffe's float32 results bit for bit. Ranges are [start, end) on the given arrays;
 // `x` and `y` may be the same array (in place) since every element is read before it is written.
+
+import { addSimd, reluBackwardSimd, reluSimd, simdKernel, SIMD_MIN } from './simd.js';
 
 const f32 = Math.fround;
 
@@ -84,6 +88,10 @@ export function sumRange(x: Float32Array, start: number, end: number): number {
 
 /** y[i] = a[i] + b[i] for i < n. */
 export function addArrays(a: Float32Array, b: Float32Array, y: Float32Array, n: number): void {
+  if (n >= SIMD_MIN) {
+    const k = simdKernel();
+    if (k) return addSimd(k, a, b, y, n);
+  }
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const a0 = a[i], a1 = a[i + 1], a2 = a[i + 2], a3 = a[i + 3];
@@ -180,6 +188,11 @@ export function addScatter(src: Float32Array, s: number, dst: Float32Array, d: n
 
 /** y[i] = x[i] > 0 ? x[i] : slope * x[i] for i < n (NaN stays NaN, as Caffe's max + slope * min). */
 export function reluArrays(x: Float32Array, y: Float32Array, n: number, slope: number): void {
+  // The kernel takes the slope as a float32 (the layer's always is: a proto float).
+  if (n >= SIMD_MIN && f32(slope) === slope) {
+    const k = simdKernel();
+    if (k) return reluSimd(k, x, y, n, slope);
+  }
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
@@ -196,6 +209,10 @@ export function reluArrays(x: Float32Array, y: Float32Array, n: number, slope: n
 
 /** dx[i] = x[i] > 0 ? dy[i] : slope * dy[i] for i < n (ReLU's gradient). */
 export function reluBackwardArrays(x: Float32Array, dy: Float32Array, dx: Float32Array, n: number, slope: number): void {
+  if (n >= SIMD_MIN && f32(slope) === slope) {
+    const k = simdKernel();
+    if (k) return reluBackwardSimd(k, x, dy, dx, n, slope);
+  }
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const g0 = dy[i], g1 = dy[i + 1], g2 = dy[i + 2], g3 = dy[i + 3];

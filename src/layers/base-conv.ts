@@ -12,7 +12,7 @@
 import type { Blob } from '../graph/blob.js';
 import { gemm, gemv } from '../kernels/gemm.js';
 import { im2colAuto } from '../kernels/im2col.js';
-import { shiftRange } from '../kernels/loops.js';
+import { ROW_ADD, rowMap } from '../kernels/rows.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { axisOf, Layer } from './layer.js';
 
@@ -270,8 +270,7 @@ export abstract class BaseConvolutionLayer extends Layer {
    * GEMM's operand copies.
    */
   protected forwardBias(output: Float32Array, bias: Float32Array): void {
-    const S = this.outSpatialDim;
-    for (let o = 0; o < this.numOutput; o++) shiftRange(output, output, o * S, (o + 1) * S, bias[o]);
+    rowMap(ROW_ADD, output, output, this.numOutput, this.outSpatialDim, this.numOutput, null, bias);
   }
 
   /** input = col2im(W^T * output), per group (overwrites input). */

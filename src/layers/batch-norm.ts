@@ -12,14 +12,16 @@
 // added when missing and must say lr_mult 0) and never writes their diffs.
 //
 // Speed: forward is one pass over the data with stored statistics (subtract and divide fused,
-// the divide done as a multiply that rounds identically: see centerScaleRange) and three with
-// batch statistics (mean; centre + sum of squares; scale); backward is one or two passes.
+// through the per-row SIMD kernel of kernels/rows.ts, or in JS as a multiply by the reciprocal
+// that rounds identically: see centerScaleRange) and three with batch statistics (mean;
+// centre + sum of squares; scale); backward is one or two passes.
 // Results are Caffe's float32 operations in Caffe's order; only the double-precision row sums
 // are added in a different order (four or two partial sums).
 import { Blob } from '../graph/blob.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { Layer, paramOf, TEST } from './layer.js';
-import { centerScaleRange, scaleRange, sumRange } from '../kernels/loops.js';
+import { sumRange } from '../kernels/loops.js';
+import { ROW_CENTER_DIV, ROW_DIV, rowMap } from '../kernels/rows.js';
 import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
@@ -132,7 +134,7 @@ export class BatchNormLayer extends Layer {
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const x = bottom[0].data;
     const y = top[0].data;
-    const { num, channels: C, spatial: S, mean, variance, invStd } = this;
+    const { num, channels: C, spatial: S, mean, variance } = this;
     const [meanSum, varSum, factor] = this.blobs;
 
     if (this.useGlobalStats) {
@@ -144,12 +146,7 @@ export class BatchNormLayer extends Layer {
       }
       this.setStd();
       // A per-channel affine: y = f32(x - mean) / std in one pass.
-      for (let n = 0; n < num; n++) {
-        for (let c = 0; c < C; c++) {
-          const o = (n * C + c) * S;
-          centerScaleRange(x, y, o, o + S, mean[c], invStd[c]);
-        }
-      }
+      rowMap(ROW_CENTER_DIV, x, y, num * C, S, C, mean, this.std);
       return;
     }
 
@@ -176,12 +173,7 @@ export class BatchNormLayer extends Layer {
       varSum.data[c] = f32(maf * varSum.data[c]) + f32(bias * variance[c]);
     }
     this.setStd();
-    for (let n = 0; n < num; n++) {
-      for (let c = 0; c < C; c++) {
-        const o = (n * C + c) * S;
-        scaleRange(y, y, o, o + S, invStd[c]);
-      }
-    }
+    rowMap(ROW_DIV, y, y, num * C, S, C, null, this.std);
     this.xNorm.set(y);
   }
 
@@ -191,12 +183,7 @@ export class BatchNormLayer extends Layer {
     const dx = bottom[0].diff;
     const { num, channels: C, spatial: S, invStd } = this;
     if (this.useGlobalStats) {
-      for (let n = 0; n < num; n++) {
-        for (let c = 0; c < C; c++) {
-          const o = (n * C + c) * S;
-          scaleRange(dy, dx, o, o + S, invStd[c]);
-        }
-      }
+      rowMap(ROW_DIV, dy, dx, num * C, S, C, null, this.std);
       return;
     }
     // dx = (dy - mean(dy) - mean(dy * y) * y) / sqrt(var + eps), means per channel.

@@ -5,7 +5,8 @@ import { Blob } from '../graph/blob.js';
 import { fillBlob } from '../graph/filler.js';
 import type { Message } from '../proto/schema.js';
 import { axisOf, Layer, paramOf } from './layer.js';
-import { shiftRange, sumRange } from '../kernels/loops.js';
+import { sumRange } from '../kernels/loops.js';
+import { ROW_ADD, rowMap } from '../kernels/rows.js';
 import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
@@ -98,11 +99,7 @@ export class BiasLayer extends BroadcastLayer {
     const b = this.operand(bottom).data;
     const x = bottom[0].data;
     const y = top[0].data;
-    const inner = this.inner;
-    let k = 0;
-    for (let n = 0; n < this.outer; n++) {
-      for (let d = 0; d < this.dim; d++, k += inner) shiftRange(x, y, k, k + inner, b[d]);
-    }
+    rowMap(ROW_ADD, x, y, this.outer * this.dim, this.inner, this.dim, null, b);
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {

@@ -1,7 +1,8 @@
 // Dropout: in TRAIN, keeps each element with probability 1 - dropout_ratio and scales the kept
 // ones by 1 / (1 - ratio) (Caffe's scale_); in TEST, passes the input through. The mask comes
 // from the process-wide generator (Caffe's rng stream, seeded by random_seed), or from `this.rng`
-// when one is set (tests reseed it to get the same mask on every pass).
+// when one is set (tests reseed it to get the same mask on every pass), drawn in one call
+// (Rng.fillBernoulliBytes: the same draws as per-element bernoulli, through the SIMD module).
 import type { Blob } from '../graph/blob.js';
 import { globalRng, type Rng } from '../kernels/rng.js';
 import { paramOf, TRAIN } from './layer.js';
@@ -43,10 +44,9 @@ export class DropoutLayer extends NeuronLayer {
       const rng = this.rng ?? globalRng();
       const m = this.mask;
       const s = this.scaleTrain ? this.scale : 1;
-      for (let i = 0; i < x.length; i++) {
-        m[i] = rng.bernoulli(keep);
-        y[i] = m[i] ? x[i] * s : x[i] * 0 * s;
-      }
+      rng.fillBernoulliBytes(m, x.length, keep);
+      const f = maskFactors(s);
+      for (let i = 0; i < x.length; i++) y[i] = x[i] * f[m[i]];
     } else {
       if (y !== x) y.set(x);
       if (!this.scaleTrain) {
@@ -63,7 +63,8 @@ export class DropoutLayer extends NeuronLayer {
     if (this.phase === TRAIN) {
       const m = this.mask;
       const s = this.scaleTrain ? this.scale : 1;
-      for (let i = 0; i < dy.length; i++) dx[i] = m[i] ? dy[i] * s : dy[i] * 0 * s;
+      const f = maskFactors(s);
+      for (let i = 0; i < dy.length; i++) dx[i] = dy[i] * f[m[i]];
     } else {
       if (dx !== dy) dx.set(dy);
       if (!this.scaleTrain) {
@@ -72,6 +73,16 @@ export class DropoutLayer extends NeuronLayer {
       }
     }
   }
+}
+
+/**
+ * The factor for mask value 0 and 1: x * f[m] is x * s, or x * (0 * s), which equals Caffe's
+ * x * 0 * s for every x and s > 0 (a signed zero, or NaN when x or s is infinite or x is NaN).
+ * A lookup, not a branch that mispredicts on every other element (nor m * s, which V8 compiles
+ * 3x slower).
+ */
+function maskFactors(s: number): Float64Array {
+  return Float64Array.of(0 * s, s);
 }
 
 registerLayer('Dropout', DropoutLayer);

@@ -18,9 +18,12 @@
 //
 // Speed (ACROSS_CHANNELS): the padded squares are kept pre-multiplied by alpha/size (the only
 // way Caffe uses them, so the same float32 values), buffers are reused, and scale^-0.75 (the
-// usual beta) is computed with two square roots instead of Math.pow: see negPow.
+// usual beta) is computed with two square roots instead of Math.pow: see negPow. With that beta
+// forward and backward run in the SIMD kernels (kernels/lrn.ts), which compute the same values.
 import type { Blob } from '../graph/blob.js';
 import { poolWindows } from '../kernels/pooling.js';
+import { lrnAcrossBackwardSimd, lrnAcrossSimd } from '../kernels/lrn.js';
+import { SIMD_MIN } from '../kernels/simd.js';
 import { Layer, paramOf } from './layer.js';
 import { f32 } from './neuron.js';
 import { powerBackward, powerForward, type PowerSpec } from './power.js';
@@ -131,8 +134,11 @@ export class LRNLayer extends Layer {
     const padded = this.padded; // its pad channels are never written: they stay zero
     const aos = f32(this.alpha / size);
     const k = this.k;
+    // The SIMD kernel computes the same, per image (the usual beta only: it has no pow).
+    const simd = this.beta === 0.75 && chw >= SIMD_MIN;
     for (let n = 0; n < N; n++) {
       const base = n * chw;
+      if (simd && lrnAcrossSimd(x, y, scale, base, C, hw, size, aos, k, x === y)) continue;
       // Caffe squares into the padded buffer, then adds alpha/size * square (axpy) to a running
       // window sum: store the float32 products f32(aos * f32(x^2)) once.
       const p0 = prePad * hw;
@@ -173,6 +179,15 @@ export class LRNLayer extends Layer {
     const ratio = this.ratio;
     const accum = this.accum;
     const crv = f32((2 * this.alpha * this.beta) / size);
+    if (this.beta === 0.75 && C * hw >= SIMD_MIN) {
+      // The SIMD kernel, image by image: the same values (it reads image n's dy before writing
+      // its dx, which in place is the same array, as below).
+      // The images are alike: if the first fits the kernel's memory, all do.
+      if (lrnAcrossBackwardSimd(x, y, dy, dx, scale, 0, C, hw, size, -crv, dy === dx)) {
+        for (let n = 1; n < N; n++) lrnAcrossBackwardSimd(x, y, dy, dx, scale, n * C * hw, C, hw, size, -crv, dy === dx);
+        return;
+      }
+    }
     // caffe_powx(scale, -beta, bottom_diff); caffe_mul(top_diff, bottom_diff, bottom_diff): in
     // place dy is dx, overwritten by p first. The loop below reads image n's dy before it
     // writes image n's dx, as Caffe does.

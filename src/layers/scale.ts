@@ -9,12 +9,14 @@
 //
 // Speed: with bias_term, forward computes f32(s * x) + b in one pass (Caffe's two layers, the
 // same roundings), and backward makes one pass per (outer, dim) row for the bias sum, the scale
-// sum and the bottom diff together, where Caffe makes four over the whole blob.
+// sum and the bottom diff together, where Caffe makes four over the whole blob; both through
+// the SIMD kernels of kernels/rows.ts (rowMap, scaleGradRows).
 import { Blob } from '../graph/blob.js';
 import { has, newMessage } from '../proto/schema.js';
 import { BiasLayer, BroadcastLayer } from './bias.js';
 import { paramOf } from './layer.js';
-import { mulArrays, scaleRange, scaleShiftRange, sumRange } from '../kernels/loops.js';
+import { mulArrays } from '../kernels/loops.js';
+import { ROW_MUL, ROW_MUL_ADD, rowMap, scaleGradRows } from '../kernels/rows.js';
 import { f32 } from './neuron.js';
 import { registerLayer } from './registry.js';
 
@@ -24,6 +26,9 @@ export class ScaleLayer extends BroadcastLayer {
   /** In place: the input, kept for the scale gradient. */
   private temp = new Float32Array(0);
   private sumResult = new Float32Array(0);
+  /** Fused backward: per-row double sums of dy * x and of dy. */
+  private gradSums = new Float64Array(0);
+  private biasSums = new Float64Array(0);
 
   get type(): string {
     return 'Scale';
@@ -96,19 +101,12 @@ export class ScaleLayer extends BroadcastLayer {
       this.scaleForward(x, y, s);
       return;
     }
-    let k = 0;
-    for (let n = 0; n < outer; n++) {
-      for (let d = 0; d < dim; d++, k += inner) scaleShiftRange(x, y, k, k + inner, s[d], bias[d]);
-    }
+    rowMap(ROW_MUL_ADD, x, y, outer * dim, inner, dim, s, bias);
   }
 
   /** y = s * x, s broadcast over the outer and inner axes. */
   private scaleForward(x: Float32Array, y: Float32Array, s: Float32Array): void {
-    const { outer, dim, inner } = this;
-    let k = 0;
-    for (let n = 0; n < outer; n++) {
-      for (let d = 0; d < dim; d++, k += inner) scaleRange(x, y, k, k + inner, s[d]);
-    }
+    rowMap(ROW_MUL, x, y, this.outer * this.dim, this.inner, this.dim, s, null);
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
@@ -183,15 +181,18 @@ export class ScaleLayer extends BroadcastLayer {
     // Where the row sums go: the scale diff itself when it spans the rows (outer == 1).
     const single = outer * dim === 1;
     const rows = inner === 1 || outer !== 1 ? this.sumResult : sd;
-    let k = 0;
-    for (let n = 0; n < outer; n++) {
-      for (let d = 0; d < dim; d++, k++) {
-        const o = k * inner;
-        if (db) db[d] = f32(db[d] + f32(sumRange(dy, o, o + inner)));
-        const r = scaleGradRow(dy, x, dx, o, o + inner, s[d]);
-        if (single) sd[0] = isParam ? f32(sd[0] + f32(r)) : f32(r);
-        else rows[k] = r;
-      }
+    const n = outer * dim;
+    if (this.gradSums.length < n) {
+      this.gradSums = new Float64Array(n);
+      this.biasSums = new Float64Array(n);
+    }
+    const { gradSums, biasSums } = this;
+    scaleGradRows(dy, x, dx, n, inner, dim, s, db ? biasSums : null, gradSums);
+    for (let k = 0; k < n; k++) {
+      if (db) db[k % dim] = f32(db[k % dim] + f32(biasSums[k]));
+      const r = gradSums[k];
+      if (single) sd[0] = isParam ? f32(sd[0] + f32(r)) : f32(r);
+      else rows[k] = r;
     }
     if (outer !== 1 && !single) {
       for (let d = 0; d < dim; d++) {
@@ -201,26 +202,6 @@ export class ScaleLayer extends BroadcastLayer {
       }
     }
   }
-}
-
-/** Returns the double sum of f32(dy * x) over [start, end) and sets dx = f * dy there (dx may be dy). */
-function scaleGradRow(dy: Float32Array, x: Float32Array, dx: Float32Array, start: number, end: number, f: number): number {
-  let s0 = 0, s1 = 0;
-  let i = start;
-  for (; i + 2 <= end; i += 2) {
-    const g0 = dy[i];
-    const g1 = dy[i + 1];
-    s0 += f32(g0 * x[i]);
-    s1 += f32(g1 * x[i + 1]);
-    dx[i] = f * g0;
-    dx[i + 1] = f * g1;
-  }
-  for (; i < end; i++) {
-    const g = dy[i];
-    s0 += f32(g * x[i]);
-    dx[i] = f * g;
-  }
-  return s0 + s1;
 }
 
 registerLayer('Scale', ScaleLayer);

@@ -1,0 +1,249 @@
+// WebAssembly SIMD kernels for the layers outside GEMM (wasm/simd.wat: ReLU, Eltwise's sum, the
+// per-row maps of Scale/Bias/BatchNorm and Scale's backward, MAX pooling, LRN, Dropout's
+// Bernoulli draws), loaded synchronously at first use from wasm/simd.wasm beside this file; the
+// drivers of the simple ones (the others are in pooling.ts, lrn.ts, rng.ts), and the streaming
+// around them: operands are copied into the module's memory a block at a time (TypedArray.set,
+// a memcpy), the kernel runs there, and the result is copied out. The copies cost ~0.2 ns per
+// element against 1.5-9 ns for the JS loops they replace (see the .wat), so this pays from a few
+// hundred elements up; callers keep their JS loops for shorter runs, and for runtimes without
+// WebAssembly SIMD or with CAFFE_TS_SIMD=js. The kernels give the JS loops' float32 results bit
+// for bit (test/simd.test.ts compares them).
+import { readFileSync } from 'node:fs';
+
+interface SimdExports {
+  memory: WebAssembly.Memory;
+  relu(p: number, n: number, slope: number): void;
+  relu_backward(x: number, g: number, n: number, slope: number): void;
+  add(a: number, b: number, n: number): void;
+  rows(mode: number, p: number, e0: number, e1: number, S: number, dim: number, pa: number, pb: number): void;
+  lrn_across(
+    pX: number, C: number, hw: number, size: number, aos: number, k: number, inPlace: number, pPad: number, pS: number, pY: number,
+  ): void;
+  lrn_across_backward(
+    pX: number, pY: number, pG: number, pS: number, C: number, hw: number, size: number, negCrv: number, inPlace: number,
+    pD: number, pR: number, pA: number,
+  ): void;
+  scale_backward(
+    pG: number, pX: number, rows: number, S: number, r0: number, dim: number, pScale: number, wantDb: number, pDb: number, pSd: number,
+  ): void;
+  mt_bernoulli(pMt: number, mti: number, n: number, p: number, pOut: number): number;
+  im2col(
+    pIm: number, C: number, H: number, W: number, kH: number, kW: number, padH: number, padW: number,
+    sH: number, sW: number, dH: number, dW: number, outH: number, outW: number, pCol: number,
+  ): void;
+  maxpool(
+    pIn: number, nPlanes: number, H: number, W: number, sW: number, kW: number, padW: number, L: number,
+    PH: number, PW: number, pHs: number, pHe: number, pPad: number, pY: number, pArg: number,
+    pRv: number, pRa: number, pOff: number,
+  ): void;
+}
+
+/** The loaded module and views of its memory (renewed when the memory grows). */
+export interface SimdKernel {
+  ex: SimdExports;
+  f32: Float32Array;
+  i32: Int32Array;
+}
+
+/** Elements per streamed block (64 KiB: two blocks and their operands stay in L2). */
+export const SIMD_BLOCK = 16384;
+/**
+ * Shorter runs stay in JS: below this the fixed cost of a call (views, copies) dominates. A live
+ * binding: setSimdMin changes it (tests set 1 to run the kernels on small blobs).
+ */
+export let SIMD_MIN = 256;
+
+/** Sets SIMD_MIN; returns the previous value. */
+export function setSimdMin(n: number): number {
+  const old = SIMD_MIN;
+  SIMD_MIN = Math.max(1, Math.floor(n));
+  return old;
+}
+
+/** The module's memory maximum in 64 KiB pages (simd.wat declares the same): 128 MiB. */
+const MAX_PAGES = 2048;
+
+let loaded: SimdKernel | null | undefined;
+const envOff = typeof process === 'object' && process.env?.CAFFE_TS_SIMD === 'js';
+let enabled = !envOff;
+let unavailable = '';
+
+function load(): SimdKernel | null {
+  if (typeof WebAssembly !== 'object') {
+    unavailable = 'no WebAssembly in this runtime';
+    return null;
+  }
+  const url = new URL('./wasm/simd.wasm', import.meta.url);
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(url));
+  } catch (e) {
+    unavailable = `cannot read ${url.pathname}: ${(e as Error).message}`;
+    return null;
+  }
+  if (!WebAssembly.validate(bytes)) {
+    unavailable = 'this runtime has no WebAssembly SIMD';
+    return null;
+  }
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as SimdExports;
+  return { ex, f32: new Float32Array(ex.memory.buffer), i32: new Int32Array(ex.memory.buffer) };
+}
+
+/** The SIMD kernels, or null when they are off or unavailable (the callers then loop in JS). */
+export function simdKernel(): SimdKernel | null {
+  if (!enabled) return null;
+  if (loaded === undefined) loaded = load();
+  return loaded;
+}
+
+/** Turns the SIMD kernels on or off (tests compare both paths); returns the previous setting. */
+export function setSimdKernels(on: boolean): boolean {
+  const old = enabled;
+  enabled = on;
+  return old;
+}
+
+/** Which element-wise backend runs: 'wasm-simd', or 'js' and why. */
+export function simdBackend(): { kernel: string; reason: string } {
+  const k = simdKernel();
+  if (k) return { kernel: 'wasm-simd', reason: '' };
+  return { kernel: 'js', reason: enabled ? unavailable : envOff ? 'CAFFE_TS_SIMD=js' : 'turned off' };
+}
+
+/**
+ * Grows the kernel's memory to at least `bytes` and renews the views; false when that would pass
+ * the module's maximum (the caller then takes its JS loop).
+ */
+export function simdReserve(k: SimdKernel, bytes: number): boolean {
+  const { memory } = k.ex;
+  const have = memory.buffer.byteLength;
+  if (have < bytes) {
+    const pages = Math.ceil((bytes - have) / 65536);
+    if (have / 65536 + pages > MAX_PAGES) return false;
+    memory.grow(pages);
+  }
+  if (k.f32.buffer !== memory.buffer) {
+    k.f32 = new Float32Array(memory.buffer);
+    k.i32 = new Int32Array(memory.buffer);
+  }
+  return true;
+}
+
+// Streaming layout (bytes): block A at 0, block B after it, then per-call operands.
+const BLOCK_A = 0;
+const BLOCK_B = 4 * SIMD_BLOCK;
+const OPERANDS = 8 * SIMD_BLOCK;
+
+/** y[i] = x[i] > 0 ? x[i] : slope * x[i] for i < n (slope a float32 value). */
+export function reluSimd(k: SimdKernel, x: Float32Array, y: Float32Array, n: number, slope: number): void {
+  simdReserve(k, OPERANDS);
+  const h = k.f32;
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const m = Math.min(SIMD_BLOCK, n - e);
+    h.set(x.subarray(e, e + m), BLOCK_A >> 2);
+    k.ex.relu(BLOCK_A, m, slope);
+    y.set(h.subarray(BLOCK_A >> 2, (BLOCK_A >> 2) + m), e);
+  }
+}
+
+/** dx[i] = x[i] > 0 ? dy[i] : dy[i] * slope for i < n (dx may be dy). */
+export function reluBackwardSimd(k: SimdKernel, x: Float32Array, dy: Float32Array, dx: Float32Array, n: number, slope: number): void {
+  simdReserve(k, OPERANDS);
+  const h = k.f32;
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const m = Math.min(SIMD_BLOCK, n - e);
+    h.set(x.subarray(e, e + m), BLOCK_A >> 2);
+    h.set(dy.subarray(e, e + m), BLOCK_B >> 2);
+    k.ex.relu_backward(BLOCK_A, BLOCK_B, m, slope);
+    dx.set(h.subarray(BLOCK_B >> 2, (BLOCK_B >> 2) + m), e);
+  }
+}
+
+/** y[i] = a[i] + b[i] for i < n (y may be a or b). */
+export function addSimd(k: SimdKernel, a: Float32Array, b: Float32Array, y: Float32Array, n: number): void {
+  simdReserve(k, OPERANDS);
+  const h = k.f32;
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const m = Math.min(SIMD_BLOCK, n - e);
+    h.set(a.subarray(e, e + m), BLOCK_A >> 2);
+    h.set(b.subarray(e, e + m), BLOCK_B >> 2);
+    k.ex.add(BLOCK_A, BLOCK_B, m);
+    y.set(h.subarray(BLOCK_A >> 2, (BLOCK_A >> 2) + m), e);
+  }
+}
+
+/**
+ * The per-row maps of src/kernels/rows.ts over rows * S elements (row r uses a[r % dim] and
+ * b[r % dim]); false when the operands do not fit the module's memory.
+ */
+export function rowsSimd(
+  k: SimdKernel, mode: number, x: Float32Array, y: Float32Array, rows: number, S: number, dim: number,
+  a: Float32Array | null, b: Float32Array | null,
+): boolean {
+  const pa = OPERANDS;
+  const pb = pa + 4 * dim;
+  if (!simdReserve(k, pb + 4 * dim)) return false;
+  const h = k.f32;
+  if (a) h.set(a.subarray(0, dim), pa >> 2);
+  if (b) h.set(b.subarray(0, dim), pb >> 2);
+  const n = rows * S;
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const m = Math.min(SIMD_BLOCK, n - e);
+    h.set(x.subarray(e, e + m), BLOCK_A >> 2);
+    k.ex.rows(mode, BLOCK_A, e, e + m, S, dim, pa, pb);
+    y.set(h.subarray(BLOCK_A >> 2, (BLOCK_A >> 2) + m), e);
+  }
+  return true;
+}
+
+/**
+ * Scale's fused backward rows (see scaleGradRows in rows.ts) streamed through the kernel in
+ * blocks of whole rows; false when a row does not fit the module's memory.
+ */
+export function scaleGradRowsSimd(
+  k: SimdKernel, dy: Float32Array, x: Float32Array, dx: Float32Array, rows: number, S: number, dim: number,
+  s: Float32Array, biasSums: Float64Array | null, gradSums: Float64Array,
+): boolean {
+  const per = Math.max(1, Math.floor(SIMD_BLOCK / S));
+  const pG = 0;
+  const pX = pG + 4 * per * S;
+  const pScale = pX + 4 * per * S;
+  const pDb = (pScale + 4 * dim + 7) & ~7;
+  const pSd = pDb + 8 * per;
+  if (!simdReserve(k, pSd + 8 * per)) return false;
+  const h = k.f32;
+  const h64 = new Float64Array(h.buffer);
+  h.set(s.subarray(0, dim), pScale >> 2);
+  for (let r = 0; r < rows; r += per) {
+    const m = Math.min(per, rows - r);
+    const e = r * S;
+    h.set(dy.subarray(e, e + m * S), pG >> 2);
+    h.set(x.subarray(e, e + m * S), pX >> 2);
+    k.ex.scale_backward(pG, pX, m, S, r, dim, pScale, biasSums ? 1 : 0, pDb, pSd);
+    dx.set(h.subarray(pG >> 2, (pG >> 2) + m * S), e);
+    if (biasSums) biasSums.set(h64.subarray(pDb >> 3, (pDb >> 3) + m), r);
+    gradSums.set(h64.subarray(pSd >> 3, (pSd >> 3) + m), r);
+  }
+  return true;
+}
+
+/**
+ * n Bernoulli(p) draws into out (0 or 1 bytes) from the MT19937 state `mt` at index `mti` by
+ * the kernel, the same draws as Rng.bernoulli; returns the new index (mt is updated in place).
+ */
+export function mtBernoulliSimd(k: SimdKernel, mt: Uint32Array, mti: number, out: Uint8Array, n: number, p: number): number {
+  const pMt = 0;
+  const pOut = 4 * mt.length;
+  const block = 4 * SIMD_BLOCK;
+  simdReserve(k, pOut + block);
+  const words = new Uint32Array(k.f32.buffer, pMt, mt.length);
+  const bytes = new Uint8Array(k.f32.buffer, pOut, block);
+  words.set(mt);
+  for (let e = 0; e < n; e += block) {
+    const m = Math.min(block, n - e);
+    mti = k.ex.mt_bernoulli(pMt, mti, m, p, pOut);
+    out.set(m === block ? bytes : bytes.subarray(0, m), e);
+  }
+  mt.set(words);
+  return mti;
+}

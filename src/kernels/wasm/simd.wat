@@ -1,0 +1,740 @@
+;; WebAssembly SIMD (f32x4) kernels for the layers outside GEMM, for src/kernels/simd.ts: ReLU,
+;; Eltwise's sum, per-row affine maps (Scale, Bias, BatchNorm, convolution bias), Scale's
+;; backward, MAX pooling, LRN across channels, MT19937 Bernoulli draws for Dropout, im2col.
+;; Assembled by scripts/build-wasm.mjs (wabt) into simd.wasm next to this file.
+;;
+;; Why: V8 does not vectorise JS loops and compiles `a > b ? a : b` on floats to a branch, so the
+;; JS loops cost 1.5-9 ns per element (the high end when the sign of the data is random and the
+;; branch mispredicts); these run 4 lanes per instruction with compare-and-select masks, no branch.
+;; simd.ts copies the operands into this module's memory in blocks, calls a kernel, and copies
+;; the result out.
+;;
+;; Every kernel computes, per element, the same float32 operations as the JS loop it replaces
+;; (loops.ts, rows.ts, the Pooling, LRN and Dropout layers, rng.ts): float32 SIMD arithmetic
+;; rounds each operation to float32 once, and the JS loops compute one operation in double
+;; precision and round the result to float32, which gives the same value for + - * / of two
+;; floats (double has more than 2 * 24 + 2 significand bits, so the double rounding is
+;; innocuous); where the JS divides by multiplying with a double reciprocal, that rounds as the
+;; divide (see centerScaleRange in loops.ts). Where the JS works in double precision (row sums,
+;; LRN's power, the random doubles) the kernels do the same f64 operations in the same order,
+;; f64x2 lanes standing for the JS loop's partial sums. Comparisons are ordered: `gt` is false
+;; for NaN, as JS's `>`. All pointers are byte addresses.
+(module
+  (memory (export "memory") 16 2048)
+
+  ;; In place over n floats at p: x > 0 ? x : slope * x (ReLU; NaN stays NaN).
+  (func (export "relu") (param $p i32) (param $n i32) (param $slope f32)
+    (local $e i32) (local $e4 i32) (local $v v128) (local $s v128) (local $x f32)
+    (local.set $s (f32x4.splat (local.get $slope)))
+    (local.set $e (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $p) (local.get $e4)))
+      (local.set $v (v128.load (local.get $p)))
+      (v128.store (local.get $p)
+        (v128.bitselect (local.get $v) (f32x4.mul (local.get $s) (local.get $v))
+          (f32x4.gt (local.get $v) (v128.const i32x4 0 0 0 0))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $p) (local.get $e)))
+      (local.set $x (f32.load (local.get $p)))
+      (f32.store (local.get $p)
+        (select (local.get $x) (f32.mul (local.get $slope) (local.get $x)) (f32.gt (local.get $x) (f32.const 0))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br $l1))))
+
+  ;; ReLU's gradient, over n floats: dy (at g, overwritten) = x (at x) > 0 ? dy : dy * slope.
+  (func (export "relu_backward") (param $x i32) (param $g i32) (param $n i32) (param $slope f32)
+    (local $e i32) (local $e4 i32) (local $v v128) (local $s v128) (local $d f32)
+    (local.set $s (f32x4.splat (local.get $slope)))
+    (local.set $e (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $g) (local.get $e4)))
+      (local.set $v (v128.load (local.get $g)))
+      (v128.store (local.get $g)
+        (v128.bitselect (local.get $v) (f32x4.mul (local.get $v) (local.get $s))
+          (f32x4.gt (v128.load (local.get $x)) (v128.const i32x4 0 0 0 0))))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $g) (local.get $e)))
+      (local.set $d (f32.load (local.get $g)))
+      (f32.store (local.get $g)
+        (select (local.get $d) (f32.mul (local.get $d) (local.get $slope)) (f32.gt (f32.load (local.get $x)) (f32.const 0))))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (br $l1))))
+
+  ;; n floats: a (at a, overwritten) = a + b (at b).
+  (func (export "add") (param $a i32) (param $b i32) (param $n i32)
+    (local $e i32) (local $e4 i32)
+    (local.set $e (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $a) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $a) (local.get $e4)))
+      (v128.store (local.get $a) (f32x4.add (v128.load (local.get $a)) (v128.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $a) (local.get $e)))
+      (f32.store (local.get $a) (f32.add (f32.load (local.get $a)) (f32.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (i32.const 4)))
+      (br $l1))))
+
+  ;; One run of n floats at p, in place, with the per-row operands a and b:
+  ;;   mode 0: x * a   1: x * a + b   2: x + b   3: (x - a) / b   4: x / b
+  (func $run (param $mode i32) (param $p i32) (param $n i32) (param $a f32) (param $b f32)
+    (local $e i32) (local $e4 i32) (local $va v128) (local $vb v128)
+    (local.set $va (f32x4.splat (local.get $a)))
+    (local.set $vb (f32x4.splat (local.get $b)))
+    (local.set $e (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $tail
+      (block $m4 (block $m3 (block $m2 (block $m1 (block $m0
+        (br_table $m0 $m1 $m2 $m3 $m4 (local.get $mode)))
+        (loop $l
+          (br_if $tail (i32.ge_u (local.get $p) (local.get $e4)))
+          (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (local.get $va)))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br $l)))
+        (loop $l
+          (br_if $tail (i32.ge_u (local.get $p) (local.get $e4)))
+          (v128.store (local.get $p) (f32x4.add (f32x4.mul (v128.load (local.get $p)) (local.get $va)) (local.get $vb)))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br $l)))
+        (loop $l
+          (br_if $tail (i32.ge_u (local.get $p) (local.get $e4)))
+          (v128.store (local.get $p) (f32x4.add (v128.load (local.get $p)) (local.get $vb)))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br $l)))
+        (loop $l
+          (br_if $tail (i32.ge_u (local.get $p) (local.get $e4)))
+          (v128.store (local.get $p) (f32x4.div (f32x4.sub (v128.load (local.get $p)) (local.get $va)) (local.get $vb)))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br $l)))
+      (loop $l
+        (br_if $tail (i32.ge_u (local.get $p) (local.get $e4)))
+        (v128.store (local.get $p) (f32x4.div (v128.load (local.get $p)) (local.get $vb)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $l)))
+    ;; The last n % 4 elements, same operations on one lane.
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $e)))
+      (v128.store32_lane 0 (local.get $p)
+        (call $one (local.get $mode) (v128.load32_zero (local.get $p)) (local.get $va) (local.get $vb)))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br $l))))
+
+  (func $one (param $mode i32) (param $x v128) (param $va v128) (param $vb v128) (result v128)
+    (block $m4 (block $m3 (block $m2 (block $m1 (block $m0
+      (br_table $m0 $m1 $m2 $m3 $m4 (local.get $mode)))
+      (return (f32x4.mul (local.get $x) (local.get $va))))
+      (return (f32x4.add (f32x4.mul (local.get $x) (local.get $va)) (local.get $vb))))
+      (return (f32x4.add (local.get $x) (local.get $vb))))
+      (return (f32x4.div (f32x4.sub (local.get $x) (local.get $va)) (local.get $vb))))
+    (f32x4.div (local.get $x) (local.get $vb)))
+
+  ;; Per-row affine maps (Scale, Bias, BatchNorm) over elements [e0, e1) of a tensor of rows of
+  ;; S elements, in place at p (element e0 is at p). Row r takes its operands from a[r % dim] and
+  ;; b[r % dim] (float arrays at pa, pb); modes as $run.
+  (func (export "rows") (param $mode i32) (param $p i32) (param $e0 i32) (param $e1 i32) (param $S i32)
+    (param $dim i32) (param $pa i32) (param $pb i32)
+    (local $r i32) (local $end i32) (local $d i32)
+    (local.set $r (i32.div_u (local.get $e0) (local.get $S)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $e0) (local.get $e1)))
+      (local.set $end (i32.mul (i32.add (local.get $r) (i32.const 1)) (local.get $S)))
+      (if (i32.gt_u (local.get $end) (local.get $e1)) (then (local.set $end (local.get $e1))))
+      (local.set $d (i32.shl (i32.rem_u (local.get $r) (local.get $dim)) (i32.const 2)))
+      (call $run (local.get $mode) (local.get $p) (i32.sub (local.get $end) (local.get $e0))
+        (f32.load (i32.add (local.get $pa) (local.get $d))) (f32.load (i32.add (local.get $pb) (local.get $d))))
+      (local.set $p (i32.add (local.get $p) (i32.shl (i32.sub (local.get $end) (local.get $e0)) (i32.const 2))))
+      (local.set $e0 (local.get $end))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $l))))
+
+  ;; n floats of -inf at p
+  (func $fillNegInf (param $p i32) (param $n i32)
+    (block $d (loop $l
+      (br_if $d (i32.eqz (local.get $n)))
+      (f32.store (local.get $p) (f32.const -inf))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l))))
+
+  ;; MAX pooling with argmax of nPlanes planes (H x W floats each, consecutive at pIn) into
+  ;; PH x PW outputs per plane (values at pY, argmax offsets h * W + w at pArg, as i32).
+  ;; Output row ph reads input rows [hs[ph], he[ph]) (i32 arrays at pHs, pHe); output column pw
+  ;; reads columns pw * sW - padW + kw, kw < kW, those outside [0, W) excluded. The JS loop takes
+  ;; the first strict maximum (`>`, from -FLT_MAX with argmax -1) in row-major window order; this
+  ;; is separable and gives the same: per input row, the first strict maximum of each output
+  ;; column's window (row pass), then per output the first strict maximum of those over the
+  ;; window's rows (column pass) is the first cell, in row-major order, holding the window's
+  ;; maximum (NaN never wins, a window with nothing above -FLT_MAX keeps -FLT_MAX and -1).
+  ;; Four adjacent outputs at once. Each plane is first copied to pPad, one row per input row,
+  ;; split into sW phases (phase q holds columns j * sW + q - padW, j < L) and padded with -inf
+  ;; (which never wins): the kw-th candidates of four adjacent outputs are then four consecutive
+  ;; floats. L >= ceil4(PW) + (kW - 1) / sW. The row pass writes H x ceil4(PW) values and argmaxes
+  ;; at pRv, pRa; pOff holds kW i32 scratch (the candidates' byte offsets in a padded row).
+  (func (export "maxpool") (param $pIn i32) (param $nPlanes i32) (param $H i32) (param $W i32)
+    (param $sW i32) (param $kW i32) (param $padW i32) (param $L i32) (param $PH i32) (param $PW i32)
+    (param $pHs i32) (param $pHe i32) (param $pPad i32) (param $pY i32) (param $pArg i32)
+    (param $pRv i32) (param $pRa i32) (param $pOff i32)
+    (local $plane i32) (local $h i32) (local $q i32) (local $j i32) (local $col i32) (local $dst i32)
+    (local $src i32) (local $ph i32) (local $pb i32) (local $he i32) (local $kw i32) (local $PW4 i32)
+    (local $row i32) (local $rem i32) (local $r i32) (local $lanes v128) (local $cand v128)
+    (local $best v128) (local $arg v128) (local $v v128) (local $gt v128)
+    (local.set $PW4 (i32.and (i32.add (local.get $PW) (i32.const 3)) (i32.const -4)))
+    ;; lane offsets 0, sW, 2 sW, 3 sW of the argmax of four adjacent outputs
+    (local.set $lanes (i32x4.mul (i32x4.splat (local.get $sW)) (v128.const i32x4 0 1 2 3)))
+    ;; byte offset of candidate kw in a padded row: phase kw % sW, column kw / sW
+    (block $od (loop $ol
+      (br_if $od (i32.ge_u (local.get $kw) (local.get $kW)))
+      (i32.store (i32.add (local.get $pOff) (i32.shl (local.get $kw) (i32.const 2)))
+        (i32.shl (i32.add (i32.mul (i32.rem_u (local.get $kw) (local.get $sW)) (local.get $L))
+          (i32.div_u (local.get $kw) (local.get $sW))) (i32.const 2)))
+      (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+      (br $ol)))
+    (block $planesDone (loop $planes
+      (br_if $planesDone (i32.ge_u (local.get $plane) (local.get $nPlanes)))
+      ;; padded, phase-split copy of the plane
+      (local.set $dst (local.get $pPad))
+      (local.set $h (i32.const 0))
+      (block $hd (loop $hl
+        (br_if $hd (i32.ge_u (local.get $h) (local.get $H)))
+        (local.set $src (i32.add (local.get $pIn) (i32.shl (i32.mul (local.get $h) (local.get $W)) (i32.const 2))))
+        ;; stride 1 (one phase): -inf, the row (memory.copy), -inf
+        (local.set $q (i32.const 0))
+        (if (i32.eq (local.get $sW) (i32.const 1)) (then
+          ;; j < padW, then the columns that fit in L, then the rest of L
+          (local.set $j (local.get $padW))
+          (if (i32.gt_u (local.get $j) (local.get $L)) (then (local.set $j (local.get $L))))
+          (local.set $col (i32.sub (local.get $L) (local.get $j)))
+          (if (i32.gt_u (local.get $col) (local.get $W)) (then (local.set $col (local.get $W))))
+          (call $fillNegInf (local.get $dst) (local.get $j))
+          (memory.copy (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $src) (i32.shl (local.get $col) (i32.const 2)))
+          (call $fillNegInf (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $col)) (i32.const 2)))
+            (i32.sub (local.get $L) (i32.add (local.get $j) (local.get $col))))
+          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $L) (i32.const 2))))
+          (local.set $q (i32.const 1))))
+        (block $qd (loop $ql
+          (br_if $qd (i32.ge_u (local.get $q) (local.get $sW)))
+          (local.set $col (i32.sub (local.get $q) (local.get $padW)))
+          (local.set $j (i32.const 0))
+          (block $jd (loop $jl
+            (br_if $jd (i32.ge_u (local.get $j) (local.get $L)))
+            (f32.store (local.get $dst)
+              (if (result f32) (i32.lt_u (local.get $col) (local.get $W))
+                (then (f32.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+                (else (f32.const -inf))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+            (local.set $col (i32.add (local.get $col) (local.get $sW)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $jl)))
+          (local.set $q (i32.add (local.get $q) (i32.const 1)))
+          (br $ql)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hl)))
+      ;; row pass: every input row, blocks of four output columns
+      (local.set $h (i32.const 0))
+      (block $hd (loop $hl
+        (br_if $hd (i32.ge_u (local.get $h) (local.get $H)))
+        (local.set $row (i32.add (local.get $pPad) (i32.shl (i32.mul (i32.mul (local.get $h) (local.get $sW)) (local.get $L)) (i32.const 2))))
+        (local.set $r (i32.shl (i32.mul (local.get $h) (local.get $PW4)) (i32.const 2)))
+        (local.set $pb (i32.const 0))
+        (block $pbd (loop $pbl
+          (br_if $pbd (i32.ge_u (local.get $pb) (local.get $PW)))
+          (local.set $best (v128.const f32x4 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127))
+          (local.set $arg (v128.const i32x4 -1 -1 -1 -1))
+          ;; argmax of candidate 0 of the four outputs: h * W + (pb + lane) * sW - padW
+          (local.set $cand (i32x4.add (local.get $lanes)
+            (i32x4.splat (i32.sub (i32.add (i32.mul (local.get $h) (local.get $W)) (i32.mul (local.get $pb) (local.get $sW))) (local.get $padW)))))
+          (local.set $kw (i32.const 0))
+          (block $kd (loop $kl
+            (local.set $v (v128.load (i32.add (i32.add (local.get $row) (i32.shl (local.get $pb) (i32.const 2)))
+              (i32.load (i32.add (local.get $pOff) (i32.shl (local.get $kw) (i32.const 2)))))))
+            (local.set $gt (f32x4.gt (local.get $v) (local.get $best)))
+            (local.set $best (v128.bitselect (local.get $v) (local.get $best) (local.get $gt)))
+            (local.set $arg (v128.bitselect (local.get $cand) (local.get $arg) (local.get $gt)))
+            (local.set $cand (i32x4.add (local.get $cand) (v128.const i32x4 1 1 1 1)))
+            (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+            (br_if $kl (i32.lt_u (local.get $kw) (local.get $kW)))))
+          (v128.store (i32.add (local.get $pRv) (local.get $r)) (local.get $best))
+          (v128.store (i32.add (local.get $pRa) (local.get $r)) (local.get $arg))
+          (local.set $r (i32.add (local.get $r) (i32.const 16)))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 4)))
+          (br $pbl)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hl)))
+      ;; column pass: each output over its window's rows
+      (local.set $ph (i32.const 0))
+      (block $phd (loop $phl
+        (br_if $phd (i32.ge_u (local.get $ph) (local.get $PH)))
+        (local.set $he (i32.load (i32.add (local.get $pHe) (i32.shl (local.get $ph) (i32.const 2)))))
+        (local.set $pb (i32.const 0))
+        (block $pbd (loop $pbl
+          (br_if $pbd (i32.ge_u (local.get $pb) (local.get $PW)))
+          (local.set $best (v128.const f32x4 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127))
+          (local.set $arg (v128.const i32x4 -1 -1 -1 -1))
+          (local.set $h (i32.load (i32.add (local.get $pHs) (i32.shl (local.get $ph) (i32.const 2)))))
+          (local.set $r (i32.shl (i32.add (i32.mul (local.get $h) (local.get $PW4)) (local.get $pb)) (i32.const 2)))
+          (block $wd (loop $wl
+            (br_if $wd (i32.ge_s (local.get $h) (local.get $he)))
+            (local.set $v (v128.load (i32.add (local.get $pRv) (local.get $r))))
+            (local.set $gt (f32x4.gt (local.get $v) (local.get $best)))
+            (local.set $best (v128.bitselect (local.get $v) (local.get $best) (local.get $gt)))
+            (local.set $arg (v128.bitselect (v128.load (i32.add (local.get $pRa) (local.get $r))) (local.get $arg) (local.get $gt)))
+            (local.set $r (i32.add (local.get $r) (i32.shl (local.get $PW4) (i32.const 2))))
+            (local.set $h (i32.add (local.get $h) (i32.const 1)))
+            (br $wl)))
+          ;; store the block (its real part at the row's end)
+          (local.set $rem (i32.sub (local.get $PW) (local.get $pb)))
+          (if (i32.ge_u (local.get $rem) (i32.const 4))
+            (then
+              (v128.store (local.get $pY) (local.get $best))
+              (v128.store (local.get $pArg) (local.get $arg))
+              (local.set $rem (i32.const 4)))
+            (else
+              (v128.store32_lane 0 (local.get $pY) (local.get $best))
+              (v128.store32_lane 0 (local.get $pArg) (local.get $arg))
+              (if (i32.gt_u (local.get $rem) (i32.const 1)) (then
+                (v128.store32_lane offset=4 1 (local.get $pY) (local.get $best))
+                (v128.store32_lane offset=4 1 (local.get $pArg) (local.get $arg))))
+              (if (i32.gt_u (local.get $rem) (i32.const 2)) (then
+                (v128.store32_lane offset=8 2 (local.get $pY) (local.get $best))
+                (v128.store32_lane offset=8 2 (local.get $pArg) (local.get $arg))))))
+          (local.set $pY (i32.add (local.get $pY) (i32.shl (local.get $rem) (i32.const 2))))
+          (local.set $pArg (i32.add (local.get $pArg) (i32.shl (local.get $rem) (i32.const 2))))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 4)))
+          (br $pbl)))
+        (local.set $ph (i32.add (local.get $ph) (i32.const 1)))
+        (br $phl)))
+      (local.set $pIn (i32.add (local.get $pIn) (i32.shl (i32.mul (local.get $H) (local.get $W)) (i32.const 2))))
+      (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+      (br $planes))))
+
+  ;; LRN across channels (beta = 0.75) of one image of C channels of hw floats, as the LRN layer's
+  ;; JS loop: padded (at pPad, C + size - 1 channels, the first and last (size - 1) / 2 zero) gets
+  ;; f32(aos * f32(x^2)); scale (at pS) = k plus the `size` padded channels of the window, channel
+  ;; 0 summed in order and later channels by the running update (s + head) - tail; y (at pY) =
+  ;; p * x with p = f32(s^-0.75), or p * p when inPlace (Caffe's aliased powx then mul). s^-0.75
+  ;; is 1 / (sqrt(s) * sqrt(sqrt(s))) in double precision, exactly as negPow075 in lrn.ts.
+  (func (export "lrn_across") (param $pX i32) (param $C i32) (param $hw i32) (param $size i32)
+    (param $aos f32) (param $k f32) (param $inPlace i32) (param $pPad i32) (param $pS i32) (param $pY i32)
+    (local $n i32) (local $e i32) (local $i i32) (local $c i32) (local $padBytes i32) (local $hwBytes i32)
+    (local $src i32) (local $dst i32) (local $end i32) (local $end4 i32) (local $v v128) (local $va v128)
+    (local $p v128) (local $s f32) (local $t f64) (local $q f32)
+    (local.set $n (i32.mul (local.get $C) (local.get $hw)))
+    (local.set $hwBytes (i32.shl (local.get $hw) (i32.const 2)))
+    (local.set $padBytes (i32.mul (i32.shr_u (i32.sub (local.get $size) (i32.const 1)) (i32.const 1)) (local.get $hwBytes)))
+    ;; the zero pad channels, before and after
+    (memory.fill (local.get $pPad) (i32.const 0) (local.get $padBytes))
+    (memory.fill (i32.add (i32.add (local.get $pPad) (local.get $padBytes)) (i32.shl (local.get $n) (i32.const 2)))
+      (i32.const 0) (local.get $padBytes))
+    ;; the scaled squares
+    (local.set $va (f32x4.splat (local.get $aos)))
+    (local.set $src (local.get $pX))
+    (local.set $dst (i32.add (local.get $pPad) (local.get $padBytes)))
+    (local.set $end (i32.add (local.get $pX) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $end4 (i32.add (local.get $pX) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $src) (local.get $end4)))
+      (local.set $v (v128.load (local.get $src)))
+      (v128.store (local.get $dst) (f32x4.mul (local.get $va) (f32x4.mul (local.get $v) (local.get $v))))
+      (local.set $src (i32.add (local.get $src) (i32.const 16)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+      (br $l)))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $src) (local.get $end)))
+      (local.set $s (f32.load (local.get $src)))
+      (f32.store (local.get $dst) (f32.mul (local.get $aos) (f32.mul (local.get $s) (local.get $s))))
+      (local.set $src (i32.add (local.get $src) (i32.const 4)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+      (br $l)))
+    ;; channel 0: k + the first `size` padded channels, added in order
+    (local.set $i (i32.const 0))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $i) (local.get $hw)))
+      (local.set $s (local.get $k))
+      (local.set $src (i32.add (local.get $pPad) (i32.shl (local.get $i) (i32.const 2))))
+      (local.set $c (i32.const 0))
+      (block $cd (loop $cl
+        (br_if $cd (i32.ge_u (local.get $c) (local.get $size)))
+        (local.set $s (f32.add (local.get $s) (f32.load (local.get $src))))
+        (local.set $src (i32.add (local.get $src) (local.get $hwBytes)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cl)))
+      (f32.store (i32.add (local.get $pS) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    ;; channels 1 ..: scale[e] = (scale[e - hw] + padded[e + (size - 1) hw]) - padded[e - hw];
+    ;; four at a time when hw >= 4 (the four reads of scale[e - hw] are then final)
+    (local.set $e (local.get $hw))
+    (if (i32.ge_u (local.get $hw) (i32.const 4)) (then
+      (block $d (loop $l
+        (br_if $d (i32.gt_u (i32.add (local.get $e) (i32.const 4)) (local.get $n)))
+        (local.set $src (i32.shl (local.get $e) (i32.const 2)))
+        (v128.store (i32.add (local.get $pS) (local.get $src))
+          (f32x4.sub
+            (f32x4.add
+              (v128.load (i32.sub (i32.add (local.get $pS) (local.get $src)) (local.get $hwBytes)))
+              (v128.load (i32.add (i32.add (local.get $pPad) (local.get $src))
+                (i32.mul (i32.sub (local.get $size) (i32.const 1)) (local.get $hwBytes)))))
+            (v128.load (i32.sub (i32.add (local.get $pPad) (local.get $src)) (local.get $hwBytes)))))
+        (local.set $e (i32.add (local.get $e) (i32.const 4)))
+        (br $l)))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $e) (local.get $n)))
+      (local.set $src (i32.shl (local.get $e) (i32.const 2)))
+      (f32.store (i32.add (local.get $pS) (local.get $src))
+        (f32.sub
+          (f32.add
+            (f32.load (i32.sub (i32.add (local.get $pS) (local.get $src)) (local.get $hwBytes)))
+            (f32.load (i32.add (i32.add (local.get $pPad) (local.get $src))
+              (i32.mul (i32.sub (local.get $size) (i32.const 1)) (local.get $hwBytes)))))
+          (f32.load (i32.sub (i32.add (local.get $pPad) (local.get $src)) (local.get $hwBytes)))))
+      (local.set $e (i32.add (local.get $e) (i32.const 1)))
+      (br $l)))
+    ;; y = f32(s^-0.75) * x (or squared in place)
+    (local.set $e (i32.const 0))
+    (block $d (loop $l
+      (br_if $d (i32.gt_u (i32.add (local.get $e) (i32.const 4)) (local.get $n)))
+      (local.set $src (i32.shl (local.get $e) (i32.const 2)))
+      (local.set $p (call $negPow075x4 (v128.load (i32.add (local.get $pS) (local.get $src)))))
+      (v128.store (i32.add (local.get $pY) (local.get $src))
+        (f32x4.mul (local.get $p)
+          (if (result v128) (local.get $inPlace) (then (local.get $p)) (else (v128.load (i32.add (local.get $pX) (local.get $src)))))))
+      (local.set $e (i32.add (local.get $e) (i32.const 4)))
+      (br $l)))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $e) (local.get $n)))
+      (local.set $src (i32.shl (local.get $e) (i32.const 2)))
+      (local.set $t (f64.sqrt (f64.promote_f32 (f32.load (i32.add (local.get $pS) (local.get $src))))))
+      (local.set $q (f32.demote_f64 (f64.div (f64.const 1) (f64.mul (local.get $t) (f64.sqrt (local.get $t))))))
+      (f32.store (i32.add (local.get $pY) (local.get $src))
+        (f32.mul (local.get $q)
+          (if (result f32) (local.get $inPlace) (then (local.get $q)) (else (f32.load (i32.add (local.get $pX) (local.get $src)))))))
+      (local.set $e (i32.add (local.get $e) (i32.const 1)))
+      (br $l))))
+
+  ;; p = f32(s^-0.75) for the four floats of v: 1 / (sqrt(s) * sqrt(sqrt(s))) in double precision.
+  (func $negPow075x4 (param $v v128) (result v128)
+    (local $lo v128) (local $hi v128)
+    (local.set $lo (f64x2.sqrt (f64x2.promote_low_f32x4 (local.get $v))))
+    (local.set $hi (f64x2.sqrt (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+    (local.set $lo (f64x2.div (v128.const f64x2 1 1) (f64x2.mul (local.get $lo) (f64x2.sqrt (local.get $lo)))))
+    (local.set $hi (f64x2.div (v128.const f64x2 1 1) (f64x2.mul (local.get $hi) (f64x2.sqrt (local.get $hi)))))
+    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+      (f32x4.demote_f64x2_zero (local.get $lo)) (f32x4.demote_f64x2_zero (local.get $hi))))
+
+  ;; LRN across channels, backward (beta = 0.75), one image of C channels of hw floats, as the LRN
+  ;; layer's JS loop. In: x (pX), y (pY), the top diff (pG), scale (pS). Out: the bottom diff
+  ;; (pD) = p * dy (p = f32(scale^-0.75)), or p * p when inPlace, which also replaces dy (the
+  ;; diffs are one array); then ratio (pR, C + size - 1 channels, zero padded) = f32(dy * y) / scale,
+  ;; and down the channels a running float32 window sum `acc` (pA, hw floats) of `size` ratio
+  ;; channels: D[c] += f32(negCrv * f32(x[c] * acc)). hw floats at a time: 4 lanes, then a tail.
+  (func (export "lrn_across_backward") (param $pX i32) (param $pY i32) (param $pG i32) (param $pS i32)
+    (param $C i32) (param $hw i32) (param $size i32) (param $negCrv f32) (param $inPlace i32)
+    (param $pD i32) (param $pR i32) (param $pA i32)
+    (local $n i32) (local $e i32) (local $o i32) (local $c i32) (local $i i32) (local $hwBytes i32) (local $padBytes i32)
+    (local $hw4 i32) (local $p v128) (local $nc v128) (local $acc v128) (local $q f32) (local $t f64) (local $a f32)
+    (local.set $n (i32.mul (local.get $C) (local.get $hw)))
+    (local.set $hwBytes (i32.shl (local.get $hw) (i32.const 2)))
+    (local.set $padBytes (i32.mul (i32.shr_u (i32.sub (local.get $size) (i32.const 1)) (i32.const 1)) (local.get $hwBytes)))
+    (local.set $hw4 (i32.and (local.get $hw) (i32.const -4)))
+    (local.set $nc (f32x4.splat (local.get $negCrv)))
+    ;; D = p * dy, or p * p (and dy = p * p) in place
+    (local.set $e (i32.const 0))
+    (block $d (loop $l
+      (br_if $d (i32.gt_u (i32.add (local.get $e) (i32.const 4)) (local.get $n)))
+      (local.set $o (i32.shl (local.get $e) (i32.const 2)))
+      (local.set $p (call $negPow075x4 (v128.load (i32.add (local.get $pS) (local.get $o)))))
+      (if (local.get $inPlace)
+        (then
+          (local.set $p (f32x4.mul (local.get $p) (local.get $p)))
+          (v128.store (i32.add (local.get $pG) (local.get $o)) (local.get $p))
+          (v128.store (i32.add (local.get $pD) (local.get $o)) (local.get $p)))
+        (else
+          (v128.store (i32.add (local.get $pD) (local.get $o))
+            (f32x4.mul (local.get $p) (v128.load (i32.add (local.get $pG) (local.get $o)))))))
+      (local.set $e (i32.add (local.get $e) (i32.const 4)))
+      (br $l)))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $e) (local.get $n)))
+      (local.set $o (i32.shl (local.get $e) (i32.const 2)))
+      (local.set $t (f64.sqrt (f64.promote_f32 (f32.load (i32.add (local.get $pS) (local.get $o))))))
+      (local.set $q (f32.demote_f64 (f64.div (f64.const 1) (f64.mul (local.get $t) (f64.sqrt (local.get $t))))))
+      (if (local.get $inPlace)
+        (then
+          (local.set $q (f32.mul (local.get $q) (local.get $q)))
+          (f32.store (i32.add (local.get $pG) (local.get $o)) (local.get $q))
+          (f32.store (i32.add (local.get $pD) (local.get $o)) (local.get $q)))
+        (else
+          (f32.store (i32.add (local.get $pD) (local.get $o))
+            (f32.mul (local.get $q) (f32.load (i32.add (local.get $pG) (local.get $o)))))))
+      (local.set $e (i32.add (local.get $e) (i32.const 1)))
+      (br $l)))
+    ;; ratio, between its zero pad channels
+    (memory.fill (local.get $pR) (i32.const 0) (local.get $padBytes))
+    (memory.fill (i32.add (i32.add (local.get $pR) (local.get $padBytes)) (i32.shl (local.get $n) (i32.const 2)))
+      (i32.const 0) (local.get $padBytes))
+    (local.set $e (i32.const 0))
+    (block $d (loop $l
+      (br_if $d (i32.gt_u (i32.add (local.get $e) (i32.const 4)) (local.get $n)))
+      (local.set $o (i32.shl (local.get $e) (i32.const 2)))
+      (v128.store (i32.add (i32.add (local.get $pR) (local.get $padBytes)) (local.get $o))
+        (f32x4.div
+          (f32x4.mul (v128.load (i32.add (local.get $pG) (local.get $o))) (v128.load (i32.add (local.get $pY) (local.get $o))))
+          (v128.load (i32.add (local.get $pS) (local.get $o)))))
+      (local.set $e (i32.add (local.get $e) (i32.const 4)))
+      (br $l)))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $e) (local.get $n)))
+      (local.set $o (i32.shl (local.get $e) (i32.const 2)))
+      (f32.store (i32.add (i32.add (local.get $pR) (local.get $padBytes)) (local.get $o))
+        (f32.div
+          (f32.mul (f32.load (i32.add (local.get $pG) (local.get $o))) (f32.load (i32.add (local.get $pY) (local.get $o))))
+          (f32.load (i32.add (local.get $pS) (local.get $o)))))
+      (local.set $e (i32.add (local.get $e) (i32.const 1)))
+      (br $l)))
+    ;; acc = the first size - 1 ratio channels, added in order
+    (memory.fill (local.get $pA) (i32.const 0) (local.get $hwBytes))
+    (local.set $c (i32.const 0))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (i32.add (local.get $c) (i32.const 1)) (local.get $size)))
+      (local.set $o (i32.add (local.get $pR) (i32.mul (local.get $c) (local.get $hwBytes))))
+      (local.set $i (i32.const 0))
+      (block $id (loop $il
+        (br_if $id (i32.ge_u (local.get $i) (local.get $hw)))
+        (f32.store (i32.add (local.get $pA) (i32.shl (local.get $i) (i32.const 2)))
+          (f32.add (f32.load (i32.add (local.get $pA) (i32.shl (local.get $i) (i32.const 2))))
+            (f32.load (i32.add (local.get $o) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $il)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $l)))
+    ;; down the channels: acc += head; D += f32(negCrv * f32(x * acc)); acc -= tail
+    (local.set $c (i32.const 0))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $c) (local.get $C)))
+      (local.set $i (i32.const 0))
+      (block $id (loop $il
+        (br_if $id (i32.ge_u (local.get $i) (local.get $hw4)))
+        (local.set $o (i32.shl (i32.add (i32.mul (local.get $c) (local.get $hw)) (local.get $i)) (i32.const 2)))
+        (local.set $acc (f32x4.add (v128.load (i32.add (local.get $pA) (i32.shl (local.get $i) (i32.const 2))))
+          (v128.load (i32.add (i32.add (local.get $pR) (local.get $o)) (i32.mul (i32.sub (local.get $size) (i32.const 1)) (local.get $hwBytes))))))
+        (v128.store (i32.add (local.get $pD) (local.get $o))
+          (f32x4.add (v128.load (i32.add (local.get $pD) (local.get $o)))
+            (f32x4.mul (local.get $nc) (f32x4.mul (v128.load (i32.add (local.get $pX) (local.get $o))) (local.get $acc)))))
+        (v128.store (i32.add (local.get $pA) (i32.shl (local.get $i) (i32.const 2)))
+          (f32x4.sub (local.get $acc) (v128.load (i32.add (local.get $pR) (local.get $o)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $il)))
+      (block $id (loop $il
+        (br_if $id (i32.ge_u (local.get $i) (local.get $hw)))
+        (local.set $o (i32.shl (i32.add (i32.mul (local.get $c) (local.get $hw)) (local.get $i)) (i32.const 2)))
+        (local.set $a (f32.add (f32.load (i32.add (local.get $pA) (i32.shl (local.get $i) (i32.const 2))))
+          (f32.load (i32.add (i32.add (local.get $pR) (local.get $o)) (i32.mul (i32.sub (local.get $size) (i32.const 1)) (local.get $hwBytes))))))
+        (f32.store (i32.add (local.get $pD) (local.get $o))
+          (f32.add (f32.load (i32.add (local.get $pD) (local.get $o)))
+            (f32.mul (local.get $negCrv) (f32.mul (f32.load (i32.add (local.get $pX) (local.get $o))) (local.get $a)))))
+        (f32.store (i32.add (local.get $pA) (i32.shl (local.get $i) (i32.const 2)))
+          (f32.sub (local.get $a) (f32.load (i32.add (local.get $pR) (local.get $o)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $il)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $l))))
+
+  ;; Scale's fused backward over `rows` whole rows of S floats: the top diff at pG (overwritten
+  ;; by the bottom diff, f * dy with f = scale[(r0 + row) % dim], the scale at pScale) and the
+  ;; bottom data at pX. Per row, as doubles: the sum of dy into pDb (when wantDb; four partial
+  ;; sums over i % 4, the tail into the first, then (s0 + s1) + (s2 + s3), as sumRange in
+  ;; loops.ts) and the sum of f32(dy * x) into pSd (two partial sums over i % 2, then s0 + s1, as
+  ;; scaleGradRow in rows.ts): the same additions in the same order, so the same doubles.
+  (func (export "scale_backward") (param $pG i32) (param $pX i32) (param $rows i32) (param $S i32) (param $r0 i32)
+    (param $dim i32) (param $pScale i32) (param $wantDb i32) (param $pDb i32) (param $pSd i32)
+    (local $row i32) (local $i i32) (local $o i32) (local $S4 i32) (local $f v128) (local $g v128) (local $prod v128)
+    (local $a v128) (local $b v128) (local $c v128) (local $t f32)
+    (local.set $S4 (i32.and (local.get $S) (i32.const -4)))
+    (block $rd (loop $rl
+      (br_if $rd (i32.ge_u (local.get $row) (local.get $rows)))
+      (local.set $f (v128.load32_splat (i32.add (local.get $pScale)
+        (i32.shl (i32.rem_u (i32.add (local.get $r0) (local.get $row)) (local.get $dim)) (i32.const 2)))))
+      (local.set $a (v128.const i64x2 0 0))
+      (local.set $b (v128.const i64x2 0 0))
+      (local.set $c (v128.const i64x2 0 0))
+      (local.set $i (i32.const 0))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $i) (local.get $S4)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $g (v128.load (i32.add (local.get $pG) (local.get $o))))
+        (local.set $a (f64x2.add (local.get $a) (f64x2.promote_low_f32x4 (local.get $g))))
+        (local.set $b (f64x2.add (local.get $b)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $g) (local.get $g)))))
+        (local.set $prod (f32x4.mul (local.get $g) (v128.load (i32.add (local.get $pX) (local.get $o)))))
+        (local.set $c (f64x2.add (local.get $c) (f64x2.promote_low_f32x4 (local.get $prod))))
+        (local.set $c (f64x2.add (local.get $c)
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $prod) (local.get $prod)))))
+        (v128.store (i32.add (local.get $pG) (local.get $o)) (f32x4.mul (local.get $f) (local.get $g)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $l)))
+      ;; the tail: its first pair (if two or more are left) to both lanes of c, every element of
+      ;; it to lane 0 of a, the last odd one to lane 0 of c
+      (if (i32.le_u (i32.add (local.get $i) (i32.const 2)) (local.get $S)) (then
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $g (v128.load64_zero (i32.add (local.get $pG) (local.get $o))))
+        (local.set $prod (f32x4.mul (local.get $g) (v128.load64_zero (i32.add (local.get $pX) (local.get $o)))))
+        (local.set $c (f64x2.add (local.get $c) (f64x2.promote_low_f32x4 (local.get $prod))))))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $i) (local.get $S)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $t (f32.load (i32.add (local.get $pG) (local.get $o))))
+        (local.set $a (f64x2.replace_lane 0 (local.get $a)
+          (f64.add (f64x2.extract_lane 0 (local.get $a)) (f64.promote_f32 (local.get $t)))))
+        (if (i32.and (i32.eq (local.get $i) (i32.sub (local.get $S) (i32.const 1))) (i32.and (local.get $S) (i32.const 1))) (then
+          ;; the last element of an odd tail: f32(dy * x) into s0
+          (local.set $c (f64x2.replace_lane 0 (local.get $c)
+            (f64.add (f64x2.extract_lane 0 (local.get $c))
+              (f64.promote_f32 (f32.mul (local.get $t) (f32.load (i32.add (local.get $pX) (local.get $o))))))))))
+        (f32.store (i32.add (local.get $pG) (local.get $o)) (f32.mul (f32x4.extract_lane 0 (local.get $f)) (local.get $t)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+      (if (local.get $wantDb) (then
+        (f64.store (i32.add (local.get $pDb) (i32.shl (local.get $row) (i32.const 3)))
+          (f64.add
+            (f64.add (f64x2.extract_lane 0 (local.get $a)) (f64x2.extract_lane 1 (local.get $a)))
+            (f64.add (f64x2.extract_lane 0 (local.get $b)) (f64x2.extract_lane 1 (local.get $b)))))))
+      (f64.store (i32.add (local.get $pSd) (i32.shl (local.get $row) (i32.const 3)))
+        (f64.add (f64x2.extract_lane 0 (local.get $c)) (f64x2.extract_lane 1 (local.get $c))))
+      (local.set $pG (i32.add (local.get $pG) (i32.shl (local.get $S) (i32.const 2))))
+      (local.set $pX (i32.add (local.get $pX) (i32.shl (local.get $S) (i32.const 2))))
+      (local.set $row (i32.add (local.get $row) (i32.const 1)))
+      (br $rl))))
+
+  ;; MT19937 (the state, 624 words at pMt, next index mti) drawing n Bernoulli(p) bytes into pOut
+  ;; exactly as n calls of Rng.bernoulli in rng.ts: per draw two tempered words a, b, then
+  ;; ((a >>> 5) * 2^26 + (b >>> 6)) / 2^53 < p, all exact in double precision. Returns the new mti.
+  (func $twist (param $pMt i32)
+    (local $k i32) (local $y i32) (local $a i32) (local $next i32) (local $far i32)
+    ;; word k mixes words k and k + 1 (mod 624) with word k + 397 (mod 624), k ascending, in place
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $k) (i32.const 624)))
+      (local.set $a (i32.add (local.get $pMt) (i32.shl (local.get $k) (i32.const 2))))
+      (local.set $next (i32.add (local.get $a) (i32.const 4)))
+      (if (i32.eq (local.get $k) (i32.const 623)) (then (local.set $next (local.get $pMt))))
+      (local.set $far (i32.add (local.get $a) (i32.const 1588)))
+      (if (i32.ge_u (local.get $k) (i32.const 227)) (then (local.set $far (i32.sub (local.get $far) (i32.const 2496)))))
+      (local.set $y (i32.or
+        (i32.and (i32.load (local.get $a)) (i32.const 0x80000000))
+        (i32.and (i32.load (local.get $next)) (i32.const 0x7fffffff))))
+      (i32.store (local.get $a)
+        (i32.xor
+          (i32.xor (i32.load (local.get $far)) (i32.shr_u (local.get $y) (i32.const 1)))
+          (i32.and (i32.const 0x9908b0df) (i32.sub (i32.const 0) (i32.and (local.get $y) (i32.const 1))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $l))))
+
+  (func (export "mt_bernoulli") (param $pMt i32) (param $mti i32) (param $n i32) (param $p f64) (param $pOut i32) (result i32)
+    (local $i i32) (local $j i32) (local $y i32) (local $a f64)
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $j (i32.const 0))
+      (block $wd (loop $wl
+        (if (i32.ge_u (local.get $mti) (i32.const 624)) (then
+          (call $twist (local.get $pMt))
+          (local.set $mti (i32.const 0))))
+        (local.set $y (i32.load (i32.add (local.get $pMt) (i32.shl (local.get $mti) (i32.const 2)))))
+        (local.set $mti (i32.add (local.get $mti) (i32.const 1)))
+        (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 11))))
+        (local.set $y (i32.xor (local.get $y) (i32.and (i32.shl (local.get $y) (i32.const 7)) (i32.const 0x9d2c5680))))
+        (local.set $y (i32.xor (local.get $y) (i32.and (i32.shl (local.get $y) (i32.const 15)) (i32.const 0xefc60000))))
+        (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 18))))
+        (br_if $wd (local.get $j))
+        (local.set $a (f64.convert_i32_u (i32.shr_u (local.get $y) (i32.const 5))))
+        (local.set $j (i32.const 1))
+        (br $wl)))
+      (i32.store8 (i32.add (local.get $pOut) (local.get $i))
+        (f64.lt
+          (f64.div
+            (f64.add (f64.mul (local.get $a) (f64.const 67108864)) (f64.convert_i32_u (i32.shr_u (local.get $y) (i32.const 6))))
+            (f64.const 9007199254740992))
+          (local.get $p)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.get $mti))
+
+  ;; im2col of one image (2-D, Caffe's layout, as im2col in im2col.ts): C x H x W floats at pIm
+  ;; into (C * kH * kW) x (outH * outW) at pCol; element [(c, kr, kc), (y, x)] is
+  ;; im[c, y * sH - padH + kr * dH, x * sW - padW + kc * dW], or 0 in the padding. Per (c, kr, kc)
+  ;; the valid output columns [x0, x1) are computed once; stride-1 rows are copied with
+  ;; memory.copy, strided ones gathered.
+  (func (export "im2col") (param $pIm i32) (param $C i32) (param $H i32) (param $W i32) (param $kH i32) (param $kW i32)
+    (param $padH i32) (param $padW i32) (param $sH i32) (param $sW i32) (param $dH i32) (param $dW i32)
+    (param $outH i32) (param $outW i32) (param $pCol i32)
+    (local $c i32) (local $kr i32) (local $kc i32) (local $y i32) (local $x i32) (local $iy i32) (local $off i32)
+    (local $x0 i32) (local $x1 i32) (local $src i32) (local $rowBytes i32) (local $plane i32)
+    (local.set $rowBytes (i32.shl (local.get $outW) (i32.const 2)))
+    (local.set $plane (i32.shl (i32.mul (local.get $H) (local.get $W)) (i32.const 2)))
+    (block $cd (loop $cl
+      (br_if $cd (i32.ge_u (local.get $c) (local.get $C)))
+      (local.set $kr (i32.const 0))
+      (block $krd (loop $krl
+        (br_if $krd (i32.ge_u (local.get $kr) (local.get $kH)))
+        (local.set $kc (i32.const 0))
+        (block $kcd (loop $kcl
+          (br_if $kcd (i32.ge_u (local.get $kc) (local.get $kW)))
+          ;; valid columns: 0 <= x * sW + off < W
+          (local.set $off (i32.sub (i32.mul (local.get $kc) (local.get $dW)) (local.get $padW)))
+          (local.set $x0 (i32.const 0))
+          (if (i32.lt_s (local.get $off) (i32.const 0)) (then
+            (local.set $x0 (i32.div_u (i32.sub (i32.add (i32.sub (i32.const 0) (local.get $off)) (local.get $sW)) (i32.const 1)) (local.get $sW)))))
+          (if (i32.gt_s (local.get $x0) (local.get $outW)) (then (local.set $x0 (local.get $outW))))
+          (local.set $x1 (i32.const 0))
+          (if (i32.ge_s (i32.sub (i32.sub (local.get $W) (i32.const 1)) (local.get $off)) (i32.const 0)) (then
+            (local.set $x1 (i32.add (i32.div_u (i32.sub (i32.sub (local.get $W) (i32.const 1)) (local.get $off)) (local.get $sW)) (i32.const 1)))))
+          (if (i32.gt_s (local.get $x1) (local.get $outW)) (then (local.set $x1 (local.get $outW))))
+          (if (i32.lt_s (local.get $x1) (local.get $x0)) (then (local.set $x1 (local.get $x0))))
+          (local.set $y (i32.const 0))
+          (block $yd (loop $yl
+            (br_if $yd (i32.ge_u (local.get $y) (local.get $outH)))
+            (local.set $iy (i32.add (i32.sub (i32.mul (local.get $y) (local.get $sH)) (local.get $padH)) (i32.mul (local.get $kr) (local.get $dH))))
+            (if (i32.ge_u (local.get $iy) (local.get $H))
+              (then (memory.fill (local.get $pCol) (i32.const 0) (local.get $rowBytes)))
+              (else
+                (memory.fill (local.get $pCol) (i32.const 0) (i32.shl (local.get $x0) (i32.const 2)))
+                ;; image element of output column x: row iy, column x * sW + off
+                (local.set $src (i32.add (i32.add (local.get $pIm) (i32.mul (local.get $c) (local.get $plane)))
+                  (i32.shl (i32.add (i32.mul (local.get $iy) (local.get $W)) (local.get $off)) (i32.const 2))))
+                (if (i32.eq (local.get $sW) (i32.const 1))
+                  (then
+                    (memory.copy (i32.add (local.get $pCol) (i32.shl (local.get $x0) (i32.const 2)))
+                      (i32.add (local.get $src) (i32.shl (local.get $x0) (i32.const 2)))
+                      (i32.shl (i32.sub (local.get $x1) (local.get $x0)) (i32.const 2))))
+                  (else
+                    ;; x counts bytes of the column row, src steps sW floats
+                    (local.set $x (i32.shl (local.get $x0) (i32.const 2)))
+                    (local.set $src (i32.add (local.get $src) (i32.shl (i32.mul (local.get $x0) (local.get $sW)) (i32.const 2))))
+                    (local.set $iy (i32.shl (local.get $sW) (i32.const 2)))
+                    (block $xd (loop $xl
+                      (br_if $xd (i32.ge_u (local.get $x) (i32.shl (local.get $x1) (i32.const 2))))
+                      (f32.store (i32.add (local.get $pCol) (local.get $x)) (f32.load (local.get $src)))
+                      (local.set $src (i32.add (local.get $src) (local.get $iy)))
+                      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+                      (br $xl)))))
+                (memory.fill (i32.add (local.get $pCol) (i32.shl (local.get $x1) (i32.const 2))) (i32.const 0)
+                  (i32.shl (i32.sub (local.get $outW) (local.get $x1)) (i32.const 2)))))
+            (local.set $pCol (i32.add (local.get $pCol) (local.get $rowBytes)))
+            (local.set $y (i32.add (local.get $y) (i32.const 1)))
+            (br $yl)))
+          (local.set $kc (i32.add (local.get $kc) (i32.const 1)))
+          (br $kcl)))
+        (local.set $kr (i32.add (local.get $kr) (i32.const 1)))
+        (br $krl)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $cl))))
+)
