@@ -237,6 +237,8 @@ export class Net {
       });
     }
 
+    this.layers.forEach((layer, layerId) => (layer.backwardPlanned = this.layerNeedBackward[layerId]));
+
     // Caffe keeps the unconsumed blob names in a std::set, so outputs come sorted by name.
     for (const name of [...available].sort(byteOrder)) this.outputBlobIds.push(blobIndex.get(name)!);
     this.blobNames.forEach((n, i) => this.blobs.set(n, this.blobList[i]));

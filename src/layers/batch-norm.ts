@@ -174,7 +174,8 @@ export class BatchNormLayer extends Layer {
     }
     this.setStd();
     rowMap(ROW_DIV, y, y, num * C, S, C, null, this.std);
-    this.xNorm.set(y);
+    // Later in-place layers overwrite y before backward reads it; inference needs no copy.
+    if (this.backwardPlanned) this.xNorm.set(y);
   }
 
   // Every pass reads element i before writing it, so top diff and bottom diff may be one array.

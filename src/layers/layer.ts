@@ -21,6 +21,11 @@ export abstract class Layer {
   /** Per-top loss weights; 0 for tops that are not losses. */
   protected lossWeights: number[] = [];
   private paramPropagate: boolean[] = [];
+  /**
+   * False once a Net has decided it will never run this layer's backward (Caffe's
+   * layer_need_backward_): forward may then skip saving what only backward reads.
+   */
+  backwardPlanned = true;
 
   constructor(readonly param: Message) {
     this.phase = param.phase as Phase;

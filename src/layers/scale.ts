@@ -70,11 +70,7 @@ export class ScaleLayer extends BroadcastLayer {
 
   override reshape(bottom: Blob[], top: Blob[]): void {
     this.reshapeOperand(bottom, paramOf(this.param, 'scale_param', 'ScaleParameter').axis, 'scale');
-    if (bottom[0] === top[0]) {
-      if (this.temp.length !== bottom[0].count) this.temp = new Float32Array(bottom[0].count);
-    } else {
-      top[0].reshapeLike(bottom[0]);
-    }
+    if (bottom[0] !== top[0]) top[0].reshapeLike(bottom[0]);
     const sums = this.outer * this.dim;
     if (this.sumResult.length !== sums) this.sumResult = new Float32Array(sums);
     if (this.biasLayer) {
@@ -84,7 +80,12 @@ export class ScaleLayer extends BroadcastLayer {
   }
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    if (bottom[0] === top[0]) this.temp.set(bottom[0].data);
+    // In place, backward needs the input that forward overwrites: keep a copy, unless the net
+    // will never run this layer's backward (inference).
+    if (bottom[0] === top[0] && this.backwardPlanned) {
+      if (this.temp.length !== bottom[0].count) this.temp = new Float32Array(bottom[0].count);
+      this.temp.set(bottom[0].data);
+    }
     const x = bottom[0].data;
     const y = top[0].data;
     const s = this.operand(bottom).data;
