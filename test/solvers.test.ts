@@ -319,6 +319,19 @@ describe('snapshot + restore', () => {
     expect(existsSync(`${prefix}_iter_4.solverstate`)).toBe(true);
   });
 
+  it('snapshot_format HDF5 with layer names HDF5 cannot hold fails at construction, not at the first snapshot', () => {
+    const param = parseText(
+      `net_param { layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 } } }
+        layer { name: "fc/1" type: "InnerProduct" bottom: "x" top: "y" inner_product_param { num_output: 2 } }
+        layer { name: "l" type: "EuclideanLoss" bottom: "y" bottom: "y" top: "loss" } }
+       base_lr: 0.1 lr_policy: "fixed" snapshot_format: HDF5 snapshot_prefix: "${join(TMP, 'slash')}"`,
+      'SolverParameter',
+    );
+    expect(() => createSolver(param, {})).toThrow(/snapshot_format HDF5: layer 'fc\/1'.*binary format/);
+    param.snapshot_format = 1; // BINARYPROTO
+    expect(() => createSolver(param, {})).not.toThrow();
+  });
+
   it('a snapshot without prefix or with an unwritable one is a clear error', () => {
     expect(() => solverFor('sgd_fixed', 'base_lr: 0.1 lr_policy: "fixed" snapshot: 10')).toThrow(/snapshot_prefix/);
     expect(() => solverFor('sgd_fixed', `base_lr: 0.1 lr_policy: "fixed" snapshot: 10 snapshot_prefix: "${join(TMP, 'no', 'such', 'dir', 'x')}"`)).toThrow(

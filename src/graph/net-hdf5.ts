@@ -7,21 +7,28 @@ import type { H5Entry, H5Tree } from '../data/hdf5.js';
 import { NetError } from '../util/errors.js';
 import type { Net } from './net.js';
 
-/** The HDF5 tree Net::ToHDF5 writes for `net`. */
-export function netToHdf5Tree(net: Net, writeDiff: boolean): H5Tree {
-  const groups = writeDiff ? ['data', 'diff'] : ['data'];
-  const datasets: H5Entry[] = [];
-  const netParamId = paramIdIndex(net);
+/** Throws unless every layer name can be a group of an HDF5 weights file. */
+export function checkHdf5LayerNames(net: Net): void {
   const seen = new Set<string>();
-  net.layers.forEach((layer, layerId) => {
-    const name = net.layerNames[layerId];
-    // HDF5 reads '/' as a path separator and a group name once; Caffe's H5Gcreate2 fails on both.
+  for (const name of net.layerNames) {
+    // HDF5 reads '/' as a path separator and creates a group name once; Caffe's H5Gcreate2 fails on both.
     if (name.includes('/') || name === '' || name === '.' || seen.has(name)) {
       throw new NetError(
         `layer '${name}': ${seen.has(name) ? 'a second layer of this name' : 'this name'} cannot be a group of an HDF5 weights file (Caffe fails on it too); write the binary format instead`,
       );
     }
     seen.add(name);
+  }
+}
+
+/** The HDF5 tree Net::ToHDF5 writes for `net`. */
+export function netToHdf5Tree(net: Net, writeDiff: boolean): H5Tree {
+  checkHdf5LayerNames(net);
+  const groups = writeDiff ? ['data', 'diff'] : ['data'];
+  const datasets: H5Entry[] = [];
+  const netParamId = paramIdIndex(net);
+  net.layers.forEach((layer, layerId) => {
+    const name = net.layerNames[layerId];
     groups.push(`data/${name}`);
     if (writeDiff) groups.push(`diff/${name}`);
     layer.blobs.forEach((blob, j) => {

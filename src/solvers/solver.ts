@@ -20,6 +20,7 @@
 import { existsSync, openSync, closeSync, unlinkSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { checkHdf5LayerNames } from '../graph/net-hdf5.js';
 import { Net } from '../graph/net.js';
 import type { Blob } from '../graph/blob.js';
 import { TRAIN, TEST } from '../layers/layer.js';
@@ -175,6 +176,14 @@ export abstract class Solver {
     this.initTestNets();
     for (const w of p.weights as string[]) {
       for (const net of [this.net, ...this.testNets]) this.loadWeights(net, w);
+    }
+    if (p.snapshot_format === SNAPSHOT_HDF5) {
+      // Caffe would only fail at the first snapshot, after hours of training perhaps.
+      try {
+        checkHdf5LayerNames(this.net);
+      } catch (e) {
+        throw this.error(`snapshot_format HDF5: ${(e as Error).message}`);
+      }
     }
     this.log('Solver scaffolding done.');
     this.iter = 0;
