@@ -8,16 +8,22 @@ import {
   gemm,
   gemmBackend,
   gemmJs,
+  gemmStage,
   gemmThreadInfo,
   gemmThreadsReady,
   gemmWasm,
   gemv,
   setGemmThreadMinWork,
   setGemmThreads,
+  setGemmStaging,
   setGemmWasmBudget,
   setGemmWorkersOnly,
   unsharedMemory,
 } from '../src/kernels/gemm.js';
+import { Blob } from '../src/graph/blob.js';
+import { createLayer } from '../src/layers/index.js';
+import { setSeed } from '../src/kernels/rng.js';
+import { fromObject } from '../src/proto/schema.js';
 import { rng } from './gradient-checker.js';
 // @ts-expect-error: plain ESM build script, no type declarations
 import { assemble } from '../scripts/build-wasm.mjs';
@@ -384,6 +390,154 @@ describe('gemm on several threads', () => {
       else process.env.CAFFE_TS_THREADS = saved;
       vi.resetModules();
     }
+  });
+
+  it('gives the same bits for operands at odd and even float offsets (blocks placed by alignment)', () => {
+    if (off) return;
+    const r = rng(25);
+    for (const [M, N, K] of [[64, 12769, 27], [33, 301, 77], [300, 41, 601]] as const) {
+      const A = rand(M * K, r);
+      const B = rand(K * N, r);
+      const C = rand(M * N, r);
+      const want = Float32Array.from(C);
+      gemm(false, false, M, N, K, 1, A, B, 0.5, want);
+      for (const [oa, ob, oc] of [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1], [3, 2, 5]]) {
+        const a = new Float32Array(M * K + oa).fill(NaN);
+        const b = new Float32Array(K * N + ob).fill(NaN);
+        const c = new Float32Array(M * N + oc).fill(NaN);
+        a.set(A, oa);
+        b.set(B, ob);
+        c.set(C, oc);
+        gemm(false, false, M, N, K, 1, a.subarray(oa), b.subarray(ob), 0.5, c.subarray(oc));
+        expectSameBits(want, c.subarray(oc), `M=${M} N=${N} K=${K}, offsets ${oa} ${ob} ${oc}`);
+      }
+    }
+  });
+
+  // gemmStage: B operands written straight into the kernel's memory and read in place.
+  describe('with B staged in the kernel memory', () => {
+    afterEach(() => {
+      setGemmThreads(2);
+      setGemmStaging(true);
+    });
+
+    /** gemm() with B given in a staged view (group g of G) against B in a JS array: same bits, stage untouched. */
+    function stagedVsCopied(tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number, beta: number, G: number, r: () => number, what: string): void {
+      const A = rand(M * K, r);
+      const Bs = rand(G * K * N, r);
+      const C0 = beta === 0 ? new Float32Array(M * N).fill(NaN) : rand(M * N, r);
+      const stage = gemmStage(G * K * N, M, N, K);
+      if (off) return;
+      // Products that may be split between threads run on the shared memory, which is never staged.
+      const split = gemmThreadInfo().threads > 1 && M * N * K >= gemmThreadInfo().minWork;
+      if (split) {
+        expect(stage, what).toBeNull();
+        return;
+      }
+      expect(stage, what).not.toBeNull();
+      stage!.set(Bs);
+      for (let g = 0; g < G; g++) {
+        const want = Float32Array.from(C0);
+        const got = Float32Array.from(C0);
+        gemm(tA, tB, M, N, K, alpha, A, Bs.subarray(g * K * N, (g + 1) * K * N), beta, want);
+        gemm(tA, tB, M, N, K, alpha, A, stage!.subarray(g * K * N, (g + 1) * K * N), beta, got);
+        expectSameBits(want, got, `${what}, group ${g}`);
+      }
+      expectSameBits(Bs, stage!, `${what}: the staged B after the products`);
+    }
+
+    const stagedShapes: [number, number, number][] = [
+      [4, 4, 8], [65, 70, 3], [33, 64, 17], [131, 67, 9], [7, 2100, 5], [300, 41, 600], [70, 90, 4100], [1, 1000, 64],
+      [64, 3136, 27], [256, 784, 576], [520, 40, 4100],
+    ];
+
+    for (const mode of ['one thread', 'one thread, 64 KiB budget', 'two threads'] as const) {
+      it(`gives the bits of a copied B, every op, alpha, beta and group (${mode})`, () => {
+        const r = rng(21);
+        setGemmThreads(mode === 'two threads' ? 2 : 1);
+        if (mode === 'one thread, 64 KiB budget') setGemmWasmBudget(64 << 10);
+        for (const [tA, tB] of TRANS) {
+          for (const [M, N, K] of stagedShapes) {
+            for (const [alpha, beta] of [[1, 0], [-1.5, 0.25], [0.5, 1]]) {
+              stagedVsCopied(tA, tB, M, N, K, alpha, beta, M * N * K < 1e6 ? 3 : 1, r, `${op(tA, tB)} M=${M} N=${N} K=${K} alpha=${alpha} beta=${beta}`);
+            }
+          }
+        }
+      });
+    }
+
+    it('is null for products gemm() keeps off wasm memory or may split, and when turned off', () => {
+      expect(gemmStage(8, 2, 2, 2)).toBeNull();
+      expect(gemmStage(0, 64, 64, 64)).toBeNull();
+      if (!off) {
+        setGemmThreadMinWork(0);
+        expect(gemmStage(64 * 64, 64, 64, 64)).toBeNull();
+        setGemmThreadMinWork(1 << 21);
+      }
+      setGemmStaging(false);
+      expect(gemmStage(64 * 64, 64, 64, 64)).toBeNull();
+      setGemmStaging(true);
+      if (!off) expect(gemmStage(64 * 64, 64, 64, 64)).toBeInstanceOf(Float32Array);
+    });
+
+    it('still gives the right bits when the view is stale or from the other memory (B is copied in)', () => {
+      if (off) return;
+      const r = rng(22);
+      const [M, N, K] = [256, 300, 576];
+      const A = rand(M * K, r);
+      const B = rand(K * N, r);
+      const want = new Float32Array(M * N);
+      gemm(false, false, M, N, K, 1, A, B, 0, want);
+      // Staged on one thread (the unshared memory), used on two (the shared one).
+      setGemmThreads(1);
+      const single = gemmStage(K * N, M, N, K)!;
+      single.set(B);
+      setGemmThreads(2);
+      const got = new Float32Array(M * N);
+      gemm(false, false, M, N, K, 1, A, single, 0, got);
+      expectSameBits(want, got, 'view of the unshared memory');
+      // B at an offset in a larger stage, the rest of it NaN.
+      setGemmThreads(1);
+      const larger = gemmStage(4 * K * N, M, N, K)!;
+      larger.fill(NaN);
+      larger.subarray(K * N, 2 * K * N).set(B);
+      got.fill(0);
+      gemm(false, false, M, N, K, 1, A, larger.subarray(K * N, 2 * K * N), 0, got);
+      expectSameBits(want, got, 'subarray of a larger stage');
+    });
+
+    it('leaves Convolution forward bit-identical (im2col into the stage), with groups, strides, padding', () => {
+      for (const [cp, shape] of [
+        [{ num_output: 16, kernel_size: [3], pad: [1] }, [2, 8, 20, 20]],
+        [{ num_output: 12, kernel_size: [3], stride: [2], group: 3 }, [1, 6, 33, 31]],
+        [{ num_output: 64, kernel_size: [5], pad: [2] }, [1, 32, 28, 28]],
+        [{ num_output: 8, kernel_size: [1] }, [1, 16, 9, 9]],
+        [{ num_output: 8, kernel_h: 2, kernel_w: 3, group: 2 }, [1, 4, 7, 8]],
+      ] as [Record<string, unknown>, number[]][]) {
+        const run = (): Float32Array => {
+          setSeed(77);
+          const layer = createLayer(fromObject('LayerParameter', {
+            name: 'c', type: 'Convolution',
+            convolution_param: { weight_filler: { type: 'gaussian', std: 1 }, bias_filler: { type: 'gaussian', std: 1 }, ...cp },
+          }));
+          const x = new Blob(shape);
+          const rx = rng(24);
+          for (let i = 0; i < x.count; i++) x.data[i] = 2 * rx() - 1;
+          const y = new Blob();
+          layer.setUp([x], [y]);
+          layer.forward([x], [y]);
+          return Float32Array.from(y.data);
+        };
+        for (const threads of [1, 2]) {
+          setGemmThreads(threads);
+          setGemmStaging(true);
+          const staged = run();
+          setGemmStaging(false);
+          const copied = run();
+          expectSameBits(copied, staged, `Convolution ${JSON.stringify(cp)} on ${shape.join('x')}, ${threads} thread(s)`);
+        }
+      }
+    });
   });
 
   it('unsharedMemory turns the shared memory import of gemm.wasm into an unshared one', () => {

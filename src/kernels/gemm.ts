@@ -7,7 +7,8 @@
 //    instantiated synchronously at import from wasm/gemm.wasm beside this file (src/kernels/wasm
 //    under vitest, dist/src/kernels/wasm once built; scripts/build-wasm.mjs assembles it). Its
 //    linear memory is gemm.ts's: operands are copied in (A, B, and C unless beta == 0), multiplied
-//    there, and C is copied back. Copying costs O(MK + KN + MN) against O(MNK) work, so gemm()
+//    there, and C is copied back; a B that the caller wrote into the memory (gemmStage: im2col's
+//    column buffer) is read in place. Copying costs O(MK + KN + MN) against O(MNK) work, so gemm()
 //    takes this kernel for every product but the tiniest (see useWasm). The memory grows as
 //    needed for up to 64 MiB of operands (setGemmWasmBudget); larger products are cut into row /
 //    column / K blocks that fit. Sums are float32 (as in Caffe's sgemm), so results differ from
@@ -406,7 +407,9 @@ const edgeTile = new Float64Array(MR * NR);
 // threads (thread 0 is the calling thread, 1 .. T-1 the gemm workers):
 //   [t * WASM_SCRATCH, ...)       thread t's scratch: packed op(A) block (WASM_MC x WASM_KC
 //                                 floats), packed op(B) block (WASM_KC x WASM_NC), a 4 x 8 edge tile
-//   [T * WASM_SCRATCH, ...)       the operands of the current call: A block, B block, C block
+//   [T * WASM_SCRATCH, ...)       the staging region (gemmStage; unshared memory only, may be
+//                                 empty), where callers write a B operand that gemm() reads in place
+//   [after those, ...)            the operands of the current call: A block, B block, C block
 // Blocking sizes were tuned on the bench/gemm.ts shapes (they matter little: +-5%).
 
 const WASM_MR = 4;
@@ -442,6 +445,9 @@ interface WasmKernel {
   heap: Float32Array;
   /** The compiled module, for the workers, when the memory is shared; else null. */
   module: WebAssembly.Module | null;
+  /** The staging region (gemmStage), byte address and size; 0 bytes: none yet. */
+  stageAt: number;
+  stageBytes: number;
 }
 
 let wasmUnavailable = '';
@@ -499,7 +505,8 @@ export function unsharedMemory(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
  * on a shared memory (`shared`). Products too small to split go to the unshared one: copies into
  * a SharedArrayBuffer are slower (V8 copies with relaxed atomics: ~19 GB/s against 35-90 GB/s for
  * cache-resident blocks, 2-5% of a small product). With threads on, those products are below
- * SHARED_MIN_WORK multiply-adds, and so is each of their operands: that memory stays < 26 MiB.
+ * SHARED_MIN_WORK multiply-adds, and so is each of their operands: that memory stays < 26 MiB,
+ * plus the staging region (gemmStage, at most 24 MiB).
  */
 function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
   if (typeof process === 'object' && process.env?.CAFFE_TS_GEMM === 'js') {
@@ -529,7 +536,7 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
   if (ex.mr.value !== WASM_MR || ex.nr.value !== WASM_NR) {
     throw new Error(`caffe-ts: ${url.pathname} has a ${ex.mr.value} x ${ex.nr.value} micro-kernel, gemm.ts expects ${WASM_MR} x ${WASM_NR}`);
   }
-  const single: WasmKernel = { ex, memory, heap: new Float32Array(0), module: null };
+  const single: WasmKernel = { ex, memory, heap: new Float32Array(0), module: null, stageAt: 0, stageBytes: 0 };
   // Shared memory when threads may be used (setGemmThreads can turn them on even on one core) and
   // the engine has it.
   let shared: WasmKernel | null = null;
@@ -538,7 +545,7 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
       const module = new WebAssembly.Module(bytes);
       const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES, shared: true });
       const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmGemmExports;
-      shared = { ex, memory, heap: new Float32Array(0), module };
+      shared = { ex, memory, heap: new Float32Array(0), module, stageAt: 0, stageBytes: 0 };
     } catch (e) {
       threadConfig = { threads: 1, allowed: false, reason: `no shared WebAssembly memory (${(e as Error).message})` };
     }
@@ -562,8 +569,9 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
 // arguments and an Int32Array of panel bounds. Each worker has a state word: -1 starting, 0 idle,
 // 1 job offered, 2 job taken, 3 job done, -2 dead. The caller writes the arguments, sets every
 // idle worker's state to 1 and wakes it (Atomics.notify), computes panels itself, then takes back
-// each offer no worker took (compareExchange 1 -> 0) and waits (Atomics.wait) for the workers
-// that took one to reach 3. A worker sleeps in Atomics.wait until offered a job and takes it with
+// each offer no worker took (compareExchange 1 -> 0) and waits for the workers that took one to
+// reach 3 (polling, then Atomics.wait). A worker polls its state for a while after a job, then
+// sleeps in Atomics.wait until offered one (see WORKER_SPIN_MS), and takes it with
 // compareExchange 1 -> 2, so an offer is either taken or withdrawn, never both.
 //
 // Workers start lazily (at the first product big enough to split), and gemm() never waits for
@@ -594,6 +602,14 @@ const S_OFFERED = 1;
 const S_TAKEN = 2;
 const S_DONE = 3;
 const P_COUNT = 18;
+/**
+ * How long an idle worker polls for its next job before it sleeps in Atomics.wait, and how long
+ * the caller polls for the workers' end of a job: waking a thread from Atomics.wait costs tens of
+ * microseconds, and in a net the next large product often follows within a millisecond. Forward
+ * passes (2 cores, batch 1, interleaved runs): a few percent faster than waiting at once.
+ */
+const WORKER_SPIN_MS = 1;
+const SETTLE_SPIN_MS = 2;
 
 /**
  * Threads from the environment: `threads` = min(cores, CAFFE_TS_THREADS or 2, 8) is the default;
@@ -664,6 +680,7 @@ const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, ctrl, params: P, bounds, slot, packA, packB, tile } = workerData;
 const S = ${C_STATE} + slot;
+const SPIN_MS = ${WORKER_SPIN_MS};
 let gemm;
 try {
   gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
@@ -675,10 +692,18 @@ try {
 Atomics.store(ctrl, S, ${S_IDLE});
 Atomics.notify(ctrl, S);
 for (;;) {
-  const s = Atomics.load(ctrl, S);
+  let s = Atomics.load(ctrl, S);
   if (s !== ${S_OFFERED}) {
-    Atomics.wait(ctrl, S, s);
-    continue;
+    // Poll a while before sleeping (see WORKER_SPIN_MS).
+    const end = performance.now() + SPIN_MS;
+    for (let i = 1; s !== ${S_OFFERED}; i++) {
+      if ((i & 255) === 0 && performance.now() > end) break;
+      s = Atomics.load(ctrl, S);
+    }
+    if (s !== ${S_OFFERED}) {
+      Atomics.wait(ctrl, S, s);
+      continue;
+    }
   }
   if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
   try {
@@ -829,9 +854,15 @@ function settle(p: Pool, nWorkers: number): boolean {
   for (let w = 0; w < nWorkers; w++) {
     const i = C_STATE + w;
     if (Atomics.compareExchange(ctrl, i, S_OFFERED, S_IDLE) === S_OFFERED) continue;
-    for (;;) {
+    let spinEnd = 0;
+    for (let polls = 0; ; polls++) {
       const s = Atomics.load(ctrl, i);
-      if (s === S_TAKEN) Atomics.wait(ctrl, i, S_TAKEN, 1000);
+      if (s === S_TAKEN) {
+        // Poll first (see SETTLE_SPIN_MS): the worker is usually within a panel of its end.
+        if (polls === 0) spinEnd = performance.now() + SETTLE_SPIN_MS;
+        else if ((polls & 63) !== 0 || performance.now() < spinEnd) continue;
+        else Atomics.wait(ctrl, i, S_TAKEN, 1000);
+      }
       else if (s === S_DONE) {
         Atomics.compareExchange(ctrl, i, S_DONE, S_IDLE);
         break;
@@ -945,6 +976,106 @@ function useWasm(M: number, N: number, K: number): boolean {
 }
 const WASM_MIN_WORK = 128;
 
+/** Room for the alignment padding of the three operand blocks (see wasmGemm). */
+const ALIGN_SLACK = 32;
+const align8 = (x: number): number => (x + 7) & ~7;
+
+/** Bytes of per-thread scratch at the start of a kernel's memory. */
+function scratchEnd(kernel: WasmKernel): number {
+  return (kernel.module !== null ? parThreads : 1) * WASM_SCRATCH;
+}
+
+/** Where the operands of a call start: after the scratch and the staging region. */
+function operandBase(kernel: WasmKernel): number {
+  return Math.max(scratchEnd(kernel), kernel.stageAt + kernel.stageBytes);
+}
+
+// Block sizes of the operand copies (set by blockSizes).
+let blkM = 0;
+let blkN = 0;
+let blkK = 0;
+
+/**
+ * Block sizes for the copies: whole operands when they fit the budget, else halve the largest of
+ * the block's sides until they do (each has a floor, at which any budget >= 64 KiB fits). A B
+ * read in place (staged) takes no room. K blocks stay multiples of WASM_KC, so blocking never
+ * changes the kernel's summation order.
+ */
+function blockSizes(M: number, N: number, K: number, copyB: boolean): void {
+  let kb = K <= WASM_KB ? K : WASM_KB;
+  let mb = M;
+  let nb = N;
+  const budget = wasmDataBudget / 4;
+  while (mb * kb + (copyB ? kb * nb : 0) + mb * nb > budget) {
+    if (kb > WASM_KC && kb >= mb && kb >= nb) kb = Math.max(WASM_KC, Math.ceil(kb / 2 / WASM_KC) * WASM_KC);
+    else if (mb >= nb && mb > WASM_NR) mb = Math.max(WASM_NR, Math.ceil(mb / 2 / WASM_NR) * WASM_NR);
+    else if (nb > WASM_NR) nb = Math.max(WASM_NR, Math.ceil(nb / 2 / WASM_NR) * WASM_NR);
+    else if (kb > WASM_KC) kb = Math.max(WASM_KC, Math.ceil(kb / 2 / WASM_KC) * WASM_KC);
+    else break;
+  }
+  blkM = mb;
+  blkN = nb;
+  blkK = kb;
+}
+
+let stageOn = true;
+/** Largest staging region: the operands keep room for the copy budget in the 128 MiB memory. */
+const STAGE_MAX = 24 << 20;
+
+/**
+ * A view of `count` floats inside the wasm kernel's memory, for the B operand of the products
+ * gemm(transA, transB, M, N, K, ...) that follow: a B (or a subarray of it) lying there is read in
+ * place instead of being copied in. Callers fill it (im2col writes the column buffer straight
+ * into it) and pass it, or subarrays, as B. The view stays valid and its contents untouched until
+ * the next gemmStage call, as long as only products of this M x N x K shape run in between (any
+ * other product may grow the memory, which detaches the view). Null when gemm() would not take
+ * the unshared wasm memory for this shape (tiny products, products that may be split between
+ * threads), or it would not fit: use a JS buffer then. Conv layers with 1 thread: 3-6% faster.
+ */
+export function gemmStage(count: number, M: number, N: number, K: number): Float32Array | null {
+  if (wasm === null || !stageOn || count <= 0 || M <= 0 || N <= 0 || K <= 0 || !useWasm(M, N, K)) return null;
+  const bytes = Math.ceil((4 * count) / 64) * 64;
+  if (bytes > STAGE_MAX) return null;
+  const kernel = pickKernel(wasm, M, N, K);
+  // Not on the shared memory: im2col's row copies pair sources and destinations that differ in
+  // alignment mod 8 bytes, which V8 copies into a SharedArrayBuffer byte by byte (im2col of a
+  // 64 x 56 x 56 image, 3x3: 2.4 ms there against 0.45 into an ArrayBuffer, where the aligned
+  // copy in costs 0.7), so there filling a JS buffer and copying it in is faster.
+  if (kernel.module !== null) return null;
+  const start = scratchEnd(kernel);
+  // A region overlapping the scratch (threads were added since) moves; a larger one is re-laid.
+  let stageAt = kernel.stageAt;
+  let stageBytes = kernel.stageBytes;
+  if (stageAt < start || stageBytes < bytes) {
+    stageAt = start;
+    stageBytes = bytes;
+  }
+  blockSizes(M, N, K, false);
+  // Reserve the products' operands now, so that they do not grow the memory under the view.
+  const end = Math.max(start, stageAt + stageBytes) + 4 * (blkM * blkK + blkM * blkN) + ALIGN_SLACK;
+  if (end > WASM_MAX_PAGES * 65536) return null;
+  kernel.stageAt = stageAt;
+  kernel.stageBytes = stageBytes;
+  const h = wasmReserve(kernel, end);
+  return h.subarray(kernel.stageAt >> 2, (kernel.stageAt >> 2) + count);
+}
+
+/** Testing: when false, gemmStage() returns null (callers use their JS buffers); returns the previous value. */
+export function setGemmStaging(on: boolean): boolean {
+  const old = stageOn;
+  stageOn = on;
+  return old;
+}
+
+/** Byte address of B in the kernel's staging region, or -1 when B is elsewhere (to be copied in). */
+function stagedAt(kernel: WasmKernel, B: Float32Array, floats: number): number {
+  if (kernel.stageBytes === 0 || B.buffer !== kernel.heap.buffer) return -1;
+  const at = B.byteOffset;
+  const stageAt = kernel.stageAt;
+  if (stageAt < scratchEnd(kernel) || at < stageAt || at + 4 * floats > stageAt + kernel.stageBytes) return -1;
+  return at;
+}
+
 function wasmGemm(
   kernel: WasmKernel,
   transA: boolean,
@@ -958,24 +1089,22 @@ function wasmGemm(
   beta: number,
   C: Float32Array,
 ): void {
-  // Block sizes for the copies: whole operands when they fit the budget, else halve the largest
-  // of the block's sides until they do (each has a floor, at which any budget >= 64 KiB fits).
-  let kb = K <= WASM_KB ? K : WASM_KB;
-  let mb = M;
-  let nb = N;
-  const budget = wasmDataBudget / 4;
-  while (mb * kb + kb * nb + mb * nb > budget) {
-    if (kb > WASM_KC && kb >= mb && kb >= nb) kb = Math.max(WASM_KC, Math.ceil(kb / 2 / WASM_KC) * WASM_KC);
-    else if (mb >= nb && mb > WASM_NR) mb = Math.max(WASM_NR, Math.ceil(mb / 2 / WASM_NR) * WASM_NR);
-    else if (nb > WASM_NR) nb = Math.max(WASM_NR, Math.ceil(nb / 2 / WASM_NR) * WASM_NR);
-    else if (kb > WASM_KC) kb = Math.max(WASM_KC, Math.ceil(kb / 2 / WASM_KC) * WASM_KC);
-    else break;
-  }
-  // Scratch for every thread that may take part, then the operands.
+  const inB = stagedAt(kernel, B, K * N);
+  blockSizes(M, N, K, inB < 0);
+  const mb = blkM;
+  const nb = blkN;
+  const kb = blkK;
+  // Scratch for every thread that may take part, the staging region, then the operands. A
+  // staging region that leaves too little room for the copied operands is dropped.
   const shared = kernel.module !== null;
-  const pA = (shared ? parThreads : 1) * WASM_SCRATCH;
-  const pB = pA + 4 * mb * kb;
-  const pC = pB + 4 * kb * nb;
+  const copied = 4 * (mb * kb + (inB < 0 ? kb * nb : 0) + mb * nb) + ALIGN_SLACK;
+  if (inB < 0 && operandBase(kernel) + copied > WASM_MAX_PAGES * 65536) kernel.stageBytes = 0;
+  // Each block starts 8-byte aligned, plus 4 bytes when its JS array starts at an odd float:
+  // V8 copies to and from a SharedArrayBuffer word by word only when both sides have the same
+  // alignment mod 8, else byte by byte (4x slower). Addresses never change the results.
+  const pA = operandBase(kernel) + ((A.byteOffset >> 2) & 1) * 4;
+  const pB = align8(pA + 4 * mb * kb) + ((B.byteOffset >> 2) & 1) * 4;
+  const pC = align8(inB < 0 ? pB + 4 * kb * nb : pB) + ((C.byteOffset >> 2) & 1) * 4;
   const h = wasmReserve(kernel, pC + 4 * mb * nb);
   const { ex } = kernel;
   const tA = transA ? 1 : 0;
@@ -995,14 +1124,19 @@ function wasmGemm(
           // op(A)[i0 .. i0+m, k0 .. k0+k]: m rows of A (M x K), or k rows of A (K x M) when transposed.
           if (transA) copyIn(h, pA >> 2, A, k0 * M + i0, M, k, m);
           else copyIn(h, pA >> 2, A, i0 * K + k0, K, m, k);
-          // op(B)[k0 .. k0+k, j0 .. j0+n]: k rows of B (K x N), or n rows of B (N x K) when transposed.
-          if (transB) copyIn(h, pB >> 2, B, j0 * K + k0, K, n, k);
+          // op(B)[k0 .. k0+k, j0 .. j0+n]: k rows of B (K x N), or n rows of B (N x K) when
+          // transposed; a staged B is read where it is, with its own row stride.
+          let b = pB;
+          let ldb = transB ? k : n;
+          if (inB >= 0) {
+            b = inB + 4 * (transB ? j0 * K + k0 : k0 * N + j0);
+            ldb = transB ? K : N;
+          } else if (transB) copyIn(h, pB >> 2, B, j0 * K + k0, K, n, k);
           else copyIn(h, pB >> 2, B, k0 * N + j0, N, k, n);
           const lda = transA ? m : k;
-          const ldb = transB ? k : n;
-          const b = k0 === 0 ? beta : 1;
-          if (shared && shouldSplit(m, n, k)) ok = splitCall(ex, tA, tB, m, n, k, alpha, pA, lda, pB, ldb, b, pC, n);
-          else ex.gemm(tA, tB, m, n, k, alpha, pA, lda, pB, ldb, b, pC, n, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+          const bt = k0 === 0 ? beta : 1;
+          if (shared && shouldSplit(m, n, k)) ok = splitCall(ex, tA, tB, m, n, k, alpha, pA, lda, b, ldb, bt, pC, n);
+          else ex.gemm(tA, tB, m, n, k, alpha, pA, lda, b, ldb, bt, pC, n, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
         }
       }
       copyOut(C, i0 * N + j0, N, h, pC >> 2, m, n);

@@ -10,7 +10,7 @@
 //   per group g: output_g (convOut/group x outSpatial) = W_g (convOut/group x kernelDim) * col_g
 // A 1x1 kernel with stride 1 and no padding skips im2col: the input already is the col buffer.
 import type { Blob } from '../graph/blob.js';
-import { gemm, gemv } from '../kernels/gemm.js';
+import { gemm, gemmStage, gemv } from '../kernels/gemm.js';
 import { im2colAuto } from '../kernels/im2col.js';
 import { ROW_ADD, rowMap } from '../kernels/rows.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
@@ -254,8 +254,12 @@ export abstract class BaseConvolutionLayer extends Layer {
 
   /** output = W * im2col(input), per group (overwrites output). */
   protected forwardGemm(input: Float32Array, weights: Float32Array, output: Float32Array, skipIm2col = false): void {
-    const col = this.columns(input, skipIm2col);
     const m = this.convOutChannels / this.group;
+    // im2col straight into the GEMM kernel's memory when it can take it: the products below then
+    // read the columns in place instead of copying them in (one pass over the buffer, not two).
+    const staged = this.is1x1 || skipIm2col ? null : gemmStage(this.colSize, m, this.convOutSpatialDim, this.kernelDim);
+    if (staged) this.convIm2col(input, staged);
+    const col = staged ?? this.columns(input, skipIm2col);
     for (let g = 0; g < this.group; g++) {
       gemm(false, false, m, this.convOutSpatialDim, this.kernelDim, 1,
         weights.subarray(this.weightOffset * g, this.weightOffset * (g + 1)),
