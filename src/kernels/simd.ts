@@ -134,42 +134,38 @@ const BLOCK_A = 0;
 const BLOCK_B = 4 * SIMD_BLOCK;
 const OPERANDS = 8 * SIMD_BLOCK;
 
-/** y[i] = x[i] > 0 ? x[i] : slope * x[i] for i < n (slope a float32 value). */
-export function reluSimd(k: SimdKernel, x: Float32Array, y: Float32Array, n: number, slope: number): void {
-  simdReserve(k, OPERANDS);
-  const h = k.f32;
-  for (let e = 0; e < n; e += SIMD_BLOCK) {
-    const m = Math.min(SIMD_BLOCK, n - e);
-    h.set(x.subarray(e, e + m), BLOCK_A >> 2);
-    k.ex.relu(BLOCK_A, m, slope);
-    y.set(h.subarray(BLOCK_A >> 2, (BLOCK_A >> 2) + m), e);
-  }
-}
-
-/** dx[i] = x[i] > 0 ? dy[i] : dy[i] * slope for i < n (dx may be dy). */
-export function reluBackwardSimd(k: SimdKernel, x: Float32Array, dy: Float32Array, dx: Float32Array, n: number, slope: number): void {
-  simdReserve(k, OPERANDS);
-  const h = k.f32;
-  for (let e = 0; e < n; e += SIMD_BLOCK) {
-    const m = Math.min(SIMD_BLOCK, n - e);
-    h.set(x.subarray(e, e + m), BLOCK_A >> 2);
-    h.set(dy.subarray(e, e + m), BLOCK_B >> 2);
-    k.ex.relu_backward(BLOCK_A, BLOCK_B, m, slope);
-    dx.set(h.subarray(BLOCK_B >> 2, (BLOCK_B >> 2) + m), e);
-  }
-}
-
-/** y[i] = a[i] + b[i] for i < n (y may be a or b). */
-export function addSimd(k: SimdKernel, a: Float32Array, b: Float32Array, y: Float32Array, n: number): void {
+/**
+ * Streams n elements through the kernel in SIMD_BLOCK pieces: a (and b, unless null) copied into
+ * blocks A (and B), op(m) run on the m elements, and the block at `out` (BLOCK_A or BLOCK_B)
+ * copied to y.
+ */
+function stream(
+  k: SimdKernel, a: Float32Array, b: Float32Array | null, y: Float32Array, n: number, out: number, op: (m: number) => void,
+): void {
   simdReserve(k, OPERANDS);
   const h = k.f32;
   for (let e = 0; e < n; e += SIMD_BLOCK) {
     const m = Math.min(SIMD_BLOCK, n - e);
     h.set(a.subarray(e, e + m), BLOCK_A >> 2);
-    h.set(b.subarray(e, e + m), BLOCK_B >> 2);
-    k.ex.add(BLOCK_A, BLOCK_B, m);
-    y.set(h.subarray(BLOCK_A >> 2, (BLOCK_A >> 2) + m), e);
+    if (b !== null) h.set(b.subarray(e, e + m), BLOCK_B >> 2);
+    op(m);
+    y.set(h.subarray(out >> 2, (out >> 2) + m), e);
   }
+}
+
+/** y[i] = x[i] > 0 ? x[i] : slope * x[i] for i < n (slope a float32 value). */
+export function reluSimd(k: SimdKernel, x: Float32Array, y: Float32Array, n: number, slope: number): void {
+  stream(k, x, null, y, n, BLOCK_A, (m) => k.ex.relu(BLOCK_A, m, slope));
+}
+
+/** dx[i] = x[i] > 0 ? dy[i] : dy[i] * slope for i < n (dx may be dy). */
+export function reluBackwardSimd(k: SimdKernel, x: Float32Array, dy: Float32Array, dx: Float32Array, n: number, slope: number): void {
+  stream(k, x, dy, dx, n, BLOCK_B, (m) => k.ex.relu_backward(BLOCK_A, BLOCK_B, m, slope));
+}
+
+/** y[i] = a[i] + b[i] for i < n (y may be a or b). */
+export function addSimd(k: SimdKernel, a: Float32Array, b: Float32Array, y: Float32Array, n: number): void {
+  stream(k, a, b, y, n, BLOCK_A, (m) => k.ex.add(BLOCK_A, BLOCK_B, m));
 }
 
 /**
