@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { decodeImage, jpegExifOrientation, orient, type Image } from '../src/format/image.js';
 import { jpegDecoderState } from '../src/format/jpeg.js';
 import { decodeImageBytes } from '../src/data/datum.js';
+import { resizeLinear } from '../src/data/resize.js';
 import { readNpy } from '../src/format/npy.js';
 import { CaffeError } from '../src/util/errors.js';
 
@@ -36,6 +37,27 @@ describe('decodeImage matches cv2.imread', () => {
     it(`${f}: IMREAD_COLOR and IMREAD_GRAYSCALE`, () => {
       expectOpenCv(decodeImage(bytes(f), true, f), `${f}.color.npy`);
       expectOpenCv(decodeImage(bytes(f), false, f), `${f}.gray.npy`);
+    });
+  }
+});
+
+// ImageData's new_height/new_width: what BVLC Caffe's ImageData layer (OpenCV 4.5's resize) put in
+// its data blob for these files, CHW floats (fixtures/images/resize, see SOURCES.md).
+describe('resizeLinear matches Caffe ImageData resizing', () => {
+  const files = readdirSync(join(DIR, 'resize')).filter((f) => f.endsWith('.npy')).sort();
+  it('has the fixtures', () => expect(files.length).toBe(30));
+  for (const f of files) {
+    it(f, () => {
+      const m = /^(.+)\.(\d+)x(\d+)\.(color|gray)\.npy$/.exec(f)!;
+      const [, img, h, w, mode] = m;
+      const out = resizeLinear(decodeImage(bytes(img), mode === 'color', img), Number(w), Number(h));
+      const ref = readNpy(join(DIR, 'resize', f));
+      const C = out.channels;
+      expect(ref.shape).toEqual([C, out.height, out.width]);
+      let diffs = 0;
+      for (let c = 0; c < C; c++)
+        for (let i = 0; i < out.height * out.width; i++) if (out.data[i * C + c] !== (ref.data as Float32Array)[c * out.height * out.width + i]) diffs++;
+      expect(diffs).toBe(0);
     });
   }
 });
