@@ -3,7 +3,8 @@ import { describe } from 'vitest';
 import { join } from 'node:path';
 import { caseTests, FIXTURES } from './helpers.js';
 
-// Solver cases run in test/solvers.test.ts.
-const GROUPS = ['upgrade', 'layers', 'graph', 'trained', 'zoo', 'data'];
+// Solver cases of fixtures/solver run in test/solvers.test.ts; fixtures/oracle holds net, data and
+// solver cases computed by a real Caffe from our own specs (fixtures/oracle/SOURCES.md).
+const GROUPS = ['upgrade', 'layers', 'graph', 'trained', 'zoo', 'data', 'oracle'];
 
 for (const group of GROUPS) describe(group, () => caseTests(join(FIXTURES, group)));
