@@ -6,9 +6,13 @@ caffe.set_mode_cpu()
 case = sys.argv[1]
 c = json.load(open(os.path.join(case, 'case.json'))); os.chdir(case)
 t = c['tolerance']
-net = caffe.Net(c['net'], caffe.TRAIN if c['phase'] == 'TRAIN' else caffe.TEST)
+kw = {}
+if c.get('stages'): kw['stages'] = c['stages']
+if c.get('level'): kw['level'] = c['level']
+net = caffe.Net(c['net'], caffe.TRAIN if c['phase'] == 'TRAIN' else caffe.TEST, **kw)
 if c.get('weights'): net.copy_from(c['weights'])
 for b, f in c.get('inputs', {}).items(): a = np.load(f); net.blobs[b].reshape(*a.shape); net.blobs[b].data[...] = a
+if c.get('inputs'): net.reshape()
 net.forward()
 def chk(kind, name, got, f):
     e = np.load(f); got = got.reshape(e.shape)
@@ -17,11 +21,12 @@ def chk(kind, name, got, f):
 for b, f in c.get('forward', {}).items(): chk('fwd', b, net.blobs[b].data, f)
 for l, fs in c.get('params_after_forward', {}).items():
     for i, f in enumerate(fs): chk('paf', l, net.params[l][i].data, f)
-for l in net.params:
-    for p in net.params[l]: p.diff[...] = 0
-for b, f in c.get('top_diffs', {}).items(): net.blobs[b].diff[...] = np.load(f)
-net._backward(len(net.layers) - 1, 0)
-for b, f in c['backward'].items(): chk('bwd', b, net.blobs[b].diff, f)
-for l, fs in c.get('param_diffs', {}).items():
-    for i, f in enumerate(fs): chk('pdiff', f'{l}.{i}', net.params[l][i].diff, f)
+if 'backward' in c:
+    for l in net.params:
+        for p in net.params[l]: p.diff[...] = 0
+    for b, f in c.get('top_diffs', {}).items(): net.blobs[b].diff[...] = np.load(f)
+    net._backward(len(net.layers) - 1, 0)
+    for b, f in c['backward'].items(): chk('bwd', b, net.blobs[b].diff, f)
+    for l, fs in c.get('param_diffs', {}).items():
+        for i, f in enumerate(fs): chk('pdiff', f'{l}.{i}', net.params[l][i].diff, f)
 print('done')
