@@ -1,9 +1,10 @@
 # Runs inside the Caffe chroot: Data-layer cases over LMDBs that Caffe's own convert_imageset
 # writes (raw and encoded Datums, color and gray), with TEST-phase transformations, under argv[2];
 # images from argv[1] (the first twelve by name). Each case folder holds its LMDB and mean file.
-import json, os, subprocess, sys, numpy as np
+import os, subprocess, sys, numpy as np
 os.environ['GLOG_minloglevel'] = '3'
 import caffe
+from oracle_case import write_forward_case
 caffe.set_mode_cpu()
 src, out = sys.argv[1], sys.argv[2]
 imgs = sorted(f for f in os.listdir(src) if f.endswith(('.jpg', '.png')) and 'truncated' not in f and 'exif6.png' not in f)[:12]
@@ -37,13 +38,7 @@ layer {{ name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_
         n.save('weights.caffemodel')
         n = caffe.Net('net.prototxt', caffe.TRAIN if phase == 'TRAIN' else caffe.TEST, weights='weights.caffemodel')
         n.forward()
-        fwd = {}
-        for b in n.blobs:
-            np.save(f'fwd.{b}.npy', n.blobs[b].data); fwd[b] = f'fwd.{b}.npy'
-        json.dump({'format': 1, 'name': 'data/' + name, 'net': 'net.prototxt', 'phase': phase, 'weights': 'weights.caffemodel',
-                   'inputs': {}, 'forward': fwd, 'blob_order': list(n.blobs.keys()), 'outputs': list(n.outputs),
-                   'layers': [[l, n.layers[i].type] for i, l in enumerate(n._layer_names)],
-                   'tolerance': {'abs': 1e-5, 'rel': 1e-5}}, open('case.json', 'w'), indent=1)
+        write_forward_case(n, 'data/' + name, phase, 'weights.caffemodel')
         print('ok', name)
     finally:
         os.chdir(cwd)

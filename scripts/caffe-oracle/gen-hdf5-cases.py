@@ -1,9 +1,10 @@
 # Runs inside the Caffe chroot: HDF5Data cases under argv[1]: lists of several .h5 files whose
 # sizes do not divide the batch, float64 and float32 datasets, 2-D and 4-D data, extra tops,
 # batch sizes larger than a file. One forward pass per case (shuffle off, so it is deterministic).
-import json, os, sys, numpy as np
+import os, sys, numpy as np
 os.environ['GLOG_minloglevel'] = '3'
 import caffe, h5py
+from oracle_case import write_forward_case
 caffe.set_mode_cpu()
 out = sys.argv[1]
 rng = np.random.default_rng(5)
@@ -36,13 +37,7 @@ layer {{ name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_
     try:
         n = caffe.Net('net.prototxt', caffe.TEST); n.save('weights.caffemodel')
         n = caffe.Net('net.prototxt', caffe.TEST, weights='weights.caffemodel'); n.forward()
-        fwd = {}
-        for b in n.blobs:
-            np.save(f'fwd.{b}.npy', n.blobs[b].data); fwd[b] = f'fwd.{b}.npy'
-        json.dump({'format': 1, 'name': 'hdf5/' + name, 'net': 'net.prototxt', 'phase': 'TEST', 'weights': 'weights.caffemodel',
-                   'inputs': {}, 'forward': fwd, 'blob_order': list(n.blobs.keys()), 'outputs': list(n.outputs),
-                   'layers': [[l, n.layers[i].type] for i, l in enumerate(n._layer_names)],
-                   'tolerance': {'abs': 1e-5, 'rel': 1e-5}}, open('case.json', 'w'), indent=1)
+        write_forward_case(n, 'hdf5/' + name, 'TEST', 'weights.caffemodel')
         print('ok', name)
     finally:
         os.chdir(cwd)

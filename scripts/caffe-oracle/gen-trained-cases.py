@@ -1,9 +1,10 @@
 # Runs inside the Caffe chroot: TEST-phase cases for the trained zoo models (their own prototxt and
 # weights, V1 and HDF5 files included) on random inputs, every blob compared. argv[1]: the zoo
 # folder, argv[2]: output. Weights are referenced by absolute path, not copied.
-import json, os, sys, numpy as np
+import os, sys, numpy as np
 os.environ['GLOG_minloglevel'] = '3'
 import caffe
+from oracle_case import write_forward_case
 caffe.set_mode_cpu()
 zoo, out = sys.argv[1], sys.argv[2]
 models = [
@@ -32,14 +33,7 @@ for proto, weights, scale in models:
             a = (rng.random(n.blobs[b].data.shape) * scale).astype(np.float32)
             np.save(f'in.{b}.npy', a); inputs[b] = f'in.{b}.npy'; n.blobs[b].data[...] = a
         n.forward()
-        fwd = {}
-        for b in n.blobs:
-            f = 'fwd.' + ''.join(c if c.isalnum() or c in '_.-' else '~' for c in b) + '.npy'
-            np.save(f, n.blobs[b].data); fwd[b] = f
-        json.dump({'format': 1, 'name': 'trained/' + name, 'net': 'net.prototxt', 'phase': 'TEST', 'weights': os.path.join(zoo, weights),
-                   'inputs': inputs, 'forward': fwd, 'blob_order': list(n.blobs.keys()), 'outputs': list(n.outputs),
-                   'layers': [[l, n.layers[i].type] for i, l in enumerate(n._layer_names)],
-                   'tolerance': {'abs': 1e-5, 'rel': 1e-4}}, open('case.json', 'w'), indent=1)
+        write_forward_case(n, 'trained/' + name, 'TEST', os.path.join(zoo, weights), inputs, {'abs': 1e-5, 'rel': 1e-4})
         print('ok', name)
     except Exception as e:
         print('ERR', name, e)
