@@ -16,7 +16,7 @@ mount_once() { mkdir -p "$2"; mountpoint -q "$2" || mount --bind "$1" "$2"; }
 mount_out() { mkdir -p "$ROOT/out"; umount "$ROOT/out" 2>/dev/null || true; mount --bind "$1" "$ROOT/out"; trap 'umount "$ROOT/out" 2>/dev/null || true' EXIT; }
 mount_once /proc "$ROOT/proc"
 [ -d "$SHARED" ] && mount_once "$SHARED" "$ROOT/shared"
-mkdir -p "$ROOT/oracle/bin"; cp "$HERE"/*.py "$ROOT/oracle/bin/"
+mkdir -p "$ROOT/oracle/bin"; cp "$HERE"/*.py "$ROOT/oracle/bin/"; cp -r "$HERE/legacy" "$ROOT/oracle/bin/"
 inside() { chroot "$ROOT" env OPENBLAS_CORETYPE=Haswell GLOG_minloglevel=3 python3 "$@"; }
 case "${1:-}" in
   --specs|--solver-specs)
