@@ -47,8 +47,13 @@ def main(cases_root, dump_root):
             if exp.size != got.size:
                 problems.append(f"{label}: {got.shape} vs expected {exp.shape}")
                 continue
-            err = np.max(np.abs(got.ravel() - exp.ravel())) if exp.size else 0.0
-            limit = tol["abs"] + tol["rel"] * (np.max(np.abs(exp)) if exp.size else 0.0)
+            g, e = got.ravel().astype(np.float64), exp.ravel().astype(np.float64)
+            # NaN matches only NaN, an infinity only itself; the relative part uses finite values.
+            same = (g == e) | (np.isnan(g) & np.isnan(e))
+            diff = np.where(same, 0.0, np.where(np.isfinite(g) & np.isfinite(e), np.abs(g - e), np.inf))
+            err = np.max(diff) if exp.size else 0.0
+            finite = np.abs(e[np.isfinite(e)])
+            limit = tol["abs"] + tol["rel"] * (np.max(finite) if finite.size else 0.0)
             if not err <= limit:
                 problems.append(f"{label}: max abs error {err:.4g} > {limit:.4g}")
         if case.get("kind") == "solver":
