@@ -3,6 +3,7 @@
 //   out = (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1   per spatial axis
 // Several bottoms may be given (one top each); they share the weights and must have one shape.
 import type { Blob } from '../graph/blob.js';
+import { convOutSize } from '../kernels/im2col.js';
 import { BaseConvolutionLayer } from './base-conv.js';
 import { registerLayer } from './registry.js';
 
@@ -20,9 +21,11 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
     this.outputShape = [];
     for (let i = 0; i < this.numSpatialAxes; i++) {
       const input = this.bottomShape[this.channelAxis + 1 + i];
-      const extent = dilation[i] * (kernel[i] - 1) + 1;
-      if (extent > input + 2 * pad[i]) this.kernelTooLarge(i, input, 'input');
-      this.outputShape.push(Math.floor((input + 2 * pad[i] - extent) / stride[i]) + 1);
+      // Caffe's integer division truncates toward zero: a kernel that overhangs the padded input
+      // by less than the stride still gives one output, whose window reads zeros past the edge.
+      const out = convOutSize(input, kernel[i], pad[i], stride[i], dilation[i]);
+      if (out <= 0) this.kernelTooLarge(i, input, 'input');
+      this.outputShape.push(out);
     }
   }
 

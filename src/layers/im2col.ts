@@ -3,7 +3,7 @@
 // col2im of the top diff. Parameters come from convolution_param (kernel/pad/stride/dilation,
 // axis, force_nd_im2col; num_output and the fillers are ignored).
 import type { Blob } from '../graph/blob.js';
-import { im2colAuto } from '../kernels/im2col.js';
+import { convOutSize, im2colAuto } from '../kernels/im2col.js';
 import { convGeometry, convParam, type ConvGeometry } from './base-conv.js';
 import { axisOf, Layer } from './layer.js';
 import { registerLayer } from './registry.js';
@@ -51,10 +51,12 @@ export class Im2colLayer extends Layer {
     for (let i = 0; i < this.numSpatialAxes; i++) {
       const input = b.shape[this.channelAxis + 1 + i];
       const extent = dilation[i] * (kernel[i] - 1) + 1;
-      this.check(extent <= input + 2 * pad[i],
+      // Truncating division as Caffe's: an overhang shorter than the stride still gives one output.
+      const out = convOutSize(input, kernel[i], pad[i], stride[i], dilation[i]);
+      this.check(out > 0,
         () => `kernel extent ${extent} (kernel (${kernel.join(',')}), dilation (${dilation.join(',')})) is larger than the padded input ` +
           `${input} + 2*${pad[i]} along spatial axis ${i} (bottom ${b.shapeString()})`);
-      shape[this.channelAxis + 1 + i] = Math.floor((input + 2 * pad[i] - extent) / stride[i]) + 1;
+      shape[this.channelAxis + 1 + i] = out;
     }
     top[0].reshape(shape);
     this.num = b.countRange(0, this.channelAxis);
