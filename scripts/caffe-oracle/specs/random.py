@@ -6,8 +6,14 @@ from common import *  # noqa: F401,F403
 
 rnd = random.Random(int(os.environ.get('SEED', '1')))
 COUNT = int(os.environ.get('COUNT', '200'))
+# BIG=k scales channels and spatial sizes of the shape-free kinds by k (SIMD and threaded paths).
+BIG = int(os.environ.get('BIG', '1'))
 r = rnd.randint
 ch = rnd.choice
+
+
+def big(dims):
+    return [dims[0]] + [d * BIG for d in dims[1:]]
 
 
 def shape(nd=4, lo=1, hi=6):
@@ -38,7 +44,7 @@ def gen(i):
         params = conv_params(nd, g)
         x = [r(1, 2), g * r(1, 3)] + [r(2, 7) for _ in range(nd)]
         t = 'Convolution' if kind == 'conv' else 'Deconvolution'
-        case(name, one(t, f'convolution_param {{ {params} }}'), {'x': N(*x)})
+        case(name, one(t, f'convolution_param {{ {params} }}'), {'x': N(*big(x))})
     elif kind == 'pool':
         p = [f'pool: {ch(["MAX", "AVE"])}']
         if rnd.random() < 0.2: p.append('global_pooling: true')
@@ -48,7 +54,7 @@ def gen(i):
             k = r(1, 4); p += [f'kernel_size: {k}', f'stride: {r(1, 3)}', f'pad: {r(0, max(0, k - 1))}']
         if rnd.random() < 0.3: p.append(f'round_mode: {ch(["CEIL", "FLOOR"])}')
         tops = ('y', 'mask') if 'MAX' in p[0] and rnd.random() < 0.3 else ('y',)
-        case(name, one('Pooling', f'pooling_param {{ {" ".join(p)} }}', tops=tops), {'x': N(r(1, 2), r(1, 3), r(2, 8), r(2, 8))})
+        case(name, one('Pooling', f'pooling_param {{ {" ".join(p)} }}', tops=tops), {'x': N(*big([r(1, 2), r(1, 3), r(2, 8), r(2, 8)]))})
     elif kind == 'crop':
         x = shape(4, 3, 7); ref = [max(1, d - r(0, 2)) for d in x]; axis = r(0, 3)
         offs = ' '.join(f'offset: {r(0, 2)}' for _ in range(ch([1, 4 - axis])))
@@ -72,7 +78,7 @@ def gen(i):
     elif kind == 'reduction':
         case(name, one('Reduction', f'reduction_param {{ operation: {ch(["SUM", "ASUM", "SUMSQ", "MEAN"])} axis: {r(-3, 3)} coeff: {rnd.uniform(-2, 2):.3f} }}'), {'x': N(*shape(4, 1, 4))})
     elif kind == 'softmax':
-        case(name, one('Softmax', f'softmax_param {{ axis: {r(-4, 3)} }}'), {'x': N(*shape(4, 1, 5))})
+        case(name, one('Softmax', f'softmax_param {{ axis: {r(-4, 3)} }}'), {'x': N(*big(shape(4, 1, 5)))})
     elif kind == 'ip':
         x = shape(4, 1, 4)
         case(name, one('InnerProduct', f'inner_product_param {{ num_output: {r(1, 6)} axis: {r(-3, 3)} transpose: {ch(["true", "false"])} bias_term: {ch(["true", "false"])} }}'), {'x': N(*x)})
@@ -88,14 +94,14 @@ def gen(i):
     elif kind == 'eltwise':
         op = ch(['SUM', 'PROD', 'MAX']); n = r(2, 4); x = shape(4, 1, 4)
         co = ' '.join(f'coeff: {rnd.uniform(-2, 2):.2f}' for _ in range(n)) if op == 'SUM' and rnd.random() < 0.5 else ''
-        ins = {f'b{j}': N(*x) for j in range(n)}
+        x = big(x); ins = {f'b{j}': N(*x) for j in range(n)}
         case(name, one('Eltwise', f'eltwise_param {{ operation: {op} {co} }}', tuple(ins)), ins)
     elif kind == 'lrn':
-        case(name, one('LRN', f'lrn_param {{ local_size: {ch([1, 3, 5])} alpha: {rnd.uniform(0.01, 1):.3f} beta: {ch([0.75, 0.5, 1.0, 0.6])} k: {ch([1, 2, 0.5])} norm_region: {ch(["ACROSS_CHANNELS", "WITHIN_CHANNEL"])} }}'), {'x': N(r(1, 2), r(1, 6), r(3, 6), r(3, 6))})
+        case(name, one('LRN', f'lrn_param {{ local_size: {ch([1, 3, 5])} alpha: {rnd.uniform(0.01, 1):.3f} beta: {ch([0.75, 0.5, 1.0, 0.6])} k: {ch([1, 2, 0.5])} norm_region: {ch(["ACROSS_CHANNELS", "WITHIN_CHANNEL"])} }}'), {'x': N(*big([r(1, 2), r(1, 6), r(3, 6), r(3, 6)]))})
     elif kind == 'mvn':
-        case(name, one('MVN', f'mvn_param {{ normalize_variance: {ch(["true", "false"])} across_channels: {ch(["true", "false"])} eps: {ch([1e-9, 1e-3, 0.1])} }}'), {'x': N(*shape(4, 2, 5))})
+        case(name, one('MVN', f'mvn_param {{ normalize_variance: {ch(["true", "false"])} across_channels: {ch(["true", "false"])} eps: {ch([1e-9, 1e-3, 0.1])} }}'), {'x': N(*big(shape(4, 2, 5)))})
     elif kind == 'bn':
-        nd = ch([2, 3, 4, 5]); x = [r(2, 4)] + [r(1, 4) for _ in range(nd - 1)]
+        nd = ch([2, 3, 4, 5]); x = big([r(2, 4)] + [r(1, 4) for _ in range(nd - 1)])
         case(name, one('BatchNorm', f'batch_norm_param {{ moving_average_fraction: {ch([0.999, 0.9, 0.5])} eps: {ch([1e-5, 1e-3, 0.1])} }}', tops=ch([('y',), ('x',)])), {'x': N(*x)}, bn_factor=ch([1.0, 2.5, 0.0]))
     elif kind == 'tile':
         case(name, one('Tile', f'tile_param {{ axis: {r(-4, 3)} tiles: {r(1, 3)} }}'), {'x': N(*shape(4, 1, 3))})
@@ -114,9 +120,9 @@ def gen(i):
         x = shape(3, 1, 5); nm = ch(['FULL', 'VALID', 'BATCH_SIZE', 'NONE'])
         case(name, one('SigmoidCrossEntropyLoss', f'loss_param {{ normalization: {nm} }}', ('x', 't'), ('loss',)), {'x': N(*x), 't': {'shape': x, 'kind': 'binary'}}, force=False)
     elif kind == 'power':
-        case(name, one('Power', f'power_param {{ power: {ch([1, 2, 3, 0.5, -1, 0])} scale: {rnd.uniform(-2, 2):.2f} shift: {rnd.uniform(0.5, 2):.2f} }}', tops=ch([('y',), ('x',)])), {'x': Pos(*shape(4, 1, 4))})
+        case(name, one('Power', f'power_param {{ power: {ch([1, 2, 3, 0.5, -1, 0])} scale: {rnd.uniform(-2, 2):.2f} shift: {rnd.uniform(0.5, 2):.2f} }}', tops=ch([('y',), ('x',)])), {'x': Pos(*big(shape(4, 1, 4)))})
     elif kind == 'prelu':
-        case(name, one('PReLU', f'prelu_param {{ channel_shared: {ch(["true", "false"])} }}', tops=ch([('y',), ('x',)])), {'x': N(*shape(ch([2, 3, 4]), 1, 4))})
+        case(name, one('PReLU', f'prelu_param {{ channel_shared: {ch(["true", "false"])} }}', tops=ch([('y',), ('x',)])), {'x': N(*big(shape(ch([2, 3, 4]), 1, 4)))})
 
 
 for i in range(COUNT):
