@@ -3,7 +3,7 @@
 # ../shared mounted at /shared and OUT (a host folder) at /out. OpenBLAS is pinned to its Haswell
 # kernels: with them this Caffe reproduces ../shared/fixtures' layer cases bit for bit.
 #   run.sh SCRIPT.py ARGS...          e.g. run.sh replay.py /shared/fixtures/layers/relu/default/test
-#                                     (with OUT=DIR set, DIR is mounted at /out first)
+#                                     (with OUT=DIR set, DIR is mounted and /out in ARGS names it)
 #   run.sh --specs SPECS.py OUT       every spec line of SPECS.py through gen-net-cases.py into OUT
 #   run.sh --solver-specs SPECS.py OUT   the same through gen-solver-cases.py
 set -euo pipefail
@@ -12,8 +12,13 @@ ROOT=${CAFFE_ORACLE_ROOT:-/tmp/caffe-oracle}
 SHARED=${SHARED:-$(cd "$HERE/../../.." && pwd)/shared}
 [ -x "$ROOT/usr/bin/python3" ] || { echo "no Caffe chroot at $ROOT: run setup.sh first" >&2; exit 2; }
 mount_once() { mkdir -p "$2"; mountpoint -q "$2" || mount --bind "$1" "$2"; }
-# /out is bound afresh on every run and released at exit, so each run writes where it was told.
-mount_out() { mkdir -p "$ROOT/out"; umount "$ROOT/out" 2>/dev/null || true; mount --bind "$1" "$ROOT/out"; trap 'umount "$ROOT/out" 2>/dev/null || true' EXIT; }
+# Each run binds its output folder at its own /out.<pid> (runs may overlap) and releases it at exit;
+# scripts see it as $OUTM.
+OUTM=/out.$$
+mount_out() {
+  mkdir -p "$ROOT$OUTM"; mount --bind "$1" "$ROOT$OUTM"
+  trap 'umount "$ROOT$OUTM" 2>/dev/null; rmdir "$ROOT$OUTM" 2>/dev/null || true' EXIT
+}
 mount_once /proc "$ROOT/proc"
 [ -d "$SHARED" ] && mount_once "$SHARED" "$ROOT/shared"
 mkdir -p "$ROOT/oracle/bin"; cp "$HERE"/*.py "$ROOT/oracle/bin/"; cp -r "$HERE/legacy" "$ROOT/oracle/bin/"
@@ -24,10 +29,13 @@ case "${1:-}" in
     out=$(realpath -m "$3"); mkdir -p "$out"; mount_out "$out"
     (cd "$(dirname "$2")" && SHARED="$SHARED" python3 "$(basename "$2")") | while IFS= read -r spec; do
       name=$(printf '%s' "$spec" | python3 -c 'import json,sys; print(json.load(sys.stdin)["name"])')
-      inside "/oracle/bin/$gen" /out "$spec" >/dev/null 2>"$ROOT/oracle/last.err" \
-        || echo "Caffe refused $name: $(grep -m1 -E '^F[0-9]|Error' "$ROOT/oracle/last.err" | cut -c1-200)"
+      inside "/oracle/bin/$gen" "$OUTM" "$spec" >/dev/null 2>"$ROOT/oracle/last.$$.err" \
+        || echo "Caffe refused $name: $(grep -m1 -E '^F[0-9]|Error' "$ROOT/oracle/last.$$.err" | cut -c1-200)"
     done ;;
   *)
     if [ -n "${OUT:-}" ]; then mkdir -p "$OUT"; mount_out "$(realpath "$OUT")"; fi
-    script=$1; shift; inside "/oracle/bin/$script" "$@" ;;
+    script=$1; shift
+    args=()   # an argument /out or /out/... names this run's output folder
+    for a in "$@"; do if [[ $a == /out || $a == /out/* ]]; then a="$OUTM${a#/out}"; fi; args+=("$a"); done
+    inside "/oracle/bin/$script" "${args[@]}" ;;
 esac
