@@ -17,6 +17,7 @@ def net_spec(i):
     n = 0
     shared = None
     consumed = set()       # an in-place layer on a blob another layer already read is an error
+    biased = set()         # conv outputs with a bias: not fed to TRAIN BatchNorm (see below)
 
     def name():
         nonlocal n
@@ -27,7 +28,9 @@ def net_spec(i):
         b = ch(blobs)
         kind = ch(['conv', 'relu_inplace', 'bn_scale', 'eltwise', 'concat', 'sigmoid', 'pool', 'conv_shared', 'conv_frozen', 'prelu', 'tanh_inplace'])
         if kind in ('relu_inplace', 'bn_scale', 'tanh_inplace'):
-            fresh = [o for o in blobs if o not in consumed]
+            # A bias feeding TRAIN BatchNorm has an exact gradient of 0; Caffe's value for it is
+            # rounding noise no other summation order reproduces.
+            fresh = [o for o in blobs if o not in consumed and (kind != 'bn_scale' or o not in biased)]
             if not fresh: kind = 'sigmoid'
             else: b = ch(fresh)
         else:
@@ -44,7 +47,7 @@ def net_spec(i):
                     co = shared[1]; param = 'param { name: "sw" } param { name: "sb" }'
             if kind == 'conv_frozen': param = 'param { lr_mult: 0 } param { lr_mult: 0 }'
             layers.append(one('Convolution', f'{param} convolution_param {{ num_output: {co} kernel_size: 3 pad: 1 }}', (b,), (l,), l))
-            blobs.append(l); C[l] = co
+            blobs.append(l); C[l] = co; biased.add(l)
         elif kind == 'relu_inplace':
             layers.append(one('ReLU', '', (b,), (b,), l))
         elif kind == 'tanh_inplace':
