@@ -104,7 +104,7 @@ export function resizeLinear(src: PixelImage, width: number, height: number): Pi
     const b1 = beta[2 * dy + 1];
     const o = dy * rowLen;
     for (let x = 0; x < rowLen; x++) {
-      const v = (((((r0[x] >> 4) * b0) >> 16) + (((r1[x] >> 4) * b1) >> 16)) + 2) >> 2;
+      const v = ((((r0[x] >> 4) * b0) >> 16) + (((r1[x] >> 4) * b1) >> 16) + 2) >> 2;
       out[o + x] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
   }
