@@ -18,6 +18,7 @@ import { readHdf5Tree } from '../src/data/hdf5.js';
 import { describeFile } from '../src/cli/info.js';
 import { AdamSolver } from '../src/solvers/adam.js';
 import { fromObject } from '../src/proto/schema.js';
+import { setSimdKernels, setSimdMin } from '../src/kernels/simd.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'solver');
 const TMP = mkdtempSync(join(tmpdir(), 'caffe-ts-solvers-'));
@@ -588,4 +589,33 @@ describe('solver setup', () => {
     expect(formatG(100)).toBe('100');
     expect(formatG(0)).toBe('0');
   });
+});
+
+// The update passes (L2 decay, SGD momentum, data -= diff) run in the WebAssembly SIMD module for
+// parameters of SIMD_MIN elements or more; with it off they loop in JS. Same float32 operations,
+// so the parameters must come out bit for bit the same.
+describe('solver update passes: SIMD kernels equal the JS loops', () => {
+  const run = (type: string, simd: boolean): Float32Array[] => {
+    const old = setSimdMin(1);
+    setSimdKernels(simd);
+    try {
+      const momentum = type === 'AdaGrad' || type === 'RMSProp' ? '' : 'momentum: 0.9 ';
+      const s = solverFor('sgd_fixed', `type: "${type}" base_lr: 0.05 ${momentum}weight_decay: 0.01 lr_policy: "fixed" ` +
+        'max_iter: 100 display: 0 snapshot: 0 random_seed: 1');
+      feedEachIteration(s, 'sgd_fixed');
+      s.step(4);
+      return s.net.learnableParams.map((p) => p.data.slice());
+    } finally {
+      setSimdKernels(true);
+      setSimdMin(old);
+    }
+  };
+  for (const type of ['SGD', 'Nesterov', 'Adam', 'AdaGrad', 'RMSProp', 'AdaDelta']) {
+    it(type, () => {
+      const a = run(type, true);
+      const b = run(type, false);
+      expect(a.length).toBe(b.length);
+      a.forEach((p, i) => expect(Buffer.from(p.buffer).equals(Buffer.from(b[i].buffer))).toBe(true));
+    });
+  }
 });

@@ -15,6 +15,9 @@ interface SimdExports {
   relu(p: number, n: number, slope: number): void;
   relu_backward(x: number, g: number, n: number, slope: number): void;
   add(a: number, b: number, n: number): void;
+  axpy(x: number, y: number, n: number, a: number): void;
+  momentum(g: number, h: number, n: number, m: number, lr: number): void;
+  sub(a: number, b: number, n: number): void;
   rows(mode: number, p: number, e0: number, e1: number, S: number, dim: number, pa: number, pb: number): void;
   lrn_across(
     pX: number, C: number, hw: number, size: number, aos: number, k: number, inPlace: number, pPad: number, pS: number, pY: number,
@@ -166,6 +169,31 @@ export function reluBackwardSimd(k: SimdKernel, x: Float32Array, dy: Float32Arra
 /** y[i] = a[i] + b[i] for i < n (y may be a or b). */
 export function addSimd(k: SimdKernel, a: Float32Array, b: Float32Array, y: Float32Array, n: number): void {
   stream(k, a, b, y, n, BLOCK_A, (m) => k.ex.add(BLOCK_A, BLOCK_B, m));
+}
+
+/** y[i] = f32(y[i] + f32(a * x[i])) for i < n (a a float32 value): L2 weight decay. */
+export function axpySimd(k: SimdKernel, x: Float32Array, y: Float32Array, n: number, a: number): void {
+  stream(k, x, y, y, n, BLOCK_B, (m) => k.ex.axpy(BLOCK_A, BLOCK_B, m, a));
+}
+
+/** h[i] = g[i] = f32(f32(m * h[i]) + f32(lr * g[i])) for i < n: SGD's momentum update. */
+export function momentumSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, m: number, lr: number): void {
+  simdReserve(k, OPERANDS);
+  const f32 = k.f32;
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const c = Math.min(SIMD_BLOCK, n - e);
+    f32.set(g.subarray(e, e + c), BLOCK_A >> 2);
+    f32.set(h.subarray(e, e + c), BLOCK_B >> 2);
+    k.ex.momentum(BLOCK_A, BLOCK_B, c, m, lr);
+    const v = f32.subarray(BLOCK_B >> 2, (BLOCK_B >> 2) + c);
+    h.set(v, e);
+    g.set(v, e);
+  }
+}
+
+/** a[i] = a[i] - b[i] for i < n: Net::Update's data -= diff. */
+export function subSimd(k: SimdKernel, a: Float32Array, b: Float32Array, n: number): void {
+  stream(k, a, b, a, n, BLOCK_A, (m) => k.ex.sub(BLOCK_A, BLOCK_B, m));
 }
 
 /**

@@ -1,6 +1,7 @@
 ;; WebAssembly SIMD (f32x4) kernels for the layers outside GEMM, for src/kernels/simd.ts: ReLU,
 ;; Eltwise's sum, per-row affine maps (Scale, Bias, BatchNorm, convolution bias), Scale's
-;; backward, MAX pooling, LRN across channels, MT19937 Bernoulli draws for Dropout, im2col.
+;; backward, MAX pooling, LRN across channels, MT19937 Bernoulli draws for Dropout, im2col, and
+;; the SGD solver's update passes.
 ;; Assembled by scripts/build-wasm.mjs (wabt) into simd.wasm next to this file.
 ;;
 ;; Why: V8 does not vectorise JS loops and compiles `a > b ? a : b` on floats to a branch, so the
@@ -82,6 +83,67 @@
     (block $b1 (loop $l1
       (br_if $b1 (i32.ge_u (local.get $a) (local.get $e)))
       (f32.store (local.get $a) (f32.add (f32.load (local.get $a)) (f32.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (i32.const 4)))
+      (br $l1))))
+
+  ;; The solver's per-parameter passes (sgd.ts), n floats each:
+  ;;   axpy:     y = y + a * x               (L2 weight decay: diff += decay * data)
+  ;;   momentum: h = m * h + lr * g          (SGD's history; the caller copies h into g too)
+  ;;   sub:      a = a - b                   (Net::Update: data -= diff)
+  (func (export "axpy") (param $x i32) (param $y i32) (param $n i32) (param $a f32)
+    (local $e i32) (local $e4 i32) (local $va v128)
+    (local.set $va (f32x4.splat (local.get $a)))
+    (local.set $e (i32.add (local.get $y) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $y) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $y) (local.get $e4)))
+      (v128.store (local.get $y)
+        (f32x4.add (v128.load (local.get $y)) (f32x4.mul (local.get $va) (v128.load (local.get $x)))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $y (i32.add (local.get $y) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $y) (local.get $e)))
+      (f32.store (local.get $y) (f32.add (f32.load (local.get $y)) (f32.mul (local.get $a) (f32.load (local.get $x)))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (br $l1))))
+
+  (func (export "momentum") (param $g i32) (param $h i32) (param $n i32) (param $m f32) (param $lr f32)
+    (local $e i32) (local $e4 i32) (local $vm v128) (local $vl v128)
+    (local.set $vm (f32x4.splat (local.get $m)))
+    (local.set $vl (f32x4.splat (local.get $lr)))
+    (local.set $e (i32.add (local.get $h) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $h) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $h) (local.get $e4)))
+      (v128.store (local.get $h)
+        (f32x4.add (f32x4.mul (local.get $vm) (v128.load (local.get $h))) (f32x4.mul (local.get $vl) (v128.load (local.get $g)))))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (local.set $h (i32.add (local.get $h) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $h) (local.get $e)))
+      (f32.store (local.get $h)
+        (f32.add (f32.mul (local.get $m) (f32.load (local.get $h))) (f32.mul (local.get $lr) (f32.load (local.get $g)))))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $h (i32.add (local.get $h) (i32.const 4)))
+      (br $l1))))
+
+  (func (export "sub") (param $a i32) (param $b i32) (param $n i32)
+    (local $e i32) (local $e4 i32)
+    (local.set $e (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $a) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $a) (local.get $e4)))
+      (v128.store (local.get $a) (f32x4.sub (v128.load (local.get $a)) (v128.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $a) (local.get $e)))
+      (f32.store (local.get $a) (f32.sub (f32.load (local.get $a)) (f32.load (local.get $b))))
       (local.set $a (i32.add (local.get $a) (i32.const 4)))
       (local.set $b (i32.add (local.get $b) (i32.const 4)))
       (br $l1))))
