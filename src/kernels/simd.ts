@@ -18,6 +18,7 @@ interface SimdExports {
   axpy(x: number, y: number, n: number, a: number): void;
   momentum(g: number, h: number, n: number, m: number, lr: number): void;
   sub(a: number, b: number, n: number): void;
+  adam(g: number, m: number, v: number, n: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, scale: number): void;
   rows(mode: number, p: number, e0: number, e1: number, S: number, dim: number, pa: number, pb: number): void;
   lrn_across(
     pX: number, C: number, hw: number, size: number, aos: number, k: number, inPlace: number, pPad: number, pS: number, pY: number,
@@ -188,6 +189,27 @@ export function momentumSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n:
     const v = f32.subarray(BLOCK_B >> 2, (BLOCK_B >> 2) + c);
     h.set(v, e);
     g.set(v, e);
+  }
+}
+
+/** Adam's update over n floats (adam.ts): the moments m and v in place, the step into g. */
+export function adamSimd(
+  k: SimdKernel, g: Float32Array, m: Float32Array, v: Float32Array, n: number,
+  b1: number, omb1: number, b2: number, omb2: number, eps: number, scale: number,
+): void {
+  const BLOCK_C = OPERANDS;
+  simdReserve(k, BLOCK_C + 4 * SIMD_BLOCK);
+  const h = k.f32;
+  const [a, b, c] = [BLOCK_A >> 2, BLOCK_B >> 2, BLOCK_C >> 2];
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const len = Math.min(SIMD_BLOCK, n - e);
+    h.set(g.subarray(e, e + len), a);
+    h.set(m.subarray(e, e + len), b);
+    h.set(v.subarray(e, e + len), c);
+    k.ex.adam(BLOCK_A, BLOCK_B, BLOCK_C, len, b1, omb1, b2, omb2, eps, scale);
+    g.set(h.subarray(a, a + len), e);
+    m.set(h.subarray(b, b + len), e);
+    v.set(h.subarray(c, c + len), e);
   }
 }
 

@@ -1,7 +1,7 @@
 ;; WebAssembly SIMD (f32x4) kernels for the layers outside GEMM, for src/kernels/simd.ts: ReLU,
 ;; Eltwise's sum, per-row affine maps (Scale, Bias, BatchNorm, convolution bias), Scale's
 ;; backward, MAX pooling, LRN across channels, MT19937 Bernoulli draws for Dropout, im2col, and
-;; the SGD solver's update passes.
+;; the solver update passes (SGD, Adam).
 ;; Assembled by scripts/build-wasm.mjs (wabt) into simd.wasm next to this file.
 ;;
 ;; Why: V8 does not vectorise JS loops and compiles `a > b ? a : b` on floats to a branch, so the
@@ -129,6 +129,45 @@
         (f32.add (f32.mul (local.get $m) (f32.load (local.get $h))) (f32.mul (local.get $lr) (f32.load (local.get $g)))))
       (local.set $g (i32.add (local.get $g) (i32.const 4)))
       (local.set $h (i32.add (local.get $h) (i32.const 4)))
+      (br $l1))))
+
+  ;; Adam over n floats (adam.ts): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g g,
+  ;; g = scale * (m / (sqrt(v) + eps)); omb1, omb2 are the float32 values of 1 - b1, 1 - b2.
+  (func (export "adam") (param $g i32) (param $m i32) (param $v i32) (param $n i32) (param $b1 f32) (param $omb1 f32)
+    (param $b2 f32) (param $omb2 f32) (param $eps f32) (param $scale f32)
+    (local $e i32) (local $e4 i32) (local $x v128) (local $mi v128) (local $vi v128)
+    (local $xs f32) (local $ms f32) (local $vs f32)
+    (local.set $e (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $g) (local.get $e4)))
+      (local.set $x (v128.load (local.get $g)))
+      (local.set $mi (f32x4.add (f32x4.mul (f32x4.splat (local.get $b1)) (v128.load (local.get $m)))
+                                (f32x4.mul (f32x4.splat (local.get $omb1)) (local.get $x))))
+      (local.set $vi (f32x4.add (f32x4.mul (f32x4.splat (local.get $b2)) (v128.load (local.get $v)))
+                                (f32x4.mul (f32x4.splat (local.get $omb2)) (f32x4.mul (local.get $x) (local.get $x)))))
+      (v128.store (local.get $m) (local.get $mi))
+      (v128.store (local.get $v) (local.get $vi))
+      (v128.store (local.get $g)
+        (f32x4.mul (f32x4.splat (local.get $scale))
+          (f32x4.div (local.get $mi) (f32x4.add (f32x4.sqrt (local.get $vi)) (f32x4.splat (local.get $eps))))))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (local.set $m (i32.add (local.get $m) (i32.const 16)))
+      (local.set $v (i32.add (local.get $v) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $g) (local.get $e)))
+      (local.set $xs (f32.load (local.get $g)))
+      (local.set $ms (f32.add (f32.mul (local.get $b1) (f32.load (local.get $m))) (f32.mul (local.get $omb1) (local.get $xs))))
+      (local.set $vs (f32.add (f32.mul (local.get $b2) (f32.load (local.get $v)))
+                              (f32.mul (local.get $omb2) (f32.mul (local.get $xs) (local.get $xs)))))
+      (f32.store (local.get $m) (local.get $ms))
+      (f32.store (local.get $v) (local.get $vs))
+      (f32.store (local.get $g)
+        (f32.mul (local.get $scale) (f32.div (local.get $ms) (f32.add (f32.sqrt (local.get $vs)) (local.get $eps)))))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $m (i32.add (local.get $m) (i32.const 4)))
+      (local.set $v (i32.add (local.get $v) (i32.const 4)))
       (br $l1))))
 
   (func (export "sub") (param $a i32) (param $b i32) (param $n i32)
