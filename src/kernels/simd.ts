@@ -18,6 +18,8 @@ interface SimdExports {
   axpy(x: number, y: number, n: number, a: number): void;
   momentum(g: number, h: number, n: number, m: number, lr: number): void;
   sub(a: number, b: number, n: number): void;
+  rms(g: number, h: number, n: number, decay: number, omd: number, delta: number, lr: number): void;
+  nesterov(g: number, h: number, n: number, m: number, lr: number, opm: number): void;
   adam(g: number, m: number, v: number, n: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, scale: number): void;
   rows(mode: number, p: number, e0: number, e1: number, S: number, dim: number, pa: number, pb: number): void;
   lrn_across(
@@ -177,6 +179,22 @@ export function axpySimd(k: SimdKernel, x: Float32Array, y: Float32Array, n: num
   stream(k, x, y, y, n, BLOCK_B, (m) => k.ex.axpy(BLOCK_A, BLOCK_B, m, a));
 }
 
+/** Streams g and h through a kernel that updates both in place (blocks A and B). */
+function streamGH(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, op: (len: number) => void): void {
+  simdReserve(k, OPERANDS);
+  const f32 = k.f32;
+  const a = BLOCK_A >> 2;
+  const b = BLOCK_B >> 2;
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const len = Math.min(SIMD_BLOCK, n - e);
+    f32.set(g.subarray(e, e + len), a);
+    f32.set(h.subarray(e, e + len), b);
+    op(len);
+    g.set(f32.subarray(a, a + len), e);
+    h.set(f32.subarray(b, b + len), e);
+  }
+}
+
 /** h[i] = g[i] = f32(f32(m * h[i]) + f32(lr * g[i])) for i < n: SGD's momentum update. */
 export function momentumSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, m: number, lr: number): void {
   simdReserve(k, OPERANDS);
@@ -190,6 +208,16 @@ export function momentumSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n:
     h.set(v, e);
     g.set(v, e);
   }
+}
+
+/** RMSProp's update (AdaGrad's with decay = omd = 1): h and g in place, as rmsprop.ts. */
+export function rmsSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, decay: number, omd: number, delta: number, lr: number): void {
+  streamGH(k, g, h, n, (len) => k.ex.rms(BLOCK_A, BLOCK_B, len, decay, omd, delta, lr));
+}
+
+/** Nesterov's update: h and g in place, as nesterov.ts (opm = float32 of 1 + m). */
+export function nesterovSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, m: number, lr: number, opm: number): void {
+  streamGH(k, g, h, n, (len) => k.ex.nesterov(BLOCK_A, BLOCK_B, len, m, lr, opm));
 }
 
 /** Adam's update over n floats (adam.ts): the moments m and v in place, the step into g. */

@@ -2,6 +2,7 @@
 //   h += diff^2
 //   diff = local_rate * diff / (sqrt(h) + delta)
 // Caffe refuses a momentum with AdaGrad.
+import { rmsSimd, simdKernel, SIMD_MIN } from '../kernels/simd.js';
 import { SGDSolver } from './sgd.js';
 
 const f = Math.fround;
@@ -20,6 +21,9 @@ export class AdaGradSolver extends SGDSolver {
     const delta = f(this.param.delta);
     const g = this.net.learnableParams[id].diff;
     const h = this.history[id].data;
+    // f(1 * h) and f(1 * g^2) are exact, and + commutes: RMSProp's kernel with decay = 1, omd = 1.
+    const k = g.length >= SIMD_MIN ? simdKernel() : null;
+    if (k) return rmsSimd(k, g, h, g.length, 1, 1, delta, lr);
     for (let i = 0; i < g.length; i++) {
       const gi = g[i];
       const hi = f(f(gi * gi) + h[i]);

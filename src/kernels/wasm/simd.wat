@@ -1,7 +1,7 @@
 ;; WebAssembly SIMD (f32x4) kernels for the layers outside GEMM, for src/kernels/simd.ts: ReLU,
 ;; Eltwise's sum, per-row affine maps (Scale, Bias, BatchNorm, convolution bias), Scale's
 ;; backward, MAX pooling, LRN across channels, MT19937 Bernoulli draws for Dropout, im2col, and
-;; the solver update passes (SGD, Adam).
+;; the solver update passes (SGD, Nesterov, AdaGrad, RMSProp, Adam).
 ;; Assembled by scripts/build-wasm.mjs (wabt) into simd.wasm next to this file.
 ;;
 ;; Why: V8 does not vectorise JS loops and compiles `a > b ? a : b` on floats to a branch, so the
@@ -168,6 +168,63 @@
       (local.set $g (i32.add (local.get $g) (i32.const 4)))
       (local.set $m (i32.add (local.get $m) (i32.const 4)))
       (local.set $v (i32.add (local.get $v) (i32.const 4)))
+      (br $l1))))
+
+  ;; RMSProp over n floats (rmsprop.ts; AdaGrad is decay = omd = 1): h = decay h + omd g g,
+  ;; g = lr * (g / (sqrt(h) + delta)).
+  (func (export "rms") (param $g i32) (param $h i32) (param $n i32) (param $decay f32) (param $omd f32)
+    (param $delta f32) (param $lr f32)
+    (local $e i32) (local $e4 i32) (local $x v128) (local $hi v128) (local $xs f32) (local $hs f32)
+    (local.set $e (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $g) (local.get $e4)))
+      (local.set $x (v128.load (local.get $g)))
+      (local.set $hi (f32x4.add (f32x4.mul (f32x4.splat (local.get $decay)) (v128.load (local.get $h)))
+                                (f32x4.mul (f32x4.splat (local.get $omd)) (f32x4.mul (local.get $x) (local.get $x)))))
+      (v128.store (local.get $h) (local.get $hi))
+      (v128.store (local.get $g)
+        (f32x4.mul (f32x4.splat (local.get $lr))
+          (f32x4.div (local.get $x) (f32x4.add (f32x4.sqrt (local.get $hi)) (f32x4.splat (local.get $delta))))))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (local.set $h (i32.add (local.get $h) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $g) (local.get $e)))
+      (local.set $xs (f32.load (local.get $g)))
+      (local.set $hs (f32.add (f32.mul (local.get $decay) (f32.load (local.get $h)))
+                              (f32.mul (local.get $omd) (f32.mul (local.get $xs) (local.get $xs)))))
+      (f32.store (local.get $h) (local.get $hs))
+      (f32.store (local.get $g)
+        (f32.mul (local.get $lr) (f32.div (local.get $xs) (f32.add (f32.sqrt (local.get $hs)) (local.get $delta)))))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $h (i32.add (local.get $h) (i32.const 4)))
+      (br $l1))))
+
+  ;; Nesterov over n floats (nesterov.ts): next = m h + lr g, g = -m h + (1 + m) next, h = next.
+  (func (export "nesterov") (param $g i32) (param $h i32) (param $n i32) (param $m f32) (param $lr f32) (param $opm f32)
+    (local $e i32) (local $e4 i32) (local $prev v128) (local $next v128) (local $ps f32) (local $ns f32)
+    (local.set $e (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $g) (local.get $e4)))
+      (local.set $prev (v128.load (local.get $h)))
+      (local.set $next (f32x4.add (f32x4.mul (f32x4.splat (local.get $m)) (local.get $prev))
+                                  (f32x4.mul (f32x4.splat (local.get $lr)) (v128.load (local.get $g)))))
+      (v128.store (local.get $h) (local.get $next))
+      (v128.store (local.get $g) (f32x4.add (f32x4.mul (f32x4.splat (f32.neg (local.get $m))) (local.get $prev))
+                                            (f32x4.mul (f32x4.splat (local.get $opm)) (local.get $next))))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (local.set $h (i32.add (local.get $h) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $g) (local.get $e)))
+      (local.set $ps (f32.load (local.get $h)))
+      (local.set $ns (f32.add (f32.mul (local.get $m) (local.get $ps)) (f32.mul (local.get $lr) (f32.load (local.get $g)))))
+      (f32.store (local.get $h) (local.get $ns))
+      (f32.store (local.get $g) (f32.add (f32.mul (f32.neg (local.get $m)) (local.get $ps)) (f32.mul (local.get $opm) (local.get $ns))))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $h (i32.add (local.get $h) (i32.const 4)))
       (br $l1))))
 
   (func (export "sub") (param $a i32) (param $b i32) (param $n i32)
