@@ -20,6 +20,7 @@ interface SimdExports {
   sub(a: number, b: number, n: number): void;
   rms(g: number, h: number, n: number, decay: number, omd: number, delta: number, lr: number): void;
   nesterov(g: number, h: number, n: number, m: number, lr: number, opm: number): void;
+  adadelta(g: number, hg: number, hu: number, n: number, m: number, omm: number, delta: number, lr: number): void;
   adam(g: number, m: number, v: number, n: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, scale: number): void;
   rows(mode: number, p: number, e0: number, e1: number, S: number, dim: number, pa: number, pb: number): void;
   lrn_across(
@@ -220,11 +221,8 @@ export function nesterovSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n:
   streamGH(k, g, h, n, (len) => k.ex.nesterov(BLOCK_A, BLOCK_B, len, m, lr, opm));
 }
 
-/** Adam's update over n floats (adam.ts): the moments m and v in place, the step into g. */
-export function adamSimd(
-  k: SimdKernel, g: Float32Array, m: Float32Array, v: Float32Array, n: number,
-  b1: number, omb1: number, b2: number, omb2: number, eps: number, scale: number,
-): void {
+/** Streams three arrays through a kernel that updates all of them in place (blocks A, B, C). */
+function stream3(k: SimdKernel, g: Float32Array, m: Float32Array, v: Float32Array, n: number, op: (len: number) => void): void {
   const BLOCK_C = OPERANDS;
   simdReserve(k, BLOCK_C + 4 * SIMD_BLOCK);
   const h = k.f32;
@@ -234,11 +232,26 @@ export function adamSimd(
     h.set(g.subarray(e, e + len), a);
     h.set(m.subarray(e, e + len), b);
     h.set(v.subarray(e, e + len), c);
-    k.ex.adam(BLOCK_A, BLOCK_B, BLOCK_C, len, b1, omb1, b2, omb2, eps, scale);
+    op(len);
     g.set(h.subarray(a, a + len), e);
     m.set(h.subarray(b, b + len), e);
     v.set(h.subarray(c, c + len), e);
   }
+}
+
+/** Adam's update over n floats (adam.ts): the moments m and v in place, the step into g. */
+export function adamSimd(
+  k: SimdKernel, g: Float32Array, m: Float32Array, v: Float32Array, n: number,
+  b1: number, omb1: number, b2: number, omb2: number, eps: number, scale: number,
+): void {
+  stream3(k, g, m, v, n, (len) => k.ex.adam(BLOCK_A, BLOCK_B, OPERANDS, len, b1, omb1, b2, omb2, eps, scale));
+}
+
+/** AdaDelta's update over n floats (adadelta.ts): both histories in place, the step into g. */
+export function adadeltaSimd(
+  k: SimdKernel, g: Float32Array, hg: Float32Array, hu: Float32Array, n: number, m: number, omm: number, delta: number, lr: number,
+): void {
+  stream3(k, g, hg, hu, n, (len) => k.ex.adadelta(BLOCK_A, BLOCK_B, OPERANDS, len, m, omm, delta, lr));
 }
 
 /** a[i] = a[i] - b[i] for i < n: Net::Update's data -= diff. */

@@ -1,7 +1,7 @@
 ;; WebAssembly SIMD (f32x4) kernels for the layers outside GEMM, for src/kernels/simd.ts: ReLU,
 ;; Eltwise's sum, per-row affine maps (Scale, Bias, BatchNorm, convolution bias), Scale's
 ;; backward, MAX pooling, LRN across channels, MT19937 Bernoulli draws for Dropout, im2col, and
-;; the solver update passes (SGD, Nesterov, AdaGrad, RMSProp, Adam).
+;; the solver update passes (every solver type).
 ;; Assembled by scripts/build-wasm.mjs (wabt) into simd.wasm next to this file.
 ;;
 ;; Why: V8 does not vectorise JS loops and compiles `a > b ? a : b` on floats to a branch, so the
@@ -168,6 +168,48 @@
       (local.set $g (i32.add (local.get $g) (i32.const 4)))
       (local.set $m (i32.add (local.get $m) (i32.const 4)))
       (local.set $v (i32.add (local.get $v) (i32.const 4)))
+      (br $l1))))
+
+  ;; AdaDelta over n floats (adadelta.ts): hg = m hg + omm g g, step = g sqrt((delta + hu) /
+  ;; (delta + hg)), hu = m hu + omm step step (with the old hu in the ratio), g = lr step.
+  (func (export "adadelta") (param $g i32) (param $hg i32) (param $hu i32) (param $n i32) (param $m f32) (param $omm f32)
+    (param $delta f32) (param $lr f32)
+    (local $e i32) (local $e4 i32) (local $x v128) (local $a v128) (local $u v128) (local $st v128)
+    (local $xs f32) (local $as f32) (local $us f32) (local $ss f32)
+    (local.set $e (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $e4 (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $b4 (loop $l4
+      (br_if $b4 (i32.ge_u (local.get $g) (local.get $e4)))
+      (local.set $x (v128.load (local.get $g)))
+      (local.set $u (v128.load (local.get $hu)))
+      (local.set $a (f32x4.add (f32x4.mul (f32x4.splat (local.get $m)) (v128.load (local.get $hg)))
+                               (f32x4.mul (f32x4.splat (local.get $omm)) (f32x4.mul (local.get $x) (local.get $x)))))
+      (v128.store (local.get $hg) (local.get $a))
+      (local.set $st (f32x4.mul (local.get $x)
+        (f32x4.sqrt (f32x4.div (f32x4.add (f32x4.splat (local.get $delta)) (local.get $u))
+                               (f32x4.add (f32x4.splat (local.get $delta)) (local.get $a))))))
+      (v128.store (local.get $hu) (f32x4.add (f32x4.mul (f32x4.splat (local.get $m)) (local.get $u))
+                                             (f32x4.mul (f32x4.splat (local.get $omm)) (f32x4.mul (local.get $st) (local.get $st)))))
+      (v128.store (local.get $g) (f32x4.mul (f32x4.splat (local.get $lr)) (local.get $st)))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (local.set $hg (i32.add (local.get $hg) (i32.const 16)))
+      (local.set $hu (i32.add (local.get $hu) (i32.const 16)))
+      (br $l4)))
+    (block $b1 (loop $l1
+      (br_if $b1 (i32.ge_u (local.get $g) (local.get $e)))
+      (local.set $xs (f32.load (local.get $g)))
+      (local.set $us (f32.load (local.get $hu)))
+      (local.set $as (f32.add (f32.mul (local.get $m) (f32.load (local.get $hg)))
+                              (f32.mul (local.get $omm) (f32.mul (local.get $xs) (local.get $xs)))))
+      (f32.store (local.get $hg) (local.get $as))
+      (local.set $ss (f32.mul (local.get $xs)
+        (f32.sqrt (f32.div (f32.add (local.get $delta) (local.get $us)) (f32.add (local.get $delta) (local.get $as))))))
+      (f32.store (local.get $hu) (f32.add (f32.mul (local.get $m) (local.get $us))
+                                          (f32.mul (local.get $omm) (f32.mul (local.get $ss) (local.get $ss)))))
+      (f32.store (local.get $g) (f32.mul (local.get $lr) (local.get $ss)))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $hg (i32.add (local.get $hg) (i32.const 4)))
+      (local.set $hu (i32.add (local.get $hu) (i32.const 4)))
       (br $l1))))
 
   ;; RMSProp over n floats (rmsprop.ts; AdaGrad is decay = omd = 1): h = decay h + omd g g,
