@@ -1,13 +1,14 @@
 // WebAssembly SIMD kernels for the layers outside GEMM (wasm/simd.wat: ReLU, Eltwise's sum, the
 // per-row maps of Scale/Bias/BatchNorm and Scale's backward, MAX pooling, LRN, Dropout's
-// Bernoulli draws, and the solvers' per-parameter update passes), loaded synchronously at first use from wasm/simd.wasm beside this file; the
-// drivers of the simple ones (the others are in pooling.ts, lrn.ts, rng.ts), and the streaming
-// around them: operands are copied into the module's memory a block at a time (TypedArray.set,
-// a memcpy), the kernel runs there, and the result is copied out. The copies cost ~0.2 ns per
-// element against 1.5-9 ns for the JS loops they replace (see the .wat), so this pays from a few
-// hundred elements up; callers keep their JS loops for shorter runs, and for runtimes without
-// WebAssembly SIMD or with CAFFE_TS_SIMD=js. The kernels give the JS loops' float32 results bit
-// for bit (test/simd.test.ts and, for the solver passes, test/solvers.test.ts compare them).
+// Bernoulli draws, the solvers' update passes), loaded synchronously at first use from
+// wasm/simd.wasm beside this file; the drivers of the simple ones and of the solver passes (the
+// others are in pooling.ts, lrn.ts, rng.ts), and the streaming around them: operands are copied
+// into the module's memory a block at a time (TypedArray.set, a memcpy), the kernel runs there,
+// and the result is copied out. The copies cost ~0.2 ns per element against 1.5-9 ns for the JS
+// loops they replace (see the .wat), so this pays from a few hundred elements up; callers keep
+// their JS loops for shorter runs, and for runtimes without WebAssembly SIMD or with
+// CAFFE_TS_SIMD=js. The kernels give the JS loops' float32 results bit for bit (test/simd.test.ts
+// and, for the solver passes, test/solvers.test.ts compare them).
 import { readFileSync } from 'node:fs';
 
 interface SimdExports {
@@ -180,78 +181,53 @@ export function axpySimd(k: SimdKernel, x: Float32Array, y: Float32Array, n: num
   stream(k, x, y, y, n, BLOCK_B, (m) => k.ex.axpy(BLOCK_A, BLOCK_B, m, a));
 }
 
-/** Streams g and h through a kernel that updates both in place (blocks A and B). */
-function streamGH(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, op: (len: number) => void): void {
-  simdReserve(k, OPERANDS);
-  const f32 = k.f32;
-  const a = BLOCK_A >> 2;
-  const b = BLOCK_B >> 2;
+// Third streaming block, for the kernels that update three arrays (in the per-call operand area).
+const BLOCK_C = OPERANDS;
+
+/**
+ * Streams two or three arrays through a kernel that updates them all in place: array i is copied
+ * into block i (A, B, C), op(m) runs on the m elements, and every block is copied back.
+ */
+function streamInPlace(k: SimdKernel, arrays: Float32Array[], n: number, op: (m: number) => void): void {
+  simdReserve(k, BLOCK_C + 4 * SIMD_BLOCK);
+  const h = k.f32;
+  const blocks = [BLOCK_A >> 2, BLOCK_B >> 2, BLOCK_C >> 2];
   for (let e = 0; e < n; e += SIMD_BLOCK) {
-    const len = Math.min(SIMD_BLOCK, n - e);
-    f32.set(g.subarray(e, e + len), a);
-    f32.set(h.subarray(e, e + len), b);
-    op(len);
-    g.set(f32.subarray(a, a + len), e);
-    h.set(f32.subarray(b, b + len), e);
+    const m = Math.min(SIMD_BLOCK, n - e);
+    for (let i = 0; i < arrays.length; i++) h.set(arrays[i].subarray(e, e + m), blocks[i]);
+    op(m);
+    for (let i = 0; i < arrays.length; i++) arrays[i].set(h.subarray(blocks[i], blocks[i] + m), e);
   }
 }
 
 /** h[i] = g[i] = f32(f32(m * h[i]) + f32(lr * g[i])) for i < n: SGD's momentum update. */
 export function momentumSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, m: number, lr: number): void {
-  simdReserve(k, OPERANDS);
-  const f32 = k.f32;
-  for (let e = 0; e < n; e += SIMD_BLOCK) {
-    const c = Math.min(SIMD_BLOCK, n - e);
-    f32.set(g.subarray(e, e + c), BLOCK_A >> 2);
-    f32.set(h.subarray(e, e + c), BLOCK_B >> 2);
-    k.ex.momentum(BLOCK_A, BLOCK_B, c, m, lr);
-    const v = f32.subarray(BLOCK_B >> 2, (BLOCK_B >> 2) + c);
-    h.set(v, e);
-    g.set(v, e);
-  }
+  streamInPlace(k, [g, h], n, (len) => k.ex.momentum(BLOCK_A, BLOCK_B, len, m, lr));
 }
 
-/** RMSProp's update (AdaGrad's with decay = omd = 1): h and g in place, as rmsprop.ts. */
+/** RMSProp's update (AdaGrad's with decay = omd = 1): h and g in place, as solver-updates.ts. */
 export function rmsSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, decay: number, omd: number, delta: number, lr: number): void {
-  streamGH(k, g, h, n, (len) => k.ex.rms(BLOCK_A, BLOCK_B, len, decay, omd, delta, lr));
+  streamInPlace(k, [g, h], n, (len) => k.ex.rms(BLOCK_A, BLOCK_B, len, decay, omd, delta, lr));
 }
 
-/** Nesterov's update: h and g in place, as nesterov.ts (opm = float32 of 1 + m). */
+/** Nesterov's update: h and g in place, as solver-updates.ts (opm = float32 of 1 + m). */
 export function nesterovSimd(k: SimdKernel, g: Float32Array, h: Float32Array, n: number, m: number, lr: number, opm: number): void {
-  streamGH(k, g, h, n, (len) => k.ex.nesterov(BLOCK_A, BLOCK_B, len, m, lr, opm));
+  streamInPlace(k, [g, h], n, (len) => k.ex.nesterov(BLOCK_A, BLOCK_B, len, m, lr, opm));
 }
 
-/** Streams three arrays through a kernel that updates all of them in place (blocks A, B, C). */
-function stream3(k: SimdKernel, g: Float32Array, m: Float32Array, v: Float32Array, n: number, op: (len: number) => void): void {
-  const BLOCK_C = OPERANDS;
-  simdReserve(k, BLOCK_C + 4 * SIMD_BLOCK);
-  const h = k.f32;
-  const [a, b, c] = [BLOCK_A >> 2, BLOCK_B >> 2, BLOCK_C >> 2];
-  for (let e = 0; e < n; e += SIMD_BLOCK) {
-    const len = Math.min(SIMD_BLOCK, n - e);
-    h.set(g.subarray(e, e + len), a);
-    h.set(m.subarray(e, e + len), b);
-    h.set(v.subarray(e, e + len), c);
-    op(len);
-    g.set(h.subarray(a, a + len), e);
-    m.set(h.subarray(b, b + len), e);
-    v.set(h.subarray(c, c + len), e);
-  }
-}
-
-/** Adam's update over n floats (adam.ts): the moments m and v in place, the step into g. */
+/** Adam's update over n floats: the moments m and v in place, the step into g. */
 export function adamSimd(
   k: SimdKernel, g: Float32Array, m: Float32Array, v: Float32Array, n: number,
   b1: number, omb1: number, b2: number, omb2: number, eps: number, scale: number,
 ): void {
-  stream3(k, g, m, v, n, (len) => k.ex.adam(BLOCK_A, BLOCK_B, OPERANDS, len, b1, omb1, b2, omb2, eps, scale));
+  streamInPlace(k, [g, m, v], n, (len) => k.ex.adam(BLOCK_A, BLOCK_B, BLOCK_C, len, b1, omb1, b2, omb2, eps, scale));
 }
 
-/** AdaDelta's update over n floats (adadelta.ts): both histories in place, the step into g. */
+/** AdaDelta's update over n floats: both histories in place, the step into g. */
 export function adadeltaSimd(
   k: SimdKernel, g: Float32Array, hg: Float32Array, hu: Float32Array, n: number, m: number, omm: number, delta: number, lr: number,
 ): void {
-  stream3(k, g, hg, hu, n, (len) => k.ex.adadelta(BLOCK_A, BLOCK_B, OPERANDS, len, m, omm, delta, lr));
+  streamInPlace(k, [g, hg, hu], n, (len) => k.ex.adadelta(BLOCK_A, BLOCK_B, BLOCK_C, len, m, omm, delta, lr));
 }
 
 /** a[i] = a[i] - b[i] for i < n: Net::Update's data -= diff. */

@@ -4,7 +4,7 @@
 //   diff = diff * sqrt((hu + delta) / (hg + delta))
 //   hu = momentum * hu + (1 - momentum) * diff^2
 //   diff = local_rate * diff
-import { adadeltaSimd, simdKernel, SIMD_MIN } from '../kernels/simd.js';
+import { adadeltaUpdate } from '../kernels/solver-updates.js';
 import { SGDSolver } from './sgd.js';
 
 const f = Math.fround;
@@ -27,16 +27,6 @@ export class AdaDeltaSolver extends SGDSolver {
     const g = this.net.learnableParams[id].diff;
     const hg = this.history[id].data;
     const hu = this.history[n + id].data;
-    const k = g.length >= SIMD_MIN ? simdKernel() : null;
-    if (k) return adadeltaSimd(k, g, hg, hu, g.length, m, oneMinus, delta, lr);
-    for (let i = 0; i < g.length; i++) {
-      const gi = g[i];
-      const hgi = f(f(m * hg[i]) + f(oneMinus * f(gi * gi)));
-      hg[i] = hgi;
-      const ratio = f(f(delta + hu[i]) / f(delta + hgi));
-      const step = f(gi * f(Math.sqrt(ratio)));
-      hu[i] = f(f(m * hu[i]) + f(oneMinus * f(step * step)));
-      g[i] = f(lr * step);
-    }
+    adadeltaUpdate(g, hg, hu, m, oneMinus, delta, lr);
   }
 }

@@ -5,7 +5,7 @@
 //   correction = sqrt(1 - beta2^t) / (1 - beta1^t)        (double, then float, as Caffe)
 //   diff = local_rate * correction * m / (sqrt(v) + delta)
 // beta1 is `momentum`, beta2 `momentum2`, epsilon `delta`.
-import { adamSimd, simdKernel, SIMD_MIN } from '../kernels/simd.js';
+import { adamUpdate } from '../kernels/solver-updates.js';
 import { SGDSolver } from './sgd.js';
 
 const f = Math.fround;
@@ -33,16 +33,6 @@ export class AdamSolver extends SGDSolver {
     const g = this.net.learnableParams[id].diff;
     const m = this.history[id].data;
     const v = this.history[n + id].data;
-    const k = g.length >= SIMD_MIN ? simdKernel() : null;
-    if (k) return adamSimd(k, g, m, v, g.length, beta1, oneMinusB1, beta2, oneMinusB2, eps, scale);
-    for (let i = 0; i < g.length; i++) {
-      const gi = g[i];
-      const mi = f(f(beta1 * m[i]) + f(oneMinusB1 * gi));
-      m[i] = mi;
-      const vi = f(f(beta2 * v[i]) + f(oneMinusB2 * f(gi * gi)));
-      v[i] = vi;
-      const u = f(mi / f(f(Math.sqrt(vi)) + eps));
-      g[i] = f(scale * u);
-    }
+    adamUpdate(g, m, v, beta1, oneMinusB1, beta2, oneMinusB2, eps, scale);
   }
 }

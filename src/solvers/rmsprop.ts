@@ -2,7 +2,7 @@
 //   h = rms_decay * h + (1 - rms_decay) * diff^2
 //   diff = local_rate * diff / (sqrt(h) + delta)
 // Caffe refuses a momentum, and needs 0 <= rms_decay < 1.
-import { rmsSimd, simdKernel, SIMD_MIN } from '../kernels/simd.js';
+import { rmsUpdate } from '../kernels/solver-updates.js';
 import { SGDSolver } from './sgd.js';
 
 const f = Math.fround;
@@ -25,14 +25,6 @@ export class RMSPropSolver extends SGDSolver {
     const oneMinus = f(1 - decay);
     const g = this.net.learnableParams[id].diff;
     const h = this.history[id].data;
-    const k = g.length >= SIMD_MIN ? simdKernel() : null;
-    if (k) return rmsSimd(k, g, h, g.length, decay, oneMinus, delta, lr);
-    for (let i = 0; i < g.length; i++) {
-      const gi = g[i];
-      const hi = f(f(decay * h[i]) + f(oneMinus * f(gi * gi)));
-      h[i] = hi;
-      const u = f(gi / f(f(Math.sqrt(hi)) + delta));
-      g[i] = f(lr * u);
-    }
+    rmsUpdate(g, h, decay, oneMinus, delta, lr);
   }
 }

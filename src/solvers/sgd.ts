@@ -19,7 +19,7 @@ import { has, newMessage, type Message } from '../proto/schema.js';
 import { decodeMessage, encodeMessage } from '../format/binary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { readHdf5Tree, writeHdf5Tree } from '../data/hdf5.js';
-import { axpySimd, momentumSimd, simdKernel, SIMD_MIN, subSimd } from '../kernels/simd.js';
+import { applyDiff, l2Decay, sgdUpdate } from '../kernels/solver-updates.js';
 import { getLearningRate } from './lr-policy.js';
 import { SNAPSHOT_HDF5, Solver, formatG, type SolverOptions } from './solver.js';
 
@@ -113,9 +113,7 @@ export class SGDSolver extends Solver {
     const w = p.data;
     const d = p.diff;
     if (type === 'L2') {
-      const k = d.length >= SIMD_MIN ? simdKernel() : null;
-      if (k) axpySimd(k, w, d, d.length, decay);
-      else for (let i = 0; i < d.length; i++) d[i] += f(decay * w[i]);
+      l2Decay(w, d, decay);
     } else if (type === 'L1') {
       for (let i = 0; i < d.length; i++) {
         const x = w[i];
@@ -137,23 +135,13 @@ export class SGDSolver extends Solver {
     const m = f(this.param.momentum);
     const g = this.net.learnableParams[id].diff;
     const h = this.history[id].data;
-    const k = g.length >= SIMD_MIN ? simdKernel() : null;
-    if (k) return momentumSimd(k, g, h, g.length, m, lr);
-    for (let i = 0; i < g.length; i++) {
-      const v = f(f(m * h[i]) + f(lr * g[i]));
-      h[i] = v;
-      g[i] = v;
-    }
+    sgdUpdate(g, h, m, lr);
   }
 
   /** Net::Update: data -= diff for every learnable parameter. */
   protected netUpdate(): void {
     for (const p of this.net.learnableParams) {
-      const w = p.data;
-      const d = p.diff;
-      const k = w.length >= SIMD_MIN ? simdKernel() : null;
-      if (k) subSimd(k, w, d, w.length);
-      else for (let i = 0; i < w.length; i++) w[i] -= d[i];
+      applyDiff(p.data, p.diff);
     }
   }
 

@@ -87,9 +87,9 @@
       (local.set $b (i32.add (local.get $b) (i32.const 4)))
       (br $l1))))
 
-  ;; The solver's per-parameter passes (sgd.ts), n floats each:
+  ;; The solver's per-parameter passes (solver-updates.ts), n floats each:
   ;;   axpy:     y = y + a * x               (L2 weight decay: diff += decay * data)
-  ;;   momentum: h = m * h + lr * g          (SGD's history; the caller copies h into g too)
+  ;;   momentum: h = g = m * h + lr * g      (SGD's history, which is also the step)
   ;;   sub:      a = a - b                   (Net::Update: data -= diff)
   (func (export "axpy") (param $x i32) (param $y i32) (param $n i32) (param $a f32)
     (local $e i32) (local $e4 i32) (local $va v128)
@@ -111,27 +111,29 @@
       (br $l1))))
 
   (func (export "momentum") (param $g i32) (param $h i32) (param $n i32) (param $m f32) (param $lr f32)
-    (local $e i32) (local $e4 i32) (local $vm v128) (local $vl v128)
+    (local $e i32) (local $e4 i32) (local $vm v128) (local $vl v128) (local $v v128) (local $vs f32)
     (local.set $vm (f32x4.splat (local.get $m)))
     (local.set $vl (f32x4.splat (local.get $lr)))
     (local.set $e (i32.add (local.get $h) (i32.shl (local.get $n) (i32.const 2))))
     (local.set $e4 (i32.add (local.get $h) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
     (block $b4 (loop $l4
       (br_if $b4 (i32.ge_u (local.get $h) (local.get $e4)))
-      (v128.store (local.get $h)
-        (f32x4.add (f32x4.mul (local.get $vm) (v128.load (local.get $h))) (f32x4.mul (local.get $vl) (v128.load (local.get $g)))))
+      (local.set $v (f32x4.add (f32x4.mul (local.get $vm) (v128.load (local.get $h))) (f32x4.mul (local.get $vl) (v128.load (local.get $g)))))
+      (v128.store (local.get $h) (local.get $v))
+      (v128.store (local.get $g) (local.get $v))
       (local.set $g (i32.add (local.get $g) (i32.const 16)))
       (local.set $h (i32.add (local.get $h) (i32.const 16)))
       (br $l4)))
     (block $b1 (loop $l1
       (br_if $b1 (i32.ge_u (local.get $h) (local.get $e)))
-      (f32.store (local.get $h)
-        (f32.add (f32.mul (local.get $m) (f32.load (local.get $h))) (f32.mul (local.get $lr) (f32.load (local.get $g)))))
+      (local.set $vs (f32.add (f32.mul (local.get $m) (f32.load (local.get $h))) (f32.mul (local.get $lr) (f32.load (local.get $g)))))
+      (f32.store (local.get $h) (local.get $vs))
+      (f32.store (local.get $g) (local.get $vs))
       (local.set $g (i32.add (local.get $g) (i32.const 4)))
       (local.set $h (i32.add (local.get $h) (i32.const 4)))
       (br $l1))))
 
-  ;; Adam over n floats (adam.ts): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g g,
+  ;; Adam over n floats (solver-updates.ts): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g g,
   ;; g = scale * (m / (sqrt(v) + eps)); omb1, omb2 are the float32 values of 1 - b1, 1 - b2.
   (func (export "adam") (param $g i32) (param $m i32) (param $v i32) (param $n i32) (param $b1 f32) (param $omb1 f32)
     (param $b2 f32) (param $omb2 f32) (param $eps f32) (param $scale f32)
@@ -170,7 +172,7 @@
       (local.set $v (i32.add (local.get $v) (i32.const 4)))
       (br $l1))))
 
-  ;; AdaDelta over n floats (adadelta.ts): hg = m hg + omm g g, step = g sqrt((delta + hu) /
+  ;; AdaDelta over n floats (solver-updates.ts): hg = m hg + omm g g, step = g sqrt((delta + hu) /
   ;; (delta + hg)), hu = m hu + omm step step (with the old hu in the ratio), g = lr step.
   (func (export "adadelta") (param $g i32) (param $hg i32) (param $hu i32) (param $n i32) (param $m f32) (param $omm f32)
     (param $delta f32) (param $lr f32)
@@ -212,7 +214,7 @@
       (local.set $hu (i32.add (local.get $hu) (i32.const 4)))
       (br $l1))))
 
-  ;; RMSProp over n floats (rmsprop.ts; AdaGrad is decay = omd = 1): h = decay h + omd g g,
+  ;; RMSProp over n floats (solver-updates.ts; AdaGrad is decay = omd = 1): h = decay h + omd g g,
   ;; g = lr * (g / (sqrt(h) + delta)).
   (func (export "rms") (param $g i32) (param $h i32) (param $n i32) (param $decay f32) (param $omd f32)
     (param $delta f32) (param $lr f32)
@@ -243,7 +245,7 @@
       (local.set $h (i32.add (local.get $h) (i32.const 4)))
       (br $l1))))
 
-  ;; Nesterov over n floats (nesterov.ts): next = m h + lr g, g = -m h + (1 + m) next, h = next.
+  ;; Nesterov over n floats (solver-updates.ts): next = m h + lr g, g = -m h + (1 + m) next, h = next.
   (func (export "nesterov") (param $g i32) (param $h i32) (param $n i32) (param $m f32) (param $lr f32) (param $opm f32)
     (local $e i32) (local $e4 i32) (local $prev v128) (local $next v128) (local $ps f32) (local $ns f32)
     (local.set $e (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
