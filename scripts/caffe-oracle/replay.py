@@ -1,6 +1,6 @@
 # Runs inside the Caffe chroot: replays FORMAT.md net cases given as folders and prints, per case,
-# whether this Caffe reproduces every tensor bit for bit (EXACT) or which tensors differ (DIFF).
-# Replays a FORMAT.md net case in this Caffe and reports bit-exactness against the case's numbers.
+# whether this Caffe reproduces every tensor bit for bit (EXACT) or which tensors differ (DIFF),
+# then a FAIL line for each tensor outside the case's tolerance.
 import sys, os, json, numpy as np
 os.environ['GLOG_minloglevel'] = '2'
 import caffe
@@ -26,7 +26,10 @@ def run(case):
             if got.shape != e.shape: got = got.reshape(e.shape) if got.size == e.size else got
             if got.shape != e.shape: res.append((kind, name, 'shape', got.shape, e.shape)); return
             ex = (got.astype(np.float32).view(np.uint32) == e.view(np.uint32)).mean()
-            res.append((kind, name, round(ex * 100, 2), float(np.abs(got - e).max()) if e.size else 0.0))
+            err = float(np.abs(got - e).max()) if e.size else 0.0
+            tol = c.get('tolerance', {'abs': 1e-5, 'rel': 1e-4})
+            limit = tol['abs'] + tol['rel'] * (float(np.abs(e).max()) if e.size else 0.0)
+            res.append((kind, name, round(ex * 100, 2), err, limit))
         for b, f in c.get('forward', {}).items(): cmp('fwd', b, net.blobs[b].data.copy(), f)
         for l, fs in c.get('params_after_forward', {}).items():
             for i, f in enumerate(fs): cmp('paf', f'{l}.{i}', net.params[l][i].data.copy(), f)
@@ -47,5 +50,7 @@ for case in sys.argv[1:]:
     except Exception as e:
         print('ERROR', case, type(e).__name__, str(e)[:200]); continue
     if res is None: continue
-    bad = [r for r in res if r[2] != 100.0]
+    bad = [r[:4] for r in res if r[2] != 100.0]
     print(('EXACT ' if not bad else 'DIFF  ') + case, '' if not bad else bad[:4])
+    for r in res:
+        if r[2] == 'shape' or not r[3] <= r[4]: print('FAIL ', case, *r)
