@@ -34,7 +34,10 @@ def main(cases_root, dump_root):
             continue
         with open(os.path.join(dirpath, "case.json")) as fh:
             case = json.load(fh)
-        tol = case.get("tolerance", {"abs": 1e-5, "rel": 1e-4})
+        default = {"abs": 1e-5, "rel": 5e-4} if case.get("kind") == "solver" else {"abs": 1e-5, "rel": 1e-4}
+        tol = case.get("tolerance", default)
+        # tensor_tolerance: a tensor's own bound where Caffe's BLAS order moves it (FORMAT.md)
+        own = case.get("tensor_tolerance", {})
         rel = os.path.relpath(dirpath, cases_root)
         problems = []
         for name, label in expected_files(case):
@@ -53,7 +56,8 @@ def main(cases_root, dump_root):
             diff = np.where(same, 0.0, np.where(np.isfinite(g) & np.isfinite(e), np.abs(g - e), np.inf))
             err = np.max(diff) if exp.size else 0.0
             finite = np.abs(e[np.isfinite(e)])
-            limit = tol["abs"] + tol["rel"] * (np.max(finite) if finite.size else 0.0)
+            t = own.get(name, tol)
+            limit = t["abs"] + t["rel"] * (np.max(finite) if finite.size else 0.0)
             if not err <= limit:
                 problems.append(f"{label}: max abs error {err:.4g} > {limit:.4g}")
         if case.get("kind") == "solver":

@@ -6,6 +6,21 @@ export interface Tolerance {
   rel: number;
 }
 
+/** A case's bounds: `tolerance` for every tensor, `tensor_tolerance` by tensor file name. */
+export interface CaseTolerances {
+  tolerance?: Tolerance;
+  tensor_tolerance?: Record<string, Tolerance>;
+}
+
+/**
+ * The bound for one tensor file of a case: its own entry in `tensor_tolerance` (where Caffe itself
+ * moves that tensor with its BLAS's summation order), else the case's `tolerance`, else `fallback`.
+ */
+export function toleranceFor(spec: CaseTolerances, file: string, fallback: Tolerance): Tolerance {
+  const own = spec.tensor_tolerance && Object.hasOwn(spec.tensor_tolerance, file) ? spec.tensor_tolerance[file] : undefined;
+  return own ?? spec.tolerance ?? fallback;
+}
+
 export interface Tensor {
   shape: readonly number[];
   data: ArrayLike<number>;

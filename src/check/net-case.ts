@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Net } from '../graph/net.js';
 import { readNpyAsFloat32 } from '../format/npy.js';
 import type { Blob } from '../graph/blob.js';
-import { compareTensor, type Tolerance } from './compare.js';
+import { compareTensor, toleranceFor, type Tolerance } from './compare.js';
 
 export interface NetCase {
   format?: number;
@@ -27,6 +27,7 @@ export interface NetCase {
   layers?: [string, string][];
   outputs?: string[];
   tolerance?: Tolerance;
+  tensor_tolerance?: Record<string, Tolerance>;
 }
 
 export interface CaseResult {
@@ -57,7 +58,6 @@ export function runNetCase(caseDir: string, spec: NetCase, name = spec.name ?? c
   const dir = resolve(caseDir);
   const failures: string[] = [];
   const produced: CaseResult['produced'] = new Map();
-  const tol = spec.tolerance ?? DEFAULT_TOLERANCE;
   const fail = (msg: string) => failures.push(msg);
   const snapshot = (blobData: Float32Array, shape: readonly number[]) => ({ shape: shape.slice(), data: Float32Array.from(blobData) });
 
@@ -65,7 +65,7 @@ export function runNetCase(caseDir: string, spec: NetCase, name = spec.name ?? c
     const t = snapshot(useDiff ? got.diff : got.data, got.shape);
     produced.set(file, t);
     const expected = readNpyAsFloat32(join(dir, file));
-    const msg = compareTensor(t, expected, tol);
+    const msg = compareTensor(t, expected, toleranceFor(spec, file, DEFAULT_TOLERANCE));
     if (msg) fail(`${what}: ${msg}`);
   };
 

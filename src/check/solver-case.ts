@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { readNpyAsFloat32 } from '../format/npy.js';
 import { loadSolver } from '../solvers/registry.js';
-import { compareTensor, type Tolerance } from './compare.js';
+import { compareTensor, toleranceFor, type Tolerance } from './compare.js';
 import { inDir, type CaseResult } from './net-case.js';
 
 export interface SolverCase {
@@ -21,6 +21,7 @@ export interface SolverCase {
   losses?: number[];
   params_after?: Record<string, string[]>;
   tolerance?: Tolerance;
+  tensor_tolerance?: Record<string, Tolerance>;
 }
 
 export type SolverCaseResult = CaseResult & { files: Map<string, Uint8Array> };
@@ -80,7 +81,7 @@ export function runSolverCase(dir: string, specIn: unknown, name: string): Solve
       layerFiles.forEach((file, i) => {
         const t = { shape: blobs[i].shape.slice(), data: Float32Array.from(blobs[i].data) };
         produced.set(file, t);
-        const msg = compareTensor(t, readNpyAsFloat32(join(dir, file)), tol);
+        const msg = compareTensor(t, readNpyAsFloat32(join(dir, file)), toleranceFor(spec, file, DEFAULT_TOLERANCE));
         if (msg) failures.push(`param ${i} of layer '${layer}' after ${spec.steps} steps: ${msg}`);
       });
     }
