@@ -2,7 +2,10 @@
 // packed options, defaults, enum values, type counts). These are the on-disk format, so any
 // drift here breaks reading real .caffemodel / .prototxt / .solverstate files.
 import { describe, expect, it } from 'vitest';
-import { enumType, messageType, newMessage, protobuf, root } from '../src/proto/schema.js';
+import { join } from 'node:path';
+import { addForkProto, enumType, fieldOf, forkFieldInfo, messageType, newMessage, protobuf, root } from '../src/proto/schema.js';
+import { decodeMessage, encodeMessage } from '../src/format/binary.js';
+import { parseText } from '../src/format/text.js';
 
 function ids(typeName: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -242,5 +245,57 @@ describe('float defaults', () => {
     expect(bn.eps).toBe(Math.fround(1e-5));
     expect(newMessage('SolverParameter').delta).toBe(Math.fround(1e-8));
     expect(newMessage('LRNParameter').k).toBe(1);
+  });
+});
+
+describe('fork fields (proto/forks/*.proto, added by addForkProto)', () => {
+  // A fresh root, so the test does not depend on which fork files ship.
+  const fresh = () => {
+    const r = new protobuf.Root().loadSync(join(import.meta.dirname, '..', 'proto', 'caffe.proto'), { keepCase: true });
+    addForkProto(
+      r,
+      `syntax = "proto2"; package caffe;
+       message WidgetParameter { optional float gain = 1 [default = 0.1]; optional FillerParameter filler = 2; }
+       extend LayerParameter { optional WidgetParameter widget_param = 4001; }
+       extend PoolingParameter { optional bool ceil_mode = 13 [default = true]; }`,
+      'widget.proto',
+    );
+    r.resolveAll();
+    return r;
+  };
+  it('a field with a free number becomes an ordinary field that both formats carry', () => {
+    const r = fresh();
+    const lp = r.lookupType('caffe.LayerParameter');
+    const f = fieldOf(lp, 'widget_param')!;
+    expect(f.id).toBe(4001);
+    expect(forkFieldInfo(f)).toEqual({ file: 'widget.proto', textOnly: false });
+    const msg = parseText('name: "w" type: "Widget" widget_param { gain: 2.5 filler { type: "xavier" } }', lp);
+    expect(msg.widget_param.gain).toBe(2.5);
+    const back = decodeMessage(encodeMessage(msg, lp), lp);
+    expect(back.widget_param.gain).toBe(2.5);
+    expect(back.widget_param.filler.type).toBe('xavier');
+  });
+  it('a field whose number BVLC uses is text-only: prototxts set it, binary files never carry it', () => {
+    const r = fresh();
+    const pp = r.lookupType('caffe.PoolingParameter');
+    const f = fieldOf(pp, 'ceil_mode')!;
+    expect(forkFieldInfo(f)?.textOnly).toBe(true);
+    expect(f.id).not.toBe(13);
+    expect(fieldOf(pp, 'round_mode')!.id).toBe(13); // BVLC's field keeps its number
+    const msg = parseText('pool: MAX ceil_mode: false', pp);
+    expect(msg.ceil_mode).toBe(false);
+    const bytes = encodeMessage(msg, pp);
+    const back = decodeMessage(bytes, pp);
+    expect(Object.hasOwn(back, 'ceil_mode')).toBe(false);
+    // field 13 in a binary file is BVLC's round_mode (1 = FLOOR)
+    const withRound = decodeMessage(Uint8Array.from([0x68, 0x01]), pp);
+    expect(withRound.round_mode).toBe(1);
+    expect(Object.hasOwn(withRound, 'ceil_mode')).toBe(false);
+  });
+  it('refuses a fork field that reuses a BVLC field name', () => {
+    const r = new protobuf.Root().loadSync(join(import.meta.dirname, '..', 'proto', 'caffe.proto'), { keepCase: true });
+    expect(() => addForkProto(r, 'syntax = "proto2"; package caffe; extend PoolingParameter { optional bool pad = 900; }', 'bad.proto')).toThrow(
+      /bad\.proto: PoolingParameter already has a field named pad/,
+    );
   });
 });

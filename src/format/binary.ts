@@ -20,7 +20,7 @@
 // own properties of the message, repeated fields when non-empty.
 import { readFileSync } from 'node:fs';
 import { DecodeError } from '../util/errors.js';
-import { Long, messageType, protobuf, type Message, type Type } from '../proto/schema.js';
+import { isTextOnly, Long, messageType, protobuf, type Message, type Type } from '../proto/schema.js';
 
 /** Maximum nesting of embedded messages (protobuf's default recursion limit). */
 export const MAX_DEPTH = 100;
@@ -129,6 +129,8 @@ function infoOf(type: Type): TypeInfo {
   const byId = new Map<number, FieldInfo>();
   const ordered: FieldInfo[] = [];
   for (const field of type.fieldsArray) {
+    // A fork field whose number BVLC uses is set by name in prototxts only (schema.ts).
+    if (isTextOnly(field)) continue;
     field.resolve();
     if (field.map) throw new Error(`binary codec: map field ${type.name}.${field.name} is not supported`);
     let kind: Kind;

@@ -7,7 +7,7 @@
 // fields are plain arrays. int64/uint64 values are JS numbers when they are safe integers and
 // `Long` otherwise (use `toNumber`).
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
@@ -23,18 +23,83 @@ export type Type = protobuf.Type;
 export type Field = protobuf.Field;
 export type Enum = protobuf.Enum;
 
-function findProto(): string {
+function findProtoDir(): string {
   // Works from src/ (vitest) and from dist/src/ (built CLI).
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    const p = join(dir, 'proto', 'caffe.proto');
-    if (existsSync(p)) return p;
+    const p = join(dir, 'proto');
+    if (existsSync(join(p, 'caffe.proto'))) return p;
     dir = dirname(dir);
   }
   throw new Error('caffe-ts: cannot find proto/caffe.proto next to the package');
 }
 
-export const root: protobuf.Root = new protobuf.Root().loadSync(findProto(), { keepCase: true });
+const protoDir = findProtoDir();
+
+/**
+ * Where a field that a fork adds to one of BVLC's messages comes from, and whether binary files
+ * can carry it: a fork field whose number BVLC (or a fork loaded before it) already uses is
+ * `textOnly`: prototxts set it by name, while that number in a binary file decodes as the field
+ * that owns it, and the binary encoder leaves it out.
+ */
+export interface ForkFieldInfo {
+  file: string;
+  textOnly: boolean;
+}
+
+const forkFields = new WeakMap<Field, ForkFieldInfo>();
+
+/** The fork a field comes from (undefined for BVLC's own fields). */
+export function forkFieldInfo(field: Field): ForkFieldInfo | undefined {
+  return forkFields.get(field);
+}
+
+/** True for a fork field that only the text format carries (see ForkFieldInfo). */
+export function isTextOnly(field: Field): boolean {
+  return forkFields.get(field)?.textOnly === true;
+}
+
+// Numbers given to text-only fields: the top of the field-number range, counted down, so they
+// never meet a number that Caffe or a fork uses.
+let nextTextOnlyId = 536870911;
+
+/**
+ * Adds one fork's .proto (package caffe) to `into`: its messages and enums as they are, and its
+ * `extend Msg { ... }` fields as ordinary fields of BVLC's Msg under their plain names (protobufjs
+ * would name them `.caffe.x`), so the text parser, the binary codec, `has` and `fieldOf` treat
+ * them like any other field. Keeping the forks in their own files keeps caffe.proto equal to BVLC's.
+ */
+export function addForkProto(into: protobuf.Root, source: string, file: string): void {
+  const parsed = protobuf.parse(source, { keepCase: true }).root;
+  const pkg = parsed.lookup('caffe');
+  if (!(pkg instanceof protobuf.Namespace)) throw new Error(`caffe-ts: ${file} must declare package caffe`);
+  const caffe = into.lookup('caffe') as protobuf.Namespace;
+  for (const obj of [...pkg.nestedArray]) {
+    pkg.remove(obj);
+    if (obj instanceof protobuf.Field) {
+      const target = caffe.lookupType(obj.extend!.replace(/^\.?(caffe\.)?/, ''));
+      const taken = target.fieldsArray.some((f) => f.id === obj.id) || Object.hasOwn(target.fields, obj.name);
+      if (Object.hasOwn(target.fields, obj.name)) {
+        throw new Error(`caffe-ts: ${file}: ${target.name} already has a field named ${obj.name}`);
+      }
+      const field = new protobuf.Field(obj.name, taken ? nextTextOnlyId-- : obj.id, obj.type, obj.rule, undefined, obj.options);
+      forkFields.set(field, { file, textOnly: taken });
+      target.add(field);
+    } else {
+      caffe.add(obj);
+    }
+  }
+}
+
+/** proto/forks/*.proto, in name order: the fields and messages of Caffe's forks. */
+function forkProtoFiles(): string[] {
+  const dir = join(protoDir, 'forks');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.proto')).sort().map((f) => join(dir, f));
+}
+
+export const root: protobuf.Root = new protobuf.Root().loadSync(join(protoDir, 'caffe.proto'), { keepCase: true });
+for (const file of forkProtoFiles()) addForkProto(root, readFileSync(file, 'utf8'), file);
 root.resolveAll();
 roundFloatDefaults(root);
 
