@@ -11,6 +11,7 @@ import type { IterationInfo, Solver } from '../src/solvers/solver.js';
 import { runTrain } from '../src/cli/train.js';
 import { runTest } from '../src/cli/test.js';
 import { runTime } from '../src/cli/time.js';
+import { getThreads, setThreads } from '../src/kernels/threads.js';
 import { formatBar, formatDuration, ProgressBar } from '../src/cli/progress.js';
 import { LossCurve, niceTicks, parseLossCurveSvg, formatTick } from '../src/cli/svg.js';
 import { gflagsToLong } from '../src/cli/flags.js';
@@ -263,9 +264,36 @@ describe('caffe-ts time', () => {
     expect(ip1.type).toBe('InnerProduct');
     expect(ip1.backward).toBe(true);
     expect(r.layers[0].backward).toBe(false);
-    expect(r.layers[0].backwardMs).toBe(0);
-    for (const k of ['forwardMs', 'backwardMs', 'forwardBackwardMs', 'totalMs']) expect(r[k]).toBeGreaterThanOrEqual(0);
-    for (const l of r.layers) expect(l.forwardMs).toBeGreaterThanOrEqual(0);
+    expect(r.layers[0].backward_ms).toBe(0);
+    expect(r.model).toBe(netPath);
+    expect(r.batch).toBeGreaterThan(0);
+    expect(r.threads).toBeGreaterThanOrEqual(1);
+    expect(r.load_ms).toBeGreaterThan(0);
+    for (const k of ['forward_ms', 'backward_ms']) {
+      expect(r[k].min).toBeGreaterThanOrEqual(0);
+      expect(r[k].median).toBeGreaterThanOrEqual(r[k].min);
+    }
+    for (const l of r.layers) expect(l.forward_ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('--threads 1 and a TEST net whose ReLU is fused into the convolution', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'caffe-ts-time-'));
+    const model = join(dir, 'conv.prototxt');
+    writeFileSync(model, `input: "data" input_shape { dim: 1 dim: 2 dim: 6 dim: 6 }
+      layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 3 kernel_size: 3 } }
+      layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }`);
+    const before = getThreads();
+    try {
+      const c = collector();
+      expect(await runTime(['--model', model, '--phase', 'TEST', '--iterations', '2', '--threads', '1', '--json'], c.out)).toBe(0);
+      const r = JSON.parse(c.text());
+      expect(r.threads).toBe(1);
+      expect(r.phase).toBe('TEST');
+      expect(r.layers.find((l: { name: string }) => l.name === 'relu')).toMatchObject({ forward_ms: 0, fused_into: 'conv' });
+    } finally {
+      setThreads(before);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

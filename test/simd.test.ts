@@ -11,7 +11,7 @@ import { addArrays, reluArrays, reluBackwardArrays } from '../src/kernels/loops.
 import { convOutSize, im2col } from '../src/kernels/im2col.js';
 import { maxPoolSimd, poolWindows } from '../src/kernels/pooling.js';
 import { Rng } from '../src/kernels/rng.js';
-import { ROW_ADD, ROW_CENTER_DIV, ROW_DIV, ROW_MUL, ROW_MUL_ADD, rowMap, scaleGradRows } from '../src/kernels/rows.js';
+import { ROW_ADD, ROW_CENTER_DIV, ROW_DIV, ROW_MUL, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap, scaleGradRows } from '../src/kernels/rows.js';
 import { setSimdKernels, setSimdMin, SIMD_BLOCK, simdBackend } from '../src/kernels/simd.js';
 import { assemble } from '../scripts/build-wasm.mjs';
 import { checkGradient, randomBlob, rng } from './gradient-checker.js';
@@ -112,7 +112,7 @@ describe('SIMD kernels', () => {
       const x = values(rows * S, rows + S);
       const a = values(dim, dim, false);
       const b = values(dim, dim + 1, false).map((v) => Math.abs(v) + 0.01); // a std: positive
-      for (const mode of [ROW_MUL, ROW_MUL_ADD, ROW_ADD, ROW_CENTER_DIV, ROW_DIV]) {
+      for (const mode of [ROW_MUL, ROW_MUL_ADD, ROW_ADD, ROW_CENTER_DIV, ROW_DIV, ROW_MUL_ADD_RELU]) {
         const [s, j] = both(() => {
           const y = new Float32Array(rows * S);
           rowMap(mode, x, y, rows, S, dim, a, b);
@@ -201,11 +201,15 @@ describe('SIMD kernels', () => {
       if (mode === ROW_MUL_ADD) return f32(f32(v * a[r]) + b[r]);
       if (mode === ROW_ADD) return f32(v + b[r]);
       if (mode === ROW_CENTER_DIV) return f32(f32(v - a[r]) / b[r]);
+      if (mode === ROW_MUL_ADD_RELU) {
+        const y = f32(f32(v * a[r]) + b[r]);
+        return y > 0 ? y : 0 * y; // ReLU as the layer computes it: -0 for negatives, NaN kept
+      }
       return f32(v / b[r]);
     };
     for (const simd of [true, false]) {
       setSimdKernels(simd);
-      for (const mode of [ROW_MUL, ROW_MUL_ADD, ROW_ADD, ROW_CENTER_DIV, ROW_DIV]) {
+      for (const mode of [ROW_MUL, ROW_MUL_ADD, ROW_ADD, ROW_CENTER_DIV, ROW_DIV, ROW_MUL_ADD_RELU]) {
         const y = new Float32Array(rows * S);
         rowMap(mode, x, y, rows, S, rows, a, b);
         sameBits(y, Array.from(x, (v, i) => want(mode, v, Math.floor(i / S))));

@@ -70,7 +70,7 @@ export function runNetCase(caseDir: string, spec: NetCase, name = spec.name ?? c
   };
 
   inDir(dir, () => {
-    const net = Net.fromFiles(spec.net, spec.weights ?? null, { phase: spec.phase, stages: spec.stages, level: spec.level ?? 0, source: join(dir, spec.net) });
+    const net = Net.fromFiles(spec.net, spec.weights ?? null, { phase: spec.phase, stages: spec.stages, level: spec.level ?? 0, source: join(dir, spec.net), keepBlobs: true });
 
     if (spec.blob_order) {
       const got = net.blobNames;

@@ -3,6 +3,7 @@
 // parseArgs only knows the double-dash form, so single-dash long flags are rewritten first.
 import { Net } from '../graph/net.js';
 import { CaffeError } from '../util/errors.js';
+import { setThreads } from '../kernels/threads.js';
 
 /** Where a command writes: process.stdout, or a collector in tests. */
 export interface OutStream {
@@ -63,7 +64,14 @@ export const NET_FLAGS = {
   stage: { type: 'string', multiple: true },
   level: { type: 'string' },
   gpu: { type: 'string' },
+  threads: { type: 'string' },
 } as const;
+
+/** --threads N: how many threads the kernels use (default: the machine's cores, at most 8). */
+export function applyThreadsFlag(value: string | undefined): void {
+  const n = parseIntFlag('threads', value, 1);
+  if (n !== undefined) setThreads(n);
+}
 
 /**
  * How `caffe test` and `caffe time` start: the --gpu note, "Use CPU.", then the net of --model
@@ -71,12 +79,13 @@ export const NET_FLAGS = {
  */
 export function openNet(
   model: string,
-  values: { stage?: string[]; level?: string; gpu?: string },
+  values: { stage?: string[]; level?: string; gpu?: string; threads?: string },
   phase: 'TRAIN' | 'TEST',
   weights: string[],
   say: (line: string) => void,
 ): Net {
   if (values.gpu !== undefined) say(`caffe-ts runs on the CPU; ignoring --gpu ${values.gpu}`);
+  applyThreadsFlag(values.threads);
   say('Use CPU.');
   const net = Net.fromFile(model, {
     phase,

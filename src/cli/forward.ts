@@ -5,6 +5,7 @@ import { Net, type TensorInput } from '../graph/net.js';
 import { readNpyAsFloat32, writeNpy } from '../format/npy.js';
 import { CaffeError } from '../util/errors.js';
 import type { Command } from './commands.js';
+import { applyThreadsFlag } from './flags.js';
 
 /** Blob names may hold '/' and other characters that do not belong in a file name. */
 export function blobFileName(name: string): string {
@@ -13,7 +14,7 @@ export function blobFileName(name: string): string {
 
 export const forwardCommand: Command = {
   summary: 'run a net forward on .npy inputs and write its blobs as .npy (pycaffe\'s net.blobs)',
-  usage: 'MODEL [--weights W] [--phase TRAIN|TEST] [--stage S]... [--level N] [--input blob=file.npy]... [--dump DIR]',
+  usage: 'MODEL [--weights W] [--phase TRAIN|TEST] [--stage S]... [--level N] [--input blob=file.npy]... [--dump DIR] [--threads N]',
   run(args) {
     const { values, positionals } = parseArgs({
       args,
@@ -25,13 +26,16 @@ export const forwardCommand: Command = {
         level: { type: 'string' },
         input: { type: 'string', multiple: true },
         dump: { type: 'string' },
+        threads: { type: 'string' },
       },
     });
+    applyThreadsFlag(values.threads);
     if (positionals.length !== 1) throw new TypeError('forward takes one MODEL prototxt');
     const net = Net.fromFiles(positionals[0], values.weights ?? null, {
       phase: values.phase as 'TRAIN' | 'TEST',
       stages: values.stage,
       level: values.level === undefined ? undefined : Number(values.level),
+      keepBlobs: values.dump !== undefined, // --dump writes every blob as Caffe has it
     });
     const inputs: Record<string, TensorInput> = {};
     for (const spec of values.input ?? []) {

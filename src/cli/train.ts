@@ -24,7 +24,7 @@ import { formatG, type IterationInfo, type Solver, type TestResult } from '../so
 import { CaffeError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Command } from './commands.js';
-import { gflagsToLong, parseIntFlag, parseList, parseStages, type OutStream } from './flags.js';
+import { applyThreadsFlag, gflagsToLong, parseIntFlag, parseList, parseStages, type OutStream } from './flags.js';
 import { ProgressBar } from './progress.js';
 import { LossCurve, parseLossCurveSvg } from './svg.js';
 
@@ -116,7 +116,7 @@ function glogPrefix(): string {
 
 const USAGE = `--solver S [--weights W[,W2...] | --snapshot X.solverstate] [--iterations N]
                 [--stage S]... [--level N] [--sigint_effect stop|snapshot|none]
-                [--sighup_effect stop|snapshot|none] [--plain] [--glog]
+                [--sighup_effect stop|snapshot|none] [--plain] [--glog] [--threads N]
 
 Train or fine-tune a model, as BVLC 'caffe train'.
 
@@ -135,6 +135,7 @@ Train or fine-tune a model, as BVLC 'caffe train'.
                       which snapshots only when snapshot_after_train is true)
   --sighup_effect E   what SIGHUP does (SIGBREAK on Windows): default snapshot, as Caffe
   --plain             log lines even on a terminal (no progress bar)
+  --threads N         threads for the kernels (default: the machine's cores, at most 8)
   --glog              prefix log lines as glog does (I0102 15:04:05.123456 ...), so that Caffe's
                       tools/extra/parse_log.py and plot_training_log.py read the log
 
@@ -155,6 +156,7 @@ const OPTIONS = {
   plain: { type: 'boolean' },
   glog: { type: 'boolean' },
   gpu: { type: 'string' },
+  threads: { type: 'string' },
 } as const;
 
 export async function runTrain(args: string[], hooks: TrainHooks = {}): Promise<number> {
@@ -179,6 +181,7 @@ async function train(args: string[], hooks: TrainHooks, out: OutStream, outState
   const { values } = parseArgs({ args: gflagsToLong(args, Object.keys(OPTIONS)), options: OPTIONS, allowPositionals: false });
 
   if (!values.solver) throw new CaffeError('Need a solver definition to train (--solver S).');
+  applyThreadsFlag(values.threads);
   const weights = parseList(values.weights);
   if (values.snapshot && weights.length) {
     throw new CaffeError('Give a snapshot to resume training or weights to finetune but not both.');

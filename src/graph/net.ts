@@ -16,6 +16,7 @@ import { readHdf5Tree, writeHdf5Tree } from '../data/hdf5.js';
 import { copyTrainedLayersFromHdf5Tree, netToHdf5Tree } from './net-hdf5.js';
 import { encodeMessage } from '../format/binary.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { chainEpilogue, planFusion, plainForced, type ConvEpilogue, type FusedChain } from './fusion.js';
 
 export type PhaseName = 'TRAIN' | 'TEST';
 
@@ -28,6 +29,17 @@ export interface NetOptions {
   level?: number;
   /** Name used in messages (the prototxt path). */
   source?: string;
+  /**
+   * Fold in-place BatchNorm/Scale/ReLU chains into the convolution before them where no backward
+   * runs (default true; CAFFE_TS_PLAIN=1 turns it off everywhere). See src/graph/fusion.ts.
+   */
+  fuse?: boolean;
+  /**
+   * Keep every blob's value after forward, as Caffe does (default false for plain inference):
+   * when false, a fused chain may write its result straight into its last blob and leave the
+   * blobs between unwritten. `caffe-ts check` and `--dump` keep them.
+   */
+  keepBlobs?: boolean;
 }
 
 export type TensorInput = ArrayLike<number> | { shape: readonly number[]; data: ArrayLike<number> };
@@ -77,6 +89,10 @@ export class Net {
   readonly inputBlobIds: number[] = [];
   readonly outputBlobIds: number[] = [];
 
+  /** Fused conv chains by conv layer index (empty when fusion is off). */
+  private fusion = new Map<number, FusedChain>();
+  private epilogues = new Map<number, ConvEpilogue>();
+
   static fromFile(prototxt: string, options: NetOptions = {}): Net {
     return new Net(readNetParameter(prototxt), { source: prototxt, ...options });
   }
@@ -104,6 +120,34 @@ export class Net {
     this.param = param;
     this.name = param.name;
     this.init(param);
+    if (options.fuse !== false && !plainForced()) this.fusion = planFusion(this, options.keepBlobs === true);
+  }
+
+  /** The fused chains (conv layer index -> chain), for tools that time layers one by one. */
+  get fusedChains(): ReadonlyMap<number, FusedChain> {
+    return this.fusion;
+  }
+
+  /**
+   * Runs layer i forward, or the fused chain it starts when that chain ends at or before `end`;
+   * returns the last layer index it covered and adds the loss to `acc.loss`.
+   */
+  forwardStep(i: number, end: number, acc: { loss: number }): number {
+    const chain = this.fusion.get(i);
+    if (chain && chain.last <= end) {
+      const conv = this.layers[i] as Layer & { epilogue: ConvEpilogue | null };
+      const ep = chainEpilogue(this, chain, this.epilogues.get(i) ?? null);
+      this.epilogues.set(i, ep);
+      conv.epilogue = ep;
+      try {
+        acc.loss += conv.forward(this.bottomVecs[i], chain.out === this.topVecs[i][0] ? this.topVecs[i] : [chain.out]);
+      } finally {
+        conv.epilogue = null;
+      }
+      return chain.last;
+    }
+    acc.loss += this.layers[i].forward(this.bottomVecs[i], this.topVecs[i]);
+    return i;
   }
 
   private init(param: Message): void {
@@ -372,9 +416,9 @@ export class Net {
 
   /** Runs layers start..end (inclusive) forward; returns their summed loss. */
   forwardFromTo(start: number, end: number): number {
-    let loss = 0;
-    for (let i = start; i <= end; i++) loss += this.layers[i].forward(this.bottomVecs[i], this.topVecs[i]);
-    return loss;
+    const acc = { loss: 0 };
+    for (let i = start; i <= end; i++) i = this.forwardStep(i, end, acc);
+    return acc.loss;
   }
 
   /** Forward through the whole net; returns the total loss (Caffe's Net::Forward). */

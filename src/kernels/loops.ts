@@ -41,6 +41,14 @@ export function scaleShiftRange(x: Float32Array, y: Float32Array, start: number,
   for (; i < end; i++) y[i] = f32(a * x[i]) + b;
 }
 
+/** y[i] = ReLU(f32(f32(a * x[i]) + b)), ReLU as reluArrays with slope 0: a folded BatchNorm/Scale (src/graph/fusion.ts). */
+export function scaleShiftReluRange(x: Float32Array, y: Float32Array, start: number, end: number, a: number, b: number): void {
+  for (let i = start; i < end; i++) {
+    const v = f32(f32(a * x[i]) + b);
+    y[i] = v > 0 ? v : 0 * v;
+  }
+}
+
 /** y[i] = x[i] + b. */
 export function shiftRange(x: Float32Array, y: Float32Array, start: number, end: number, b: number): void {
   let i = start;

@@ -3,7 +3,7 @@
 // convolution bias. One call for the whole tensor, so the SIMD kernel (src/kernels/simd.ts)
 // streams it in large blocks however short the rows are (7 x 7 maps in ResNet's last stage);
 // the JS loops of loops.ts are the fallback and give the same float32 results.
-import { centerScaleRange, scaleRange, scaleShiftRange, shiftRange, sumRange } from './loops.js';
+import { centerScaleRange, scaleRange, scaleShiftRange, scaleShiftReluRange, shiftRange, sumRange } from './loops.js';
 import { rowsSimd, scaleGradRowsSimd, simdKernel, SIMD_MIN } from './simd.js';
 
 const f32 = Math.fround;
@@ -18,6 +18,8 @@ export const ROW_ADD = 2;
 export const ROW_CENTER_DIV = 3;
 /** y = x / b */
 export const ROW_DIV = 4;
+/** y = max(f32(x * a) + b, 0) (a convolution's fused BatchNorm/Scale/ReLU epilogue) */
+export const ROW_MUL_ADD_RELU = 5;
 
 /**
  * Applies `mode` to rows * S elements of x into y (in place when they are one array). a and b
@@ -38,6 +40,7 @@ export function rowMap(
     else if (mode === ROW_MUL_ADD) scaleShiftRange(x, y, o, o + S, a![d], b![d]);
     else if (mode === ROW_ADD) shiftRange(x, y, o, o + S, b![d]);
     else if (mode === ROW_CENTER_DIV) centerScaleRange(x, y, o, o + S, a![d], 1 / b![d]);
+    else if (mode === ROW_MUL_ADD_RELU) scaleShiftReluRange(x, y, o, o + S, a![d], b![d]);
     else scaleRange(x, y, o, o + S, 1 / b![d]);
   }
 }

@@ -12,7 +12,8 @@
 import type { Blob } from '../graph/blob.js';
 import { gemm, gemmStage, gemv } from '../kernels/gemm.js';
 import { im2colAuto } from '../kernels/im2col.js';
-import { ROW_ADD, rowMap } from '../kernels/rows.js';
+import { ROW_ADD, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap } from '../kernels/rows.js';
+import type { ConvEpilogue } from '../graph/fusion.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { axisOf, Layer } from './layer.js';
 
@@ -118,6 +119,13 @@ export abstract class BaseConvolutionLayer extends Layer {
   protected bottomDim = 0;
   protected topDim = 0;
   protected outSpatialDim = 0;
+
+  /**
+   * Set by the Net for one forward when it folds the in-place BatchNorm/Scale/ReLU after this
+   * layer into it (src/graph/fusion.ts): the output then gets y = a*y + b (a ReLU after it when
+   * asked) in one pass, the conv bias included in b.
+   */
+  epilogue: ConvEpilogue | null = null;
 
   private onesScratch = new Scratch();
   protected colSize = 0;
@@ -275,6 +283,18 @@ export abstract class BaseConvolutionLayer extends Layer {
    */
   protected forwardBias(output: Float32Array, bias: Float32Array): void {
     rowMap(ROW_ADD, output, output, this.numOutput, this.outSpatialDim, this.numOutput, null, bias);
+  }
+
+  /** Whether the Net may give this layer an epilogue: its channels are on axis 1. */
+  supportsEpilogue(): boolean {
+    return this.channelAxis === 1 && !this.reverseDimensions();
+  }
+
+  /** The bias, or the fused epilogue when the Net set one (which includes the bias). */
+  protected forwardEpilogue(output: Float32Array): void {
+    const ep = this.epilogue;
+    if (ep) rowMap(ep.relu ? ROW_MUL_ADD_RELU : ROW_MUL_ADD, output, output, this.numOutput, this.outSpatialDim, this.numOutput, ep.a, ep.b);
+    else if (this.biasTerm) this.forwardBias(output, this.blobs[1].data);
   }
 
   /** input = col2im(W^T * output), per group (overwrites input). */

@@ -37,7 +37,7 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
       for (let n = 0; n < this.num; n++) {
         const yn = this.sample(y, n, this.topDim);
         this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
-        if (this.biasTerm) this.forwardBias(yn, this.blobs[1].data);
+        this.forwardEpilogue(yn);
       }
     }
   }

@@ -289,7 +289,7 @@
       (br $l1))))
 
   ;; One run of n floats at p, in place, with the per-row operands a and b:
-  ;;   mode 0: x * a   1: x * a + b   2: x + b   3: (x - a) / b   4: x / b
+  ;;   mode 0: x * a   1: x * a + b   2: x + b   3: (x - a) / b   4: x / b   5: max(x * a + b, 0)
   (func $run (param $mode i32) (param $p i32) (param $n i32) (param $a f32) (param $b f32)
     (local $e i32) (local $e4 i32) (local $va v128) (local $vb v128)
     (local.set $va (f32x4.splat (local.get $a)))
@@ -297,8 +297,8 @@
     (local.set $e (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
     (local.set $e4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
     (block $tail
-      (block $m4 (block $m3 (block $m2 (block $m1 (block $m0
-        (br_table $m0 $m1 $m2 $m3 $m4 (local.get $mode)))
+      (block $m5 (block $m4 (block $m3 (block $m2 (block $m1 (block $m0
+        (br_table $m0 $m1 $m2 $m3 $m4 $m5 (local.get $mode)))
         (loop $l
           (br_if $tail (i32.ge_u (local.get $p) (local.get $e4)))
           (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (local.get $va)))
@@ -319,9 +319,15 @@
           (v128.store (local.get $p) (f32x4.div (f32x4.sub (v128.load (local.get $p)) (local.get $va)) (local.get $vb)))
           (local.set $p (i32.add (local.get $p) (i32.const 16)))
           (br $l)))
+        (loop $l
+          (br_if $tail (i32.ge_u (local.get $p) (local.get $e4)))
+          (v128.store (local.get $p) (f32x4.div (v128.load (local.get $p)) (local.get $vb)))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br $l)))
+      ;; then ReLU exactly as the "relu" export with slope 0 (NaN stays NaN, negatives become -0)
       (loop $l
         (br_if $tail (i32.ge_u (local.get $p) (local.get $e4)))
-        (v128.store (local.get $p) (f32x4.div (v128.load (local.get $p)) (local.get $vb)))
+        (v128.store (local.get $p) (call $relu0 (f32x4.add (f32x4.mul (v128.load (local.get $p)) (local.get $va)) (local.get $vb))))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (br $l)))
     ;; The last n % 4 elements, same operations on one lane.
@@ -332,7 +338,13 @@
       (local.set $p (i32.add (local.get $p) (i32.const 4)))
       (br $l))))
 
+  (func $relu0 (param $v v128) (result v128)
+    (v128.bitselect (local.get $v) (f32x4.mul (f32x4.splat (f32.const 0)) (local.get $v))
+      (f32x4.gt (local.get $v) (v128.const i32x4 0 0 0 0))))
+
   (func $one (param $mode i32) (param $x v128) (param $va v128) (param $vb v128) (result v128)
+    (if (i32.eq (local.get $mode) (i32.const 5))
+      (then (return (call $relu0 (f32x4.add (f32x4.mul (local.get $x) (local.get $va)) (local.get $vb))))))
     (block $m4 (block $m3 (block $m2 (block $m1 (block $m0
       (br_table $m0 $m1 $m2 $m3 $m4 (local.get $mode)))
       (return (f32x4.mul (local.get $x) (local.get $va))))
