@@ -1,4 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Net } from '../src/graph/net.js';
+import { parseText } from '../src/format/text.js';
+import { encodeMessage } from '../src/format/binary.js';
 import { Blob } from '../src/graph/blob.js';
 import { fillBlob } from '../src/graph/filler.js';
 import { Rng, globalRng, setSeed } from '../src/kernels/rng.js';
@@ -174,5 +180,44 @@ describe('fillers', () => {
     expect(() => fillBlob(b, filler({ type: 'nonsense' }))).toThrow(/unknown filler type 'nonsense'/);
     expect(() => fillBlob(b, filler({ type: 'uniform', sparse: 1 }))).toThrow(/sparse/);
     expect(() => fillBlob(b, filler({ type: 'uniform', min: 2, max: 1 }))).toThrow(/min/);
+  });
+});
+
+describe('fills deferred while weights load (Net.fromFiles)', () => {
+  const NET = (filler: string) => `input: "x" input_shape { dim: 1 dim: 4 }
+    layer { name: "a" type: "InnerProduct" bottom: "x" top: "a" inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 1 } bias_filler { type: "constant" value: 0.5 } } }
+    layer { name: "b" type: "InnerProduct" bottom: "a" top: "b" inner_product_param { num_output: 2 weight_filler { type: "${filler}" } } }`;
+  const dir = mkdtempSync(join(tmpdir(), 'caffe-ts-defer-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('blobs the file holds get its values, the others their fillers, drawn as an eager build draws them', () => {
+    const proto = join(dir, 'net.prototxt');
+    writeFileSync(proto, NET('xavier'));
+    // A weights file holding layer b only.
+    const onlyB = new Net(parseText(NET('xavier'), 'NetParameter'));
+    onlyB.layer('b').blobs[0].data.set([1, 2, 3, 4, 5, 6]);
+    onlyB.layer('b').blobs[1].data.fill(7);
+    const weightsNet = onlyB.toProto();
+    weightsNet.layer = weightsNet.layer.filter((l: { name: string }) => l.name === 'b');
+    const weights = join(dir, 'b.caffemodel');
+    writeFileSync(weights, encodeMessage(weightsNet, 'NetParameter'));
+
+    setSeed(11);
+    const eager = Net.fromFile(proto);
+    setSeed(11);
+    const net = Net.fromFiles(proto, weights);
+    expect(Array.from(net.layer('b').blobs[0].data)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(net.layer('b').blobs[1].data)).toEqual([7, 7]);
+    // Layer a was not in the file: its fillers ran, first in the stream, as in the eager build.
+    expect(Array.from(net.layer('a').blobs[0].data)).toEqual(Array.from(eager.layer('a').blobs[0].data));
+    expect(Array.from(net.layer('a').blobs[1].data)).toEqual([0.5, 0.5, 0.5]);
+  });
+  it('a filler Caffe refuses is refused at build time even when the file holds the blob', () => {
+    const proto = join(dir, 'bad.prototxt');
+    writeFileSync(proto, NET('no_such_filler'));
+    const weights = join(dir, 'w.caffemodel');
+    const good = new Net(parseText(NET('xavier'), 'NetParameter'));
+    writeFileSync(weights, encodeMessage(good.toProto(), 'NetParameter'));
+    expect(() => Net.fromFiles(proto, weights)).toThrow(/layer 'b'.*weight_filler: unknown filler type 'no_such_filler'/);
   });
 });

@@ -59,85 +59,127 @@ function fanScale(type: string, blob: Blob, f: Message | null | undefined): numb
 
 /** Fills blob.data as Caffe's GetFiller(param)->Fill(blob); a missing param means constant 0. */
 export function fillBlob(blob: Blob, filler: Message | null | undefined): void {
+  fillerFor(blob, filler)();
+}
+
+/**
+ * Checks a filler against its blob now (throwing what Caffe would refuse) and returns the fill
+ * itself, to run now or later (a net whose weights come from a file only draws for the blobs the
+ * file does not hold: see deferFills).
+ */
+export function fillerFor(blob: Blob, filler: Message | null | undefined): () => void {
   const type: string = filler?.type ?? 'constant';
   const data = blob.data;
-  const rng = globalRng();
+  const rng = globalRng;
   switch (type) {
     case 'constant': {
       nonEmpty(type, blob);
-      data.fill(filler?.value ?? 0);
       noSparse(type, blob, filler);
-      return;
+      const value = filler?.value ?? 0;
+      return () => data.fill(value);
     }
     case 'uniform': {
       nonEmpty(type, blob);
       const lo: number = filler?.min ?? 0;
       const hi: number = filler?.max ?? 1;
       if (!(lo <= hi)) throw fail(type, blob, `min ${lo} must not exceed max ${hi}`);
-      rng.fillUniform(data, lo, hi);
       noSparse(type, blob, filler);
-      return;
+      return () => rng().fillUniform(data, lo, hi);
     }
     case 'gaussian': {
       nonEmpty(type, blob);
       const std: number = filler?.std ?? 1;
       if (!(std >= 0)) throw fail(type, blob, `std must be >= 0, got ${std}`);
-      rng.fillGaussian(data, filler?.mean ?? 0, std);
       const sparse: number = filler?.sparse ?? -1;
       if (sparse < -1) throw fail(type, blob, `sparse must be >= -1, got ${sparse}`);
+      let p = 1;
       if (sparse >= 0) {
         // Sparse init for weight matrices: on average `sparse` non-zero inputs per output.
         if (blob.numAxes < 1) throw fail(type, blob, 'sparse gaussian needs at least one axis');
-        const p = sparse / blob.shape[0];
+        p = sparse / blob.shape[0];
         if (p > 1) throw fail(type, blob, `sparse ${sparse} exceeds the ${blob.shape[0]} outputs (probability ${p} > 1)`);
-        for (let i = 0; i < data.length; i++) if (!(rng.random() < p)) data[i] = 0;
       }
-      return;
+      const mean = filler?.mean ?? 0;
+      return () => {
+        const r = rng();
+        r.fillGaussian(data, mean, std);
+        if (sparse >= 0) for (let i = 0; i < data.length; i++) if (!(r.random() < p)) data[i] = 0;
+      };
     }
     case 'positive_unitball': {
       nonEmpty(type, blob);
-      rng.fillUniform(data, 0, 1);
       const num = blob.numAxes > 0 ? blob.shape[0] : 1;
       const dim = Math.trunc(blob.count / num);
       if (dim === 0) throw fail(type, blob, 'slices along axis 0 are empty');
-      for (let i = 0; i < num; i++) {
-        let sum = 0;
-        for (let j = 0; j < dim; j++) sum += data[i * dim + j];
-        for (let j = 0; j < dim; j++) data[i * dim + j] /= sum;
-      }
       noSparse(type, blob, filler);
-      return;
+      return () => {
+        rng().fillUniform(data, 0, 1);
+        for (let i = 0; i < num; i++) {
+          let sum = 0;
+          for (let j = 0; j < dim; j++) sum += data[i * dim + j];
+          for (let j = 0; j < dim; j++) data[i * dim + j] /= sum;
+        }
+      };
     }
     case 'xavier': {
       const n = fanScale(type, blob, filler);
       const scale = Math.fround(Math.sqrt(3 / n));
-      rng.fillUniform(data, -scale, scale);
       noSparse(type, blob, filler);
-      return;
+      return () => rng().fillUniform(data, -scale, scale);
     }
     case 'msra': {
       const n = fanScale(type, blob, filler);
-      rng.fillGaussian(data, 0, Math.fround(Math.sqrt(2 / n)));
       noSparse(type, blob, filler);
-      return;
+      return () => rng().fillGaussian(data, 0, Math.fround(Math.sqrt(2 / n)));
     }
     case 'bilinear': {
       if (blob.numAxes !== 4) throw fail(type, blob, 'the blob must be 4-D');
       const w = blob.shape[3];
       const h = blob.shape[2];
       if (w !== h) throw fail(type, blob, `the filter must be square, got ${h}x${w}`);
-      // Kernel centred on c (in units of the upsampling factor f), a tent of width 1 per axis.
-      const f = Math.ceil(w / 2);
-      const c = (w - 1) / (2 * f);
-      for (let i = 0; i < data.length; i++) {
-        const x = i % w;
-        const y = Math.floor(i / w) % h;
-        data[i] = (1 - Math.abs(x / f - c)) * (1 - Math.abs(y / f - c));
-      }
       noSparse(type, blob, filler);
-      return;
+      return () => {
+        // Kernel centred on c (in units of the upsampling factor f), a tent of width 1 per axis.
+        const f = Math.ceil(w / 2);
+        const c = (w - 1) / (2 * f);
+        for (let i = 0; i < data.length; i++) {
+          const x = i % w;
+          const y = Math.floor(i / w) % h;
+          data[i] = (1 - Math.abs(x / f - c)) * (1 - Math.abs(y / f - c));
+        }
+      };
     }
     default:
       throw new CaffeError(`unknown filler type '${type}' (known: ${FILLER_TYPES.join(', ')})`);
   }
+}
+
+// Deferred fills (see fillerFor): while a deferral is open, Layer.fillParam queues its fills.
+let pending: { blob: Blob; run: () => void }[] | null = null;
+
+/** Queues `run` for `blob` when a deferral is open (returns true), else returns false. */
+export function deferFill(blob: Blob, run: () => void): boolean {
+  if (pending === null) return false;
+  pending.push({ blob, run });
+  return true;
+}
+
+/**
+ * Runs `build` with fills deferred, then `load`, which returns the blobs it wrote; the queued fills
+ * of every other blob then run in their original order (same generator stream as filling
+ * eagerly, minus the draws for blobs whose values were loaded anyway).
+ */
+export function withDeferredFills<T>(build: () => T, load: (built: T) => Set<Blob>): T {
+  const outer = pending;
+  const mine: { blob: Blob; run: () => void }[] = [];
+  pending = mine;
+  let built: T;
+  try {
+    built = build();
+  } finally {
+    pending = outer;
+  }
+  const loaded = load(built);
+  for (const f of mine) if (!loaded.has(f.blob)) f.run();
+  return built;
 }

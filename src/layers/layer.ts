@@ -6,7 +6,7 @@
 // Subclasses override layerSetUp/reshape/forwardCpu/backwardCpu and the blob-count hints.
 // Like Caffe, backwardCpu writes bottom diffs (overwrite) and *accumulates* parameter diffs.
 import { Blob } from '../graph/blob.js';
-import { fillBlob } from '../graph/filler.js';
+import { deferFill, fillerFor } from '../graph/filler.js';
 import { CaffeError, LayerError } from '../util/errors.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 
@@ -170,12 +170,14 @@ export abstract class Layer {
 
   /** fillBlob, its errors naming this layer and the filler field `what`. */
   protected fillParam(blob: Blob, filler: Message | null | undefined, what: string): void {
+    let run: () => void;
     try {
-      fillBlob(blob, filler);
+      run = fillerFor(blob, filler);
     } catch (e) {
       if (e instanceof CaffeError) throw this.error(`${what}: ${e.message}`);
       throw e;
     }
+    if (!deferFill(blob, run)) run();
   }
 
   /**
@@ -247,14 +249,16 @@ export function axisOf(layer: Layer, blob: Blob, axis: number, what = 'axis', no
 }
 
 /** Copies BlobProto data (float or double) into a blob of the same count. */
-export function copyProtoData(proto: Message, blob: Blob, diff = false): void {
+/** Copies a BlobProto's data (or diff) into blob; returns false when the proto holds none. */
+export function copyProtoData(proto: Message, blob: Blob, diff = false): boolean {
   const f: ArrayLike<number> | undefined = diff ? proto.diff : proto.data;
   const d: ArrayLike<number> | undefined = diff ? proto.double_diff : proto.double_data;
   const src = d && d.length > 0 ? d : f;
   const dst = diff ? blob.diff : blob.data;
-  if (!src || src.length === 0) return;
+  if (!src || src.length === 0) return false;
   if (src.length !== dst.length) throw new CaffeError(`stored blob holds ${src.length} values, shape ${blob.shapeString()} needs ${dst.length}`);
   dst.set(src as ArrayLike<number>);
+  return true;
 }
 
 export function blobToProto(b: Blob, writeDiff = false): Message {
