@@ -25,7 +25,7 @@ layer { name: "conv3" type: "Convolution" bottom: "conv2/bn" top: "conv3"
 layer { name: "relu3" type: "ReLU" bottom: "conv3" top: "conv3" }
 `;
 
-function build(opts: { fuse?: boolean; keepBlobs?: boolean; force?: boolean } = {}): Net {
+function build(opts: { fuse?: boolean; keepBlobs?: boolean | string[]; force?: boolean } = {}): Net {
   setSeed(7);
   const param = parseText((opts.force ? 'force_backward: true\n' : '') + NET, 'NetParameter');
   const net = new Net(param, { phase: 'TEST', fuse: opts.fuse, keepBlobs: opts.keepBlobs });
@@ -60,8 +60,9 @@ function maxRelErr(a: Float32Array, b: Float32Array): number {
 
 describe('conv + BatchNorm + Scale + ReLU fusion (TEST, no backward)', () => {
   it('fuses all three chains when blobs need not be kept, and gives the unfused result', () => {
-    const plain = build({ fuse: false });
-    const fused = build();
+    const plain = build({ fuse: false, keepBlobs: true });
+    // Keeping the compared blobs (not conv2, which the fused net skips) turns off no fusion.
+    const fused = build({ keepBlobs: ['conv1', 'conv2/bn', 'conv3'] });
     expect(plain.fusedChains.size).toBe(0);
     expect([...fused.fusedChains.keys()].map((i) => fused.layerNames[i])).toEqual(['conv1', 'conv2', 'conv3']);
     const c2 = [...fused.fusedChains.values()][1];
@@ -75,7 +76,7 @@ describe('conv + BatchNorm + Scale + ReLU fusion (TEST, no backward)', () => {
     expect(maxRelErr(fused.blob('conv2').data, plain.blob('conv2').data)).toBeGreaterThan(1e-3);
   });
   it('with keepBlobs, only in-place links fuse and every blob is Caffe\'s', () => {
-    const plain = build({ fuse: false });
+    const plain = build({ fuse: false, keepBlobs: true });
     const kept = build({ keepBlobs: true });
     const chains = [...kept.fusedChains.values()];
     expect(chains.map((c) => kept.layerNames[c.conv])).toEqual(['conv1', 'conv3']);
@@ -84,8 +85,9 @@ describe('conv + BatchNorm + Scale + ReLU fusion (TEST, no backward)', () => {
     for (const [name, blob] of plain.blobs) expect(maxRelErr(kept.blob(name).data, blob.data), name).toBeLessThan(1e-6);
   });
   it('uses parameters changed after the first forward', () => {
-    const plain = build({ fuse: false });
+    const plain = build({ fuse: false, keepBlobs: true });
     const fused = build();
+    expect(fused.fusedChains.size).toBe(3);
     fused.forward({ data: input() });
     for (const net of [plain, fused]) {
       net.layer('bn1').blobs[1].data[2] = 3;
@@ -100,8 +102,8 @@ describe('conv + BatchNorm + Scale + ReLU fusion (TEST, no backward)', () => {
     expect(build({ force: true }).fusedChains.size).toBe(0);
   });
   it('a partial forward that ends inside a chain runs its layers one by one', () => {
-    const plain = build({ fuse: false });
-    const fused = build();
+    const plain = build({ fuse: false, keepBlobs: true });
+    const fused = build({ keepBlobs: ['conv1'] });
     for (const net of [plain, fused]) {
       net.setInputs({ data: input() });
       net.forwardFromTo(0, 2); // conv1 and bn1 only

@@ -118,6 +118,16 @@ export class Blob {
     return [];
   }
 
+  /**
+   * Makes this blob's data a view of `store` (which must hold its count): the inference memory
+   * plan (src/graph/memory-plan.ts) gives blobs that are never alive together one buffer.
+   */
+  useDataStore(store: Float32Array): void {
+    if (store.length < this._count) throw new CaffeError(`useDataStore: ${store.length} floats cannot hold ${this.shapeString()}`);
+    this._dataStore = store;
+    this._data = this._count === store.length ? store : store.subarray(0, this._count);
+  }
+
   /** Makes this blob use other's data storage (weight sharing); Caffe's ShareData. */
   shareData(other: Blob): void {
     if (this._count !== other._count) throw new CaffeError(`shareData: count ${this._count} != ${other._count}`);

@@ -4,8 +4,8 @@
 // only where no backward will run (the chain's saved state is skipped).
 // In-place links are always fused: Caffe overwrites those intermediate values too, so `net.blobs`
 // holds the same blobs with the same meaning (values equal to float rounding). A link to a new
-// blob (MobileNet v2's conv1 -> conv1/bn) is fused only when the net need not keep every blob
-// (NetOptions.keepBlobs false) and nothing else reads that blob; it is then left unwritten.
+// blob (MobileNet v2's conv1 -> conv1/bn) is fused only when the net need not keep that blob
+// (NetOptions.keepBlobs) and nothing else reads it; it is then left unwritten.
 // NetOptions.fuse = false or CAFFE_TS_PLAIN=1 turns fusion off.
 import type { Layer } from '../layers/layer.js';
 import type { Net } from './net.js';
@@ -39,7 +39,7 @@ export function plainForced(): boolean {
 }
 
 /** Finds the chains of `net` that can be fused (see the file comment). */
-export function planFusion(net: Net, keepBlobs: boolean): Map<number, FusedChain> {
+export function planFusion(net: Net, kept: ReadonlySet<Blob> | null): Map<number, FusedChain> {
   const plan = new Map<number, FusedChain>();
   const { layers, bottomVecs, topVecs, layerNeedBackward } = net;
   const readers = new Map<Blob, number>();
@@ -52,7 +52,7 @@ export function planFusion(net: Net, keepBlobs: boolean): Map<number, FusedChain
     if (bottomVecs[j][0] !== cur || hasLossWeight(layers[j])) return null;
     const top = topVecs[j][0];
     if (top === cur) return top;
-    return !keepBlobs && readers.get(cur) === 1 && !outputs.has(cur) ? top : null;
+    return kept !== null && !kept.has(cur) && readers.get(cur) === 1 && !outputs.has(cur) ? top : null;
   };
   for (let i = 0; i < layers.length; i++) {
     const conv = layers[i];

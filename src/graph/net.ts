@@ -17,6 +17,7 @@ import { copyTrainedLayersFromHdf5Tree, netToHdf5Tree } from './net-hdf5.js';
 import { encodeMessage } from '../format/binary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { withDeferredFills } from './filler.js';
+import { planMemory, type MemoryPlan } from './memory-plan.js';
 import { chainEpilogue, planFusion, plainForced, type ConvEpilogue, type FusedChain } from './fusion.js';
 
 export type PhaseName = 'TRAIN' | 'TEST';
@@ -36,11 +37,13 @@ export interface NetOptions {
    */
   fuse?: boolean;
   /**
-   * Keep every blob's value after forward, as Caffe does (default false for plain inference):
-   * when false, a fused chain may write its result straight into its last blob and leave the
-   * blobs between unwritten. `caffe-ts check` and `--dump` keep them.
+   * Which blob values must survive a forward pass, as in Caffe where every one does: `true` keeps
+   * all (`caffe-ts check` and `--dump` do), a list keeps those named; outputs are always kept.
+   * Otherwise (the default for inference) a fused chain may write straight into its last blob,
+   * and when no layer runs backward, blobs share storage once their values have been read
+   * (src/graph/memory-plan.ts), so the blobs between hold no meaningful values afterwards.
    */
-  keepBlobs?: boolean;
+  keepBlobs?: boolean | string[];
 }
 
 export type TensorInput = ArrayLike<number> | { shape: readonly number[]; data: ArrayLike<number> };
@@ -93,6 +96,13 @@ export class Net {
   /** Fused conv chains by conv layer index (empty when fusion is off). */
   private fusion = new Map<number, FusedChain>();
   private epilogues = new Map<number, ConvEpilogue>();
+  /** Blobs whose values must survive a forward (keepBlobs), or null for all. */
+  private kept: Set<Blob> | null = new Set();
+  /** Whether the memory plan applies, and the input shapes it was made for. */
+  private planMemoryOn = false;
+  private plannedFor = '';
+  /** The last memory plan's figures (undefined before one is made). */
+  memoryPlan: MemoryPlan | undefined;
 
   static fromFile(prototxt: string, options: NetOptions = {}): Net {
     return new Net(readNetParameter(prototxt), { source: prototxt, ...options });
@@ -129,7 +139,12 @@ export class Net {
     this.param = param;
     this.name = param.name;
     this.init(param);
-    if (options.fuse !== false && !plainForced()) this.fusion = planFusion(this, options.keepBlobs === true);
+    const keep = options.keepBlobs;
+    if (keep === true) this.kept = null;
+    else if (Array.isArray(keep)) this.kept = new Set(keep.map((n) => this.blob(n)));
+    const plain = plainForced();
+    if (options.fuse !== false && !plain) this.fusion = planFusion(this, this.kept);
+    this.planMemoryOn = this.kept !== null && !plain && !this.layerNeedBackward.some((b) => b);
   }
 
   /** The fused chains (conv layer index -> chain), for tools that time layers one by one. */
@@ -433,6 +448,15 @@ export class Net {
   /** Forward through the whole net; returns the total loss (Caffe's Net::Forward). */
   forward(inputs?: Record<string, TensorInput>): number {
     if (inputs) this.setInputs(inputs);
+    if (this.planMemoryOn) {
+      const sig = this.inputBlobIds.map((i) => this.blobList[i].shapeString()).join();
+      if (sig !== this.plannedFor) {
+        this.reshape();
+        this.memoryPlan = planMemory(this, this.kept!);
+        this.reshape();
+        this.plannedFor = sig;
+      }
+    }
     return this.forwardFromTo(0, this.layers.length - 1);
   }
 

@@ -279,7 +279,8 @@ export abstract class RecurrentLayer extends Layer {
     if (!netFactory) throw this.error('internal: no Net constructor provided (load layers through src/graph/net.ts)');
     let net: Net;
     try {
-      net = netFactory(netParam, { source: `the unrolled net of layer '${this.name}'` });
+      // keepBlobs: this layer reads the unrolled net's blobs by name between passes.
+      net = netFactory(netParam, { source: `the unrolled net of layer '${this.name}'`, keepBlobs: true });
     } catch (e) {
       if (e instanceof CaffeError) throw this.error(`cannot build the unrolled net: ${e.message}`);
       throw e;

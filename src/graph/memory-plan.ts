@@ -1,0 +1,99 @@
+// Activation memory for inference: when no layer will run backward and the net need not keep
+// every blob, blobs whose values are no longer read hand their storage to blobs written later
+// (offsets in one arena by liveness over the layer order), so a deep net needs about its two or three largest
+// activations at once instead of all of them. Blobs that share storage already (in-place layers,
+// Split, Flatten, Reshape) move together as one group. Inputs, outputs, blobs the caller asked to
+// keep, and the tops of layers without bottoms (data layers) keep their own storage.
+import type { Blob } from './blob.js';
+import type { Net } from './net.js';
+
+interface Group {
+  blobs: Blob[];
+  /** Floats the group needs (its largest member store). */
+  size: number;
+  /** First layer writing any member, last layer reading any member. */
+  def: number;
+  last: number;
+}
+
+export interface MemoryPlan {
+  /** Bytes of the one arena the planned blobs share. */
+  arenaBytes: number;
+  /** Bytes those blobs held each on their own before planning. */
+  ownBytes: number;
+  groups: number;
+}
+
+/**
+ * Re-points the storage of `net`'s intermediate blobs into shared slots (see the file comment);
+ * call after a reshape, then reshape again so layers see the new views. `keep` names blobs whose
+ * values must survive the forward pass.
+ */
+export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
+  const { layers, bottomVecs, topVecs } = net;
+  const pinned = new Set<Blob>(keep);
+  for (const n of net.inputs) pinned.add(net.blob(n));
+  for (const n of net.outputs) pinned.add(net.blob(n));
+  layers.forEach((_, i) => {
+    if (bottomVecs[i].length === 0) for (const t of topVecs[i]) pinned.add(t);
+  });
+
+  // Storage groups: blobs whose data are views of one buffer.
+  const byBuffer = new Map<ArrayBufferLike, Group>();
+  const groupOf = new Map<Blob, Group>();
+  for (const blob of net.blobs.values()) {
+    if (blob.count === 0) continue;
+    const buf = blob.data.buffer;
+    let g = byBuffer.get(buf);
+    if (!g) {
+      g = { blobs: [], size: blob.data.buffer.byteLength / 4, def: Infinity, last: -1 };
+      byBuffer.set(buf, g);
+    }
+    g.blobs.push(blob);
+    groupOf.set(blob, g);
+  }
+  layers.forEach((_, i) => {
+    for (const t of topVecs[i]) {
+      const g = groupOf.get(t);
+      if (g) {
+        g.def = Math.min(g.def, i);
+        g.last = Math.max(g.last, i);
+      }
+    }
+    for (const b of bottomVecs[i]) {
+      const g = groupOf.get(b);
+      if (g) g.last = Math.max(g.last, i);
+    }
+  });
+  const groups = [...byBuffer.values()].filter((g) => g.def !== Infinity && !g.blobs.some((b) => pinned.has(b)));
+
+  // One arena; largest groups first, each at the lowest offset that no group alive at the same
+  // time occupies (greedy by size, as TFLite's arena planner), 4-float aligned for SIMD loads.
+  groups.sort((a, b) => b.size - a.size || a.def - b.def);
+  const placed: { g: Group; at: number }[] = [];
+  let arenaSize = 0;
+  const offsets = new Map<Group, number>();
+  for (const g of groups) {
+    const busy = placed
+      .filter((p) => !(g.last < p.g.def || g.def > p.g.last))
+      .map((p) => [p.at, p.at + p.g.size] as const)
+      .sort((x, y) => x[0] - y[0]);
+    let at = 0;
+    for (const [lo, hi] of busy) {
+      if (at + g.size <= lo) break;
+      at = Math.max(at, Math.ceil(hi / 4) * 4);
+    }
+    placed.push({ g, at });
+    offsets.set(g, at);
+    arenaSize = Math.max(arenaSize, at + g.size);
+  }
+  const arena = new Float32Array(arenaSize);
+  let ownBytes = 0;
+  for (const g of groups) {
+    ownBytes += g.size * 4;
+    const at = offsets.get(g)!;
+    const store = arena.subarray(at, at + g.size);
+    for (const b of g.blobs) b.useDataStore(store);
+  }
+  return { arenaBytes: arena.byteLength, ownBytes, groups: groups.length };
+}
