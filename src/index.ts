@@ -13,3 +13,6 @@ export { messageType, newMessage, fromObject, has, cloneMessage, type Message } 
 export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';
 export * from './solvers/index.js';
 export { MemoryDataLayer } from './layers/memory-data.js';
+export { setThreads, getThreads } from './kernels/threads.js';
+export { initParams } from './graph/init-params.js';
+export type { MemoryPlan } from './graph/memory-plan.js';
