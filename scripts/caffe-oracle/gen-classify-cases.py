@@ -98,7 +98,7 @@ def py_case(name, net, images, what, color=True, image_dims=None, oversample=Tru
     for i, im in enumerate(loaded):
         clf.predict([im], oversample)
         f = f'input.{i}.npy'
-        np.save(os.path.join(d, f), clf.blobs[clf.inputs[0]].data.copy())
+        np.save(os.path.join(d, f), clf.blobs[clf.inputs[0]].data[:10 if oversample else 1].copy())
         inputs.append(f)
     case = {'pipeline': 'py', 'description': what, 'model': model, 'weights': weights, 'labels': labels,
             'images': images, 'color': color, 'image_dims': [int(x) for x in clf.image_dims], 'oversample': oversample,
