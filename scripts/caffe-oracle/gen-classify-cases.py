@@ -93,12 +93,19 @@ def py_case(name, net, images, what, color=True, image_dims=None, oversample=Tru
     d = os.path.join(out, 'cases', name)
     os.makedirs(d, exist_ok=True)
     np.save(os.path.join(d, 'probs.npy'), probs.astype(np.float32))
-    # The net input of each image as the pipeline built it (10 crops or 1).
+    # The net input of each image, built by pycaffe's own steps as Classifier.predict takes them
+    # (the input blob itself keeps only the last batch).
     inputs = []
     for i, im in enumerate(loaded):
-        clf.predict([im], oversample)
+        im = caffe.io.resize_image(im, clf.image_dims)
+        if oversample:
+            crops = caffe.io.oversample([im], clf.crop_dims)
+        else:
+            center = np.array(clf.image_dims) / 2.0
+            c = (np.tile(center, (1, 2))[0] + np.concatenate([-clf.crop_dims / 2.0, clf.crop_dims / 2.0])).astype(int)
+            crops = [im[c[0]:c[2], c[1]:c[3], :]]
         f = f'input.{i}.npy'
-        np.save(os.path.join(d, f), clf.blobs[clf.inputs[0]].data[:10 if oversample else 1].copy())
+        np.save(os.path.join(d, f), np.array([clf.transformer.preprocess(clf.inputs[0], c) for c in crops]))
         inputs.append(f)
     case = {'pipeline': 'py', 'description': what, 'model': model, 'weights': weights, 'labels': labels,
             'images': images, 'color': color, 'image_dims': [int(x) for x in clf.image_dims], 'oversample': oversample,
