@@ -18,6 +18,8 @@ export type Pipeline = 'py' | 'cpp';
 
 export interface ClassifierOptions {
   pipeline?: Pipeline;
+  /** The input blob images go to (default: the net's first input). */
+  input?: string;
   /** Mean file (.binaryproto or .npy); or meanValues, one per channel in the net's channel order. */
   meanFile?: string;
   meanValues?: number[];
@@ -80,7 +82,8 @@ export class Classifier {
     this.pipeline = options.pipeline ?? 'py';
     if (net.inputs.length < 1) throw new CaffeError(`net '${net.name}' declares no input blob to feed images to`);
     if (net.outputs.length < 1) throw new CaffeError(`net '${net.name}' has no output blob`);
-    this.input = net.inputs[0];
+    this.input = options.input ?? net.inputs[0];
+    if (!net.inputs.includes(this.input)) throw new CaffeError(`'${this.input}' is not an input blob of net '${net.name}' (inputs: ${net.inputs.join(', ')})`);
     this.output = net.outputs[0];
     const shape = net.blob(this.input).shape;
     if (shape.length !== 4) throw new CaffeError(`input '${this.input}' has shape (${shape.join(', ')}); images need N x C x H x W`);
