@@ -8,6 +8,7 @@ import { trainCommand } from './train.js';
 import { testCommand } from './test.js';
 import { timeCommand } from './time.js';
 import { classifyCommand } from './classify.js';
+import { drawCommand } from './draw.js';
 
 export interface Command {
   summary: string;
@@ -25,4 +26,5 @@ export const commands: Record<string, Command> = {
   test: testCommand,
   time: timeCommand,
   classify: classifyCommand,
+  draw: drawCommand,
 };
