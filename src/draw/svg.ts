@@ -66,7 +66,7 @@ export function renderSvg(graph: NetGraph, rankdir: RankDir = 'LR'): string {
     const d = ed.points.map((p, j) => `${j ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
     out.push(`<path d="${d}" marker-end="url(#arrow)"/>`);
   });
-  out.push('</g><g class="edge-labels" fill="#333">');
+  out.push('</g><g class="edge-labels" fill="#333" stroke="#fff" stroke-width="4" paint-order="stroke">');
   graph.edges.forEach((e, i) => {
     if (!e.label) return;
     const ed = g.edge({ v: e.from, w: e.to, name: `e${i}` }) as { x: number; y: number };
