@@ -13,3 +13,20 @@ export { messageType, newMessage, fromObject, has, cloneMessage, type Message } 
 export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';
 export * from './solvers/index.js';
 export { MemoryDataLayer } from './layers/memory-data.js';
+export {
+  Transformer,
+  loadImage,
+  bgrToFloatImage,
+  pixelsToFloatImage,
+  resizeImage,
+  oversample,
+  centerCrop,
+  crop,
+  readMean,
+  type FloatImage,
+  type Tensor,
+  type MeanArray,
+} from './io/transformer.js';
+export { Classifier, readLabels, topK, type ClassifierOptions, type Pipeline, type Prediction } from './io/classifier.js';
+export { decodeImage, readImage, type Image } from './format/image.js';
+export { drawNet, netGraph, renderSvg, type DrawOptions, type NetGraph, type RankDir } from './draw/index.js';
