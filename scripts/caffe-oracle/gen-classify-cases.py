@@ -7,7 +7,8 @@
 #        [0,1] RGB, resize_image (skimage) to image_dims, oversample 10 crops or the centre crop,
 #        Transformer.preprocess (transpose, channel_swap, raw_scale, mean, input_scale), forward,
 #        mean of the 10 crops. Every probability and each image's preprocessed input are saved.
-# argv[1]: the repo's fixtures folder (mounted); cases go to its classify/ folder.
+# argv[1]: the repo's fixtures folder (mounted); cases go to its classify/ folder. Further arguments
+# (cpp, py, transformer) pick groups; none: all.
 import json, os, subprocess, sys
 import numpy as np
 os.environ['GLOG_minloglevel'] = '3'
@@ -124,7 +125,7 @@ write_mean_proto('classify/models/mean120_3x32x32.binaryproto', np.full((3, 32, 
 sign_mean = np.load(p('classify/models/trafficsign_mean.npy'))
 np.save(p('classify/models/trafficsign_mean_3x40x40.npy'), np.pad(sign_mean, ((0, 0), (4, 4), (4, 4)), 'edge'))
 
-if 'py' not in sys.argv[2:]:
+if not sys.argv[2:]:
   cpp_case('cpp_lenet_digits', LENET, DIGITS, 'classify/models/zero_mean_1x28x28.binaryproto',
          'LeNet on 10 MNIST digits, raw 0..255 pixels as classification.cpp feeds them (zero mean file)')
   cpp_case('cpp_cifar10_quick', CIFAR_NET, CIFAR, 'classify/models/mean120_3x32x32.binaryproto',
@@ -132,20 +133,71 @@ if 'py' not in sys.argv[2:]:
   cpp_case('cpp_trafficsign', SIGN_NET, SIGNS, 'classify/models/trafficsign_mean.binaryproto',
          'traffic-sign CIFAR-10 quick (HDF5 weights) on its photos with its mean file, resized by cv::resize')
 
-py_case('py_lenet_center', LENET, DIGITS, 'LeNet, gray, centre crop, raw_scale 255, input_scale 1/256',
+if not sys.argv[2:] or 'py' in sys.argv[2:]:
+  py_case('py_lenet_center', LENET, DIGITS, 'LeNet, gray, centre crop, raw_scale 255, input_scale 1/256',
         color=False, oversample=False, raw_scale=255.0, input_scale=0.00390625)
-py_case('py_lenet_oversample', LENET, DIGITS[:4], 'LeNet, gray, image_dims 32x32, 10 crops averaged',
+  py_case('py_lenet_oversample', LENET, DIGITS[:4], 'LeNet, gray, image_dims 32x32, 10 crops averaged',
         color=False, image_dims=(32, 32), oversample=True, raw_scale=255.0, input_scale=0.00390625)
-py_case('py_cifar10_oversample', CIFAR_NET, CIFAR, 'CIFAR-10 quick, image_dims 36x36 (upsampled), 10 crops, '
+  py_case('py_cifar10_oversample', CIFAR_NET, CIFAR, 'CIFAR-10 quick, image_dims 36x36 (upsampled), 10 crops, '
         'mean values 120, raw_scale 255, channel_swap 2,1,0', image_dims=(36, 36), oversample=True,
         mean_value=[120.0, 120.0, 120.0], raw_scale=255.0, channel_swap=(2, 1, 0))
-py_case('py_trafficsign_center', SIGN_NET, SIGNS, 'traffic signs, photos downsampled to 32x32 (anti-aliased), '
+  py_case('py_trafficsign_center', SIGN_NET, SIGNS, 'traffic signs, photos downsampled to 32x32 (anti-aliased), '
         'centre crop, its .npy mean', oversample=False, mean_file='classify/models/trafficsign_mean.npy',
         raw_scale=255.0, channel_swap=(2, 1, 0))
-py_case('py_trafficsign_oversample', SIGN_NET, SIGNS, 'traffic signs, image_dims 40x40, 10 crops, a 3x40x40 mean '
+  py_case('py_trafficsign_oversample', SIGN_NET, SIGNS, 'traffic signs, image_dims 40x40, 10 crops, a 3x40x40 mean '
         'that set_mean resizes to 32x32', image_dims=(40, 40), oversample=True,
         mean_file='classify/models/trafficsign_mean_3x40x40.npy', raw_scale=255.0, channel_swap=(2, 1, 0))
-py_case('py_trafficsign_binaryproto', SIGN_NET, SIGNS[:3], 'traffic signs, mean from the .binaryproto, '
+  py_case('py_trafficsign_binaryproto', SIGN_NET, SIGNS[:3], 'traffic signs, mean from the .binaryproto, '
         'input_scale 0.5 (the net sees half the range)', oversample=False,
         mean_file='classify/models/trafficsign_mean.binaryproto', raw_scale=255.0, input_scale=0.5,
         channel_swap=(2, 1, 0))
+
+
+# caffe.io.Transformer on arrays: random images through preprocess and back through deprocess.
+def transformer_case(name, image, blob_shape, transpose=(2, 0, 1), channel_swap=None, raw_scale=None, mean=None,
+                     input_scale=None):
+    d = os.path.join(out, 'transformer', name)
+    os.makedirs(d, exist_ok=True)
+    t = caffe.io.Transformer({'data': blob_shape})
+    t.set_transpose('data', transpose)
+    if channel_swap is not None:
+        t.set_channel_swap('data', channel_swap)
+    if raw_scale is not None:
+        t.set_raw_scale('data', raw_scale)
+    if mean is not None:
+        np.save(os.path.join(d, 'mean.npy'), mean)
+        t.set_mean('data', mean)
+    if input_scale is not None:
+        t.set_input_scale('data', input_scale)
+    pre = t.preprocess('data', image)
+    np.save(os.path.join(d, 'image.npy'), image)
+    np.save(os.path.join(d, 'pre.npy'), pre)
+    try:
+        np.save(os.path.join(d, 'de.npy'), t.deprocess('data', pre))
+        de = 'de.npy'
+    except ValueError as e:  # pycaffe's deprocess squeezes a single channel away, then cannot transpose
+        de = None
+        print('deprocess refused', name, e)
+    spec = {'blob_shape': list(blob_shape), 'transpose': list(transpose),
+            'channel_swap': list(channel_swap) if channel_swap is not None else None, 'raw_scale': raw_scale,
+            'mean': 'mean.npy' if mean is not None else None, 'input_scale': input_scale, 'deprocessed': de}
+    with open(os.path.join(d, 'case.json'), 'w') as f:
+        json.dump(spec, f, indent=1)
+    print('ok transformer', name)
+
+
+if not sys.argv[2:] or 'transformer' in sys.argv[2:]:
+    rng = np.random.default_rng(5)
+    transformer_case('rgb01_same_size', rng.random((12, 10, 3), dtype=np.float32), (1, 3, 12, 10),
+                     channel_swap=(2, 1, 0), raw_scale=255.0, mean=np.array([104.0, 117.0, 123.0]), input_scale=0.017)
+    transformer_case('rgb01_upsized', rng.random((7, 9, 3), dtype=np.float32), (1, 3, 16, 13),
+                     channel_swap=(2, 1, 0), raw_scale=255.0, mean=rng.random((3, 16, 13)) * 255)
+    transformer_case('rgb01_downsized_mean_resized', rng.random((40, 31, 3), dtype=np.float32), (2, 3, 11, 14),
+                     channel_swap=(2, 0, 1), raw_scale=255.0, mean=(rng.random((3, 23, 19)) * 200).astype(np.float32),
+                     input_scale=0.5)
+    transformer_case('bgr_bytes', rng.integers(0, 256, (20, 24, 3)).astype(np.uint8), (1, 3, 20, 24),
+                     mean=np.array([110.0, 120.0, 130.0], dtype=np.float32))
+    transformer_case('bgr_bytes_resized', rng.integers(0, 256, (33, 17, 3)).astype(np.uint8), (1, 3, 15, 15),
+                     input_scale=1 / 128.0)
+    transformer_case('gray_hw_mean', rng.random((9, 9, 1), dtype=np.float32), (1, 1, 18, 18), raw_scale=255.0,
+                     mean=rng.random((18, 18)) * 100)

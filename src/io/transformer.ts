@@ -291,10 +291,14 @@ export class Transformer {
     return t;
   }
 
-  /** Transformer.deprocess: a C x H x W input (or 1 x C x H x W) back to the image it came from. */
+  /**
+   * Transformer.deprocess: a C x H x W input (or 1 x C x H x W) back to the image it came from.
+   * Unlike pycaffe, which squeezes every axis of size 1 and then fails on one-channel inputs,
+   * only a leading batch axis of 1 is dropped.
+   */
   deprocess(name: string, input: Tensor): Tensor {
     const { s } = this.input(name);
-    const shape = input.shape.filter((d) => d !== 1);
+    const shape = input.shape.length === 4 && input.shape[0] === 1 ? input.shape.slice(1) : input.shape.slice();
     if (shape.length !== 3) throw new CaffeError(`deprocess expects a C x H x W input, got shape (${input.shape.join(', ')})`);
     let t: Tensor = { shape, data: Float32Array.from(input.data) };
     const d = t.data;
