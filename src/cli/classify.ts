@@ -105,11 +105,13 @@ export async function runClassify(args: string[], out: OutStream = process.stdou
   if (positionals.length === 0) throw new CaffeError('classify needs at least one IMAGE');
   const k = parseIntFlag('top', values.top, 1) ?? 5;
   const opts = imageOptions(values, true);
-  const net = Net.fromFiles(values.model, values.weights, { phase: 'TEST' });
+  // Mean and labels are checked against the net's shapes before the weights are read.
+  const net = Net.fromFile(values.model, { phase: 'TEST' });
   const clf = new Classifier(net, opts);
   const outBlob = net.blob(clf.output);
   const classes = outBlob.count / outBlob.shape[0];
   const labels = values.labels ? readLabels(values.labels, classes) : undefined;
+  net.copyTrainedLayersFromFile(values.weights);
   const results = classifyImages(clf, positionals, Math.min(k, classes), labels);
   for (const r of results) if (r.error) err.write(`caffe-ts classify: ${r.error}\n`);
   if (values.json) {
