@@ -93,6 +93,7 @@ export async function runClassify(args: string[], out: OutStream = process.stdou
       model: { type: 'string' },
       weights: { type: 'string' },
       labels: { type: 'string' },
+      output: { type: 'string' },
       top: { type: 'string' },
       json: { type: 'boolean' },
       gpu: { type: 'string' },
@@ -107,7 +108,7 @@ export async function runClassify(args: string[], out: OutStream = process.stdou
   const opts = imageOptions(values, true);
   // Mean and labels are checked against the net's shapes before the weights are read.
   const net = Net.fromFile(values.model, { phase: 'TEST' });
-  const clf = new Classifier(net, opts);
+  const clf = new Classifier(net, { ...opts, output: values.output });
   const outBlob = net.blob(clf.output);
   const classes = outBlob.count / outBlob.shape[0];
   const labels = values.labels ? readLabels(values.labels, classes) : undefined;
@@ -129,6 +130,6 @@ export async function runClassify(args: string[], out: OutStream = process.stdou
 
 export const classifyCommand: Command = {
   summary: "classify images with a trained net (classify.py's or classification.cpp's preprocessing)",
-  usage: `--model DEPLOY.prototxt --weights W.caffemodel IMAGE... ${IMAGE_USAGE} [--labels FILE] [--top 5] [--json]`,
+  usage: `--model DEPLOY.prototxt --weights W.caffemodel IMAGE... ${IMAGE_USAGE} [--labels FILE] [--output BLOB] [--top 5] [--json]`,
   run: (args) => runClassify(args),
 };

@@ -20,6 +20,8 @@ export interface ClassifierOptions {
   pipeline?: Pipeline;
   /** The input blob images go to (default: the net's first input). */
   input?: string;
+  /** The blob holding the class probabilities (default: the net's first output, as pycaffe). */
+  output?: string;
   /** Mean file (.binaryproto or .npy); or meanValues, one per channel in the net's channel order. */
   meanFile?: string;
   meanValues?: number[];
@@ -84,7 +86,8 @@ export class Classifier {
     if (net.outputs.length < 1) throw new CaffeError(`net '${net.name}' has no output blob`);
     this.input = options.input ?? net.inputs[0];
     if (!net.inputs.includes(this.input)) throw new CaffeError(`'${this.input}' is not an input blob of net '${net.name}' (inputs: ${net.inputs.join(', ')})`);
-    this.output = net.outputs[0];
+    this.output = options.output ?? net.outputs[0];
+    if (!net.outputs.includes(this.output)) throw new CaffeError(`'${this.output}' is not an output blob of net '${net.name}' (outputs: ${net.outputs.join(', ')})`);
     const shape = net.blob(this.input).shape;
     if (shape.length !== 4) throw new CaffeError(`input '${this.input}' has shape (${shape.join(', ')}); images need N x C x H x W`);
     const [, c, h, w] = shape;
