@@ -121,6 +121,7 @@ def py_case(name, net, images, what, color=True, image_dims=None, oversample=Tru
 os.makedirs(os.path.join(out, 'cases'), exist_ok=True)
 write_mean_proto('classify/models/zero_mean_1x28x28.binaryproto', np.zeros((1, 28, 28)))
 write_mean_proto('classify/models/mean120_3x32x32.binaryproto', np.full((3, 32, 32), 120.0))
+write_mean_proto('classify/models/mean120_1x28x28.binaryproto', np.full((1, 28, 28), 120.0))
 # A 3x40x40 copy of the traffic-sign mean (edge-padded), so that set_mean has to resize it.
 sign_mean = np.load(p('classify/models/trafficsign_mean.npy'))
 np.save(p('classify/models/trafficsign_mean_3x40x40.npy'), np.pad(sign_mean, ((0, 0), (4, 4), (4, 4)), 'edge'))
@@ -128,6 +129,8 @@ np.save(p('classify/models/trafficsign_mean_3x40x40.npy'), np.pad(sign_mean, ((0
 if not sys.argv[2:]:
   cpp_case('cpp_lenet_digits', LENET, DIGITS, 'classify/models/zero_mean_1x28x28.binaryproto',
          'LeNet on 10 MNIST digits, raw 0..255 pixels as classification.cpp feeds them (zero mean file)')
+  cpp_case('cpp_lenet_color', LENET, SIGNS[1:4] + CIFAR[:1], 'classify/models/mean120_1x28x28.binaryproto',
+           'LeNet on colour photos and an RGBA PNG: BGR(A) to gray by cv::cvtColor, resized, minus 120')
   cpp_case('cpp_cifar10_quick', CIFAR_NET, CIFAR, 'classify/models/mean120_3x32x32.binaryproto',
          'CIFAR-10 quick (V1 weights) on cat/dog/truck RGBA PNGs, mean file of 120')
   cpp_case('cpp_trafficsign', SIGN_NET, SIGNS, 'classify/models/trafficsign_mean.binaryproto',
@@ -136,6 +139,8 @@ if not sys.argv[2:]:
 if not sys.argv[2:] or 'py' in sys.argv[2:]:
   py_case('py_lenet_center', LENET, DIGITS, 'LeNet, gray, centre crop, raw_scale 255, input_scale 1/256',
         color=False, oversample=False, raw_scale=255.0, input_scale=0.00390625)
+  py_case('py_lenet_color', LENET, SIGNS[1:4] + CIFAR[:1], 'LeNet on colour photos read as gray (skimage rgb2gray), '
+          'downsampled to 28x28, centre crop', color=False, oversample=False, raw_scale=255.0, input_scale=0.00390625)
   py_case('py_lenet_oversample', LENET, DIGITS[:4], 'LeNet, gray, image_dims 32x32, 10 crops averaged',
         color=False, image_dims=(32, 32), oversample=True, raw_scale=255.0, input_scale=0.00390625)
   py_case('py_cifar10_oversample', CIFAR_NET, CIFAR, 'CIFAR-10 quick, image_dims 36x36 (upsampled), 10 crops, '

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { decodeImageBytes, type PixelImage } from '../data/datum.js';
 import { resizeLinear } from '../data/resize.js';
+import { grayFromBgr } from '../format/color.js';
 import type { Net } from '../graph/net.js';
 import { CaffeError } from '../util/errors.js';
 import { centerCrop, loadImage, oversample, readMean, resizeImage, Transformer, type FloatImage, type MeanArray } from './transformer.js';
@@ -215,10 +216,7 @@ function toChannels(img: PixelImage, c: number): PixelImage {
   const out = new Uint8Array(n * c);
   for (let i = 0; i < n; i++) {
     if (c === 1) {
-      const b = data[i * from];
-      const g = data[i * from + 1];
-      const r = data[i * from + 2];
-      out[i] = (b * 1868 + g * 9617 + r * 4899 + 8192) >> 14;
+      out[i] = grayFromBgr(data[i * from], data[i * from + 1], data[i * from + 2]);
     } else if (from === 1) {
       out[i * 3] = out[i * 3 + 1] = out[i * 3 + 2] = data[i];
     } else {
