@@ -1,7 +1,7 @@
 // `caffe-ts draw`: draw_net.py's graph (labels, colours, phase filter, in-place folding) and the
 // SVG as a browser renders it: ResNet-50 and GoogLeNet opened in Debian's chromium, every layer's
 // box drawn inside the page.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,6 +62,36 @@ describe('draw_net.py graph', () => {
     expect(names(null).filter((n) => n === 'mnist')).toHaveLength(2);
     expect(names(0).filter((n) => n === 'mnist')).toHaveLength(1);
   });
+});
+
+// fixtures/draw: caffe.draw.get_pydot_graph's nodes and edges (scripts/caffe-oracle/gen-draw-cases.py).
+describe('draw_net.py graph against pycaffe\'s caffe.draw', () => {
+  const DIR = join(FIXTURES, 'draw');
+  for (const file of readdirSync(DIR).filter((n) => n.endsWith('.json'))) {
+    it(file.replace('.json', ''), () => {
+      const ref = JSON.parse(readFileSync(join(DIR, file), 'utf8'));
+      const ours = netGraph(readNetParameter(join(FIXTURES, ref.net)), ref.rankdir, ref.phase === 'ALL' ? null : ref.phase === 'TRAIN' ? 0 : 1);
+      const sep = ref.rankdir === 'LR' || ref.rankdir === 'RL' ? '\\n' : ' ';
+      // A net declaring its inputs with input: / input_dim fields is drawn with the Input layer
+      // Caffe's upgrade makes of them; draw_net.py reads the file without upgrading it.
+      if (/^input:/m.test(readFileSync(join(FIXTURES, ref.net), 'utf8'))) {
+        const extra = ours.nodes.filter((n) => n.kind === 'layer' && n.type === 'Input');
+        expect(extra.map((n) => n.name)).toEqual(['input']);
+        ours.nodes.splice(ours.nodes.indexOf(extra[0]), 1);
+        ours.edges = ours.edges.filter((e) => e.from !== extra[0].id);
+      }
+      const layerFill = new Map<string, string>();
+      for (const n of ours.nodes) if (n.kind !== 'blob') layerFill.set(n.lines.join(sep), n.fill);
+      const refLayers = ref.nodes.filter((n: { shape: string }) => n.shape === 'record');
+      // pydot merges nodes with equal labels (the TRAIN and TEST data layers); we keep both
+      expect(new Set(refLayers.map((n: { label: string }) => n.label))).toEqual(new Set(layerFill.keys()));
+      for (const n of refLayers) expect(layerFill.get(n.label), n.label).toBe(n.fill);
+      const refBlobs = ref.nodes.filter((n: { shape: string }) => n.shape !== 'record').map((n: { label: string }) => n.label);
+      expect(new Set(refBlobs)).toEqual(new Set(ours.nodes.filter((n) => n.kind === 'blob').map((n) => n.name)));
+      const labels = (l: string[]) => l.filter((x) => x !== '').sort();
+      expect(labels(ours.edges.map((e) => e.label))).toEqual(labels(ref.edges.map((e: { label: string }) => e.label)));
+    });
+  }
 });
 
 describe('draw SVG in chromium', () => {
