@@ -16,3 +16,20 @@ export { MemoryDataLayer } from './layers/memory-data.js';
 export { setThreads, getThreads } from './kernels/threads.js';
 export { initParams } from './graph/init-params.js';
 export type { MemoryPlan } from './graph/memory-plan.js';
+export {
+  Transformer,
+  loadImage,
+  bgrToFloatImage,
+  pixelsToFloatImage,
+  resizeImage,
+  oversample,
+  centerCrop,
+  crop,
+  readMean,
+  type FloatImage,
+  type Tensor,
+  type MeanArray,
+} from './io/transformer.js';
+export { Classifier, readLabels, topK, type ClassifierOptions, type Pipeline, type Prediction } from './io/classifier.js';
+export { decodeImage, readImage, type Image } from './format/image.js';
+export { drawNet, netGraph, renderSvg, type DrawOptions, type NetGraph, type RankDir } from './draw/index.js';

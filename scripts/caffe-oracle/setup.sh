@@ -22,6 +22,6 @@ fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 chroot "$ROOT" apt-get update -qq
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  python3-caffe caffe python3-numpy libopenblas0-pthread
+  python3-caffe caffe python3-numpy libopenblas0-pthread python3-pydot
 mkdir -p "$ROOT/oracle"
 echo "Caffe oracle ready in $ROOT"

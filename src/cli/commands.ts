@@ -8,6 +8,8 @@ import { trainCommand } from './train.js';
 import { testCommand } from './test.js';
 import { timeCommand } from './time.js';
 import { initCommand } from './init.js';
+import { classifyCommand } from './classify.js';
+import { drawCommand } from './draw.js';
 
 export interface Command {
   summary: string;
@@ -25,4 +27,6 @@ export const commands: Record<string, Command> = {
   test: testCommand,
   time: timeCommand,
   init: initCommand,
+  classify: classifyCommand,
+  draw: drawCommand,
 };

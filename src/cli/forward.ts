@@ -4,8 +4,10 @@ import { parseArgs } from 'node:util';
 import { Net, type TensorInput } from '../graph/net.js';
 import { readNpyAsFloat32, writeNpy } from '../format/npy.js';
 import { CaffeError } from '../util/errors.js';
+import { Classifier } from '../io/classifier.js';
 import type { Command } from './commands.js';
 import { applyThreadsFlag } from './flags.js';
+import { IMAGE_FLAGS, IMAGE_USAGE, imageOptions } from './classify.js';
 
 /** Blob names may hold '/' and other characters that do not belong in a file name. */
 export function blobFileName(name: string): string {
@@ -14,7 +16,7 @@ export function blobFileName(name: string): string {
 
 export const forwardCommand: Command = {
   summary: 'run a net forward on .npy inputs and write its blobs as .npy (pycaffe\'s net.blobs)',
-  usage: 'MODEL [--weights W] [--phase TRAIN|TEST] [--stage S]... [--level N] [--input blob=file.npy]... [--dump DIR] [--threads N]',
+  usage: `MODEL [--weights W] [--phase TRAIN|TEST] [--stage S]... [--level N] [--input blob=file.npy|IMAGE]... ${IMAGE_USAGE} [--dump DIR] [--threads N]`,
   run(args) {
     const { values, positionals } = parseArgs({
       args,
@@ -27,6 +29,7 @@ export const forwardCommand: Command = {
         input: { type: 'string', multiple: true },
         dump: { type: 'string' },
         threads: { type: 'string' },
+        ...IMAGE_FLAGS,
       },
     });
     applyThreadsFlag(values.threads);
@@ -41,7 +44,18 @@ export const forwardCommand: Command = {
     for (const spec of values.input ?? []) {
       const eq = spec.indexOf('=');
       if (eq <= 0) throw new CaffeError(`--input '${spec}': expected blob=file.npy`);
-      inputs[spec.slice(0, eq)] = readNpyAsFloat32(spec.slice(eq + 1));
+      const [blob, file] = [spec.slice(0, eq), spec.slice(eq + 1)];
+      if (/\.npy$/i.test(file)) {
+        inputs[blob] = readNpyAsFloat32(file);
+        continue;
+      }
+      // An image: preprocessed as `classify` does (the centre crop unless --oversample).
+      const clf = new Classifier(net, { ...imageOptions(values, false), input: blob });
+      const items = clf.inputsForFile(file);
+      const [c, h, w] = clf.inputShape;
+      const data = new Float32Array(items.length * c * h * w);
+      items.forEach((x, i) => data.set(x, i * x.length));
+      inputs[blob] = { shape: [items.length, c, h, w], data };
     }
     const t0 = performance.now();
     const loss = net.forward(inputs);

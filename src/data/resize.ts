@@ -110,3 +110,87 @@ export function resizeLinear(src: PixelImage, width: number, height: number): Pi
   }
   return { width, height, channels: cn, data: out };
 }
+
+/** An HxWxC float image (interleaved), as numpy holds what caffe.io.load_image returns. */
+export interface FloatImage {
+  height: number;
+  width: number;
+  channels: number;
+  data: Float32Array;
+}
+
+// scikit-image's transform.resize(image, (h, w), order=1, mode='constant'), as pycaffe's
+// caffe.io.resize_image calls it (skimage 0.18, Debian 11's): when shrinking an axis by a factor
+// f > 1 the image is first blurred by scipy.ndimage.gaussian_filter with sigma (f - 1) / 2 (radius
+// int(4 sigma + 0.5), zeros outside); then each output pixel samples the input at
+// f * (x + 0.5) - 0.5 bilinearly, with pixels outside the image read as 0 (the 'constant' mode),
+// and the result is clipped to the range of the blurred input. float32 between the steps, as numpy.
+
+/** skimage.transform.resize with order=1, mode='constant' and its default anti-aliasing. */
+export function resizeSkimage(src: FloatImage, height: number, width: number): FloatImage {
+  if (!(height > 0 && width > 0)) throw new RangeError(`resize to ${width}x${height}: sizes must be positive`);
+  const { height: sh, width: sw, channels: cn } = src;
+  const fy = sh / height;
+  const fx = sw / width;
+  let img = src.data;
+  if (fy > 1) img = gaussianAxis(img, sh, sw, cn, 0, (fy - 1) / 2);
+  if (fx > 1) img = gaussianAxis(img, sh, sw, cn, 1, (fx - 1) / 2);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < img.length; i++) {
+    if (img[i] < lo) lo = img[i];
+    if (img[i] > hi) hi = img[i];
+  }
+  const keepZero = !(lo <= 0 && 0 <= hi); // skimage keeps exact cval pixels when cval is out of range
+  const out = new Float32Array(height * width * cn);
+  // A single output pixel samples the centre (skimage's special case for 1x1 outputs).
+  const one = height === 1 && width === 1;
+  const at = (r: number, c: number, k: number) => (r < 0 || r >= sh || c < 0 || c >= sw ? 0 : img[(r * sw + c) * cn + k]);
+  for (let y = 0; y < height; y++) {
+    const r = one ? sh / 2 - 0.5 : fy * (y + 0.5) - 0.5;
+    const r0 = Math.floor(r);
+    const r1 = Math.ceil(r);
+    const dr = r - r0;
+    for (let x = 0; x < width; x++) {
+      const c = one ? sw / 2 - 0.5 : fx * (x + 0.5) - 0.5;
+      const c0 = Math.floor(c);
+      const c1 = Math.ceil(c);
+      const dc = c - c0;
+      for (let k = 0; k < cn; k++) {
+        const top = (1 - dc) * at(r0, c0, k) + dc * at(r0, c1, k);
+        const bottom = (1 - dc) * at(r1, c0, k) + dc * at(r1, c1, k);
+        let v = Math.fround((1 - dr) * top + dr * bottom);
+        if (!(keepZero && v === 0)) v = v < lo ? lo : v > hi ? hi : v;
+        out[(y * width + x) * cn + k] = v;
+      }
+    }
+  }
+  return { height, width, channels: cn, data: out };
+}
+
+/** scipy.ndimage.gaussian_filter1d along axis 0 (rows) or 1 (columns), zeros outside, float32 out. */
+function gaussianAxis(src: Float32Array, h: number, w: number, cn: number, axis: 0 | 1, sigma: number): Float32Array {
+  const radius = Math.trunc(4 * sigma + 0.5);
+  const wts = new Float64Array(2 * radius + 1);
+  let sum = 0;
+  for (let i = -radius; i <= radius; i++) sum += wts[i + radius] = Math.exp((-0.5 / (sigma * sigma)) * i * i);
+  for (let i = 0; i < wts.length; i++) wts[i] /= sum;
+  const out = new Float32Array(src.length);
+  const n = axis === 0 ? h : w;
+  const stride = axis === 0 ? w * cn : cn;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const pos = axis === 0 ? y : x;
+      const base = (y * w + x) * cn;
+      for (let k = 0; k < cn; k++) {
+        let acc = 0;
+        for (let j = -radius; j <= radius; j++) {
+          const p = pos + j;
+          if (p >= 0 && p < n) acc += wts[j + radius] * src[base + j * stride + k];
+        }
+        out[base + k] = acc;
+      }
+    }
+  }
+  return out;
+}

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { CaffeError } from '../util/errors.js';
+import { grayFromBgr } from './color.js';
 
 /** TurboJPEG pixel formats (turbojpeg.h TJPF_*). */
 const TJPF_BGR = 1;
@@ -183,8 +184,7 @@ function cmykToGray(cmyk: Uint8Array): Uint8Array {
     const c = k - (((255 - cmyk[4 * i]) * k) >> 8);
     const m = k - (((255 - cmyk[4 * i + 1]) * k) >> 8);
     const y = k - (((255 - cmyk[4 * i + 2]) * k) >> 8);
-    // cB, cG, cR = 0.114, 0.587, 0.299 in 14-bit fixed point, rounded (descale)
-    out[i] = (y * 1868 + m * 9617 + c * 4899 + 8192) >> 14;
+    out[i] = grayFromBgr(y, m, c);
   }
   return out;
 }
