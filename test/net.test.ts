@@ -5,6 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Net } from '../src/graph/net.js';
+import { Blob } from '../src/graph/blob.js';
+import { readNetWeights } from '../src/format/io.js';
 import { parseText } from '../src/format/text.js';
 import { decodeMessage } from '../src/format/binary.js';
 import { LayerError, NetError } from '../src/util/errors.js';
@@ -255,3 +257,40 @@ describe('HDF5 weights (.caffemodel.h5, Caffe\'s Net::ToHDF5 layout)', () => {
   });
 });
 
+
+describe('Blob data on first use, and weights adopted from the decoded file', () => {
+  it('adoptData takes an array only while the blob has not allocated its data', () => {
+    const b = new Blob([2, 3]);
+    expect(b.adoptData(new Float32Array(5))).toBe(false); // wrong size
+    const v = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    expect(b.adoptData(v)).toBe(true);
+    expect(b.data).toBe(v);
+    expect(b.adoptData(new Float32Array(6))).toBe(false); // already has data
+    const c = new Blob([4]);
+    c.data[0] = 1; // allocated by use
+    expect(c.adoptData(new Float32Array(4))).toBe(false);
+    expect(c.data[0]).toBe(1);
+  });
+  it('Net.fromFiles gives the weights copyTrainedLayersFromFile gives, and shared weights stay shared', () => {
+    const proto = join(DEMO, 'lenet.prototxt');
+    const weights = join(DEMO, 'lenet_iter_10000.caffemodel');
+    const a = Net.fromFiles(proto, weights, { phase: 'TEST' });
+    const b = Net.fromFile(proto, { phase: 'TEST' });
+    b.copyTrainedLayersFrom(readNetWeights(weights), weights);
+    for (const [name, blobs] of b.params) blobs.forEach((blob, i) => expect(Array.from(a.params.get(name)![i].data)).toEqual(Array.from(blob.data)));
+
+    const dir = mkdtempSync(join(tmpdir(), 'caffe-ts-adopt-'));
+    try {
+      const shared = `input: "x" input_shape { dim: 1 dim: 3 }
+        layer { name: "p" type: "InnerProduct" bottom: "x" top: "p" param { name: "w" } inner_product_param { num_output: 3 bias_term: false weight_filler { type: "gaussian" } } }
+        layer { name: "q" type: "InnerProduct" bottom: "p" top: "q" param { name: "w" } inner_product_param { num_output: 3 bias_term: false weight_filler { type: "gaussian" } } }`;
+      writeFileSync(join(dir, 'net.prototxt'), shared);
+      Net.fromFile(join(dir, 'net.prototxt')).save(join(dir, 'w.caffemodel'));
+      const n = Net.fromFiles(join(dir, 'net.prototxt'), join(dir, 'w.caffemodel'));
+      n.layer('p').blobs[0].data[4] = 42;
+      expect(n.layer('q').blobs[0].data[4]).toBe(42); // still one storage
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

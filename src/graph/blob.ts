@@ -2,8 +2,10 @@
 //
 // Storage is a Float32Array of some capacity; `data`/`diff` are views of exactly `count`
 // elements. Reshape reallocates only when the count outgrows the capacity (as Caffe), so views
-// handed out earlier stay valid across same-size reshapes. Fresh storage is zero-filled. The
-// diff is allocated on first use, as Caffe's SyncedMemory does, so inference never pays for it.
+// handed out earlier stay valid across same-size reshapes. Fresh storage is zero-filled. Data and
+// diff are allocated on first use, as Caffe's SyncedMemory does: inference never pays for diffs,
+// and a parameter whose values come from a weights file can take the decoded array itself
+// (adoptData) instead of allocating, zeroing and copying.
 import { totalmem } from 'node:os';
 import { CaffeError } from '../util/errors.js';
 import { toNumber, type Message } from '../proto/schema.js';
@@ -17,7 +19,8 @@ export class Blob {
   private _count = 0;
   private _dataStore: Float32Array = new Float32Array(0);
   private _diffStore: Float32Array = new Float32Array(0);
-  private _data: Float32Array = this._dataStore;
+  /** null until first use after a reshape that outgrew the store (see `data`). */
+  private _data: Float32Array | null = this._dataStore;
   private _diff: Float32Array | null = this._diffStore;
 
   /** No shape: an empty blob (count 0); `[]`: a scalar (count 1), as Caffe's Blob(shape). */
@@ -29,7 +32,22 @@ export class Blob {
     return this._shape;
   }
   get data(): Float32Array {
+    if (this._data) return this._data;
+    if (this._dataStore.length < this._count) this._dataStore = allocate(this._count, this._shape);
+    this._data = this._count === this._dataStore.length ? this._dataStore : this._dataStore.subarray(0, this._count);
     return this._data;
+  }
+
+  /**
+   * Takes `values` (exactly `count` floats) as this blob's data without copying, when the blob
+   * has not allocated or handed out its data since it last outgrew its store; returns false (and
+   * changes nothing) otherwise. The caller gives up `values`.
+   */
+  adoptData(values: Float32Array): boolean {
+    if (this._data !== null || values.length !== this._count || this._count === 0) return false;
+    this._dataStore = values;
+    this._data = values;
+    return true;
   }
   get diff(): Float32Array {
     if (this._diff) return this._diff;
@@ -97,10 +115,12 @@ export class Blob {
       count *= d;
     }
     if (count > MAX_BLOB_COUNT) throw new CaffeError(`blob shape (${shape.join(',')}) exceeds ${MAX_BLOB_COUNT} elements`);
-    if (count > this._dataStore.length) this._dataStore = allocate(count, shape);
+    // Checked now, allocated on first use (a hostile shape still fails here).
+    if (count * 4 > maxBlobBytes) allocate(count, shape);
     this._shape = shape.slice();
     this._count = count;
-    this._data = count === this._dataStore.length ? this._dataStore : this._dataStore.subarray(0, count);
+    if (count > this._dataStore.length) this._data = null;
+    else this._data = count === this._dataStore.length ? this._dataStore : this._dataStore.subarray(0, count);
     if (count > this._diffStore.length) this._diff = null;
     else this._diff = count === this._diffStore.length ? this._diffStore : this._diffStore.subarray(0, count);
   }
@@ -131,8 +151,8 @@ export class Blob {
   /** Makes this blob use other's data storage (weight sharing); Caffe's ShareData. */
   shareData(other: Blob): void {
     if (this._count !== other._count) throw new CaffeError(`shareData: count ${this._count} != ${other._count}`);
+    this._data = other.data;
     this._dataStore = other._dataStore;
-    this._data = other._data;
   }
 
   /** Makes this blob use other's diff storage; Caffe's ShareDiff. */
@@ -148,13 +168,14 @@ export class Blob {
       else throw new CaffeError(`copyFrom: shape ${source.shapeString()} does not match ${this.shapeString()}`);
     }
     if (copyDiff) this.diff.set(source.diff);
-    else this._data.set(source._data);
+    else this.data.set(source.data);
   }
 
   /** Sum of absolute values / squares, as Caffe's asum_/sumsq_ helpers. */
   asumData(): number {
     let s = 0;
-    for (let i = 0; i < this._count; i++) s += Math.abs(this._data[i]);
+    const d = this.data;
+    for (let i = 0; i < this._count; i++) s += Math.abs(d[i]);
     return s;
   }
   asumDiff(): number {
@@ -165,7 +186,8 @@ export class Blob {
   }
   sumsqData(): number {
     let s = 0;
-    for (let i = 0; i < this._count; i++) s += this._data[i] * this._data[i];
+    const d = this.data;
+    for (let i = 0; i < this._count; i++) s += d[i] * d[i];
     return s;
   }
   sumsqDiff(): number {
@@ -175,7 +197,8 @@ export class Blob {
     return s;
   }
   scaleData(f: number): void {
-    for (let i = 0; i < this._count; i++) this._data[i] *= f;
+    const d = this.data;
+    for (let i = 0; i < this._count; i++) d[i] *= f;
   }
   scaleDiff(f: number): void {
     const d = this.diff;

@@ -492,7 +492,7 @@ export class Net {
    * Copies parameters by layer name from a NetParameter holding blobs (Caffe's
    * CopyTrainedLayersFrom); returns the blobs whose values it wrote.
    */
-  copyTrainedLayersFrom(source: Message, sourceName = '<weights>'): Set<Blob> {
+  copyTrainedLayersFrom(source: Message, sourceName = '<weights>', adopt = false): Set<Blob> {
     const copied = new Set<Blob>();
     const upgraded = upgradeNetAsNeeded(source, sourceName).net;
     for (const src of upgraded.layer as Message[]) {
@@ -508,7 +508,7 @@ export class Net {
           throw new NetError(`${sourceName}: cannot copy param ${j} of layer '${src.name}': shape mismatch, source ${protoShapeString(given[j])}, target ${blob.shapeString()}`);
         }
         try {
-          if (copyProtoData(given[j], blob)) copied.add(blob);
+          if (copyProtoData(given[j], blob, false, adopt)) copied.add(blob);
         } catch (e) {
           throw new NetError(`${sourceName}: layer '${src.name}' param ${j}: ${(e as Error).message}`);
         }
@@ -526,7 +526,8 @@ export class Net {
       copyTrainedLayersFromHdf5Tree(this, readHdf5Tree(path), path);
       return new Set();
     }
-    return this.copyTrainedLayersFrom(readNetWeights(path), path);
+    // The decoded message is ours alone: its arrays may become the blobs' data (no copy).
+    return this.copyTrainedLayersFrom(readNetWeights(path), path, true);
   }
 
   /** Makes this net use another net's parameter storage, by layer name (test nets in a solver). */

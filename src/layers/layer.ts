@@ -249,13 +249,18 @@ export function axisOf(layer: Layer, blob: Blob, axis: number, what = 'axis', no
 }
 
 /** Copies BlobProto data (float or double) into a blob of the same count. */
-/** Copies a BlobProto's data (or diff) into blob; returns false when the proto holds none. */
-export function copyProtoData(proto: Message, blob: Blob, diff = false): boolean {
+/**
+ * Copies a BlobProto's data (or diff) into blob; returns false when the proto holds none. With
+ * `adopt`, a float32 array of the right size becomes the blob's data without a copy when the
+ * blob has not allocated its data yet (the proto must then be the caller's to give away).
+ */
+export function copyProtoData(proto: Message, blob: Blob, diff = false, adopt = false): boolean {
   const f: ArrayLike<number> | undefined = diff ? proto.diff : proto.data;
   const d: ArrayLike<number> | undefined = diff ? proto.double_diff : proto.double_data;
   const src = d && d.length > 0 ? d : f;
-  const dst = diff ? blob.diff : blob.data;
   if (!src || src.length === 0) return false;
+  if (adopt && !diff && src instanceof Float32Array && blob.adoptData(src)) return true;
+  const dst = diff ? blob.diff : blob.data;
   if (src.length !== dst.length) throw new CaffeError(`stored blob holds ${src.length} values, shape ${blob.shapeString()} needs ${dst.length}`);
   dst.set(src as ArrayLike<number>);
   return true;
