@@ -1,0 +1,142 @@
+// Convolution, Deconvolution, Pooling, LRN, SPP: the windowed layers.
+import { has, newMessage } from '../proto/schema.js';
+import { convGeometry, convParam } from '../layers/base-conv.js';
+import { TEST } from '../layers/layer.js';
+import { registerConverter, type ConvertContext } from './registry.js';
+import { float, int, ints } from './graph.js';
+
+const POOL_MAX = 0;
+const POOL_AVE = 1;
+const POOL_STOCHASTIC = 2;
+
+function convLike(opType: 'Conv' | 'ConvTranspose') {
+  return (c: ConvertContext) => {
+    const cp = convParam(c.layer);
+    const shape = c.bottomShapes[0];
+    const axis = (cp.axis ?? 1) < 0 ? cp.axis + shape.length : cp.axis ?? 1;
+    if (axis !== 1) throw c.error(`convolution_param.axis ${cp.axis}: ONNX convolves with channels on axis 1 only`);
+    const n = shape.length - 2;
+    if (n < 1) throw c.error(`a ${shape.length}-D bottom has no spatial axes for an ONNX ${opType}`);
+    const geo = convGeometry(c.layer, cp, n, { shapeString: () => `(${shape.join(',')})` } as never);
+    const inputs = [c.bottoms[0], c.param(0)];
+    if (cp.bias_term ?? true) inputs.push(c.param(1, [c.layer.blobs[1].count]));
+    c.op(opType, inputs, 0, {
+      kernel_shape: ints(geo.kernel),
+      strides: ints(geo.stride),
+      pads: ints([...geo.pad, ...geo.pad]),
+      dilations: ints(geo.dilation),
+      group: int(Number(cp.group ?? 1)),
+    });
+  };
+}
+
+interface PoolGeometry {
+  kernel: [number, number];
+  pad: [number, number];
+  stride: [number, number];
+}
+
+/** Kernel, pad and stride of a (non-global) Pooling layer, as PoolingLayer::LayerSetUp reads them. */
+function poolGeometry(pp: any): PoolGeometry {
+  const kernel: [number, number] = has(pp, 'kernel_size') ? [pp.kernel_size, pp.kernel_size] : [pp.kernel_h, pp.kernel_w];
+  const pad: [number, number] = has(pp, 'pad_h') ? [pp.pad_h, pp.pad_w] : [pp.pad, pp.pad];
+  const stride: [number, number] = has(pp, 'stride_h') ? [pp.stride_h, pp.stride_w] : [pp.stride, pp.stride];
+  return { kernel, pad, stride };
+}
+
+/**
+ * The trailing pad that makes ONNX's floor-rounded output size equal Caffe's pooled size (which
+ * Caffe rounds up, then trims so the last window starts inside the input or its leading pad).
+ */
+function tailPad(c: ConvertContext, size: number, lead: number, k: number, s: number, out: number): number {
+  const tail = Math.max(0, (out - 1) * s + k - size - lead);
+  if (Math.floor((size + lead + tail - k) / s) + 1 !== out || tail >= k) {
+    throw c.error(`pooled size ${out} (input ${size}, kernel ${k}, stride ${s}, pad ${lead}) has no ONNX padding`);
+  }
+  return tail;
+}
+
+/**
+ * Caffe pooling on a 4-D bottom: windows of `geo` producing `outHW`. AVE divides by the window
+ * clipped to the padded input (pads count, the overhang past them does not): the leading pads
+ * become real zeros (a Pad node), the overhang a trailing pad that count_include_pad=0 ignores.
+ */
+export function poolNodes(c: ConvertContext, x: string, inHW: readonly number[], method: number, geo: PoolGeometry, outHW: readonly number[], out: number | 'tmp'): string {
+  const { kernel, pad, stride } = geo;
+  if (method === POOL_MAX) {
+    const tails = [0, 1].map((d) => tailPad(c, inHW[d], pad[d], kernel[d], stride[d], outHW[d]));
+    return c.op('MaxPool', [x], out, { kernel_shape: ints(kernel), strides: ints(stride), pads: ints([pad[0], pad[1], ...tails]) });
+  }
+  let src = x;
+  if (pad[0] || pad[1]) src = c.op('Pad', [x, c.ints([0, 0, pad[0], pad[1], 0, 0, pad[0], pad[1]])], 'tmp');
+  const padded = [inHW[0] + 2 * pad[0], inHW[1] + 2 * pad[1]];
+  const tails = [0, 1].map((d) => tailPad(c, padded[d], 0, kernel[d], stride[d], outHW[d]));
+  const attrs = { kernel_shape: ints(kernel), strides: ints(stride), pads: ints([0, 0, ...tails]), count_include_pad: int(0) };
+  if (method === POOL_AVE) return c.op('AveragePool', [src], out, attrs);
+  // STOCHASTIC at test time: the window's sum of squares over its sum (same divisor cancels).
+  const sq = c.op('Mul', [src, src], 'tmp');
+  const num = c.op('AveragePool', [sq], 'tmp', attrs);
+  const den = c.op('AveragePool', [src], 'tmp', attrs);
+  return c.op('Div', [num, den], out);
+}
+
+function pooling(c: ConvertContext): void {
+  const pp = c.layer.param.pooling_param ?? newMessage('PoolingParameter');
+  const method: number = pp.pool;
+  if (method === POOL_STOCHASTIC && c.layer.phase !== TEST) throw c.error('STOCHASTIC pooling samples at random in TRAIN: export a TEST-phase net');
+  const inShape = c.bottomShapes[0];
+  if (pp.global_pooling && method !== POOL_STOCHASTIC) {
+    c.op(method === POOL_MAX ? 'GlobalMaxPool' : 'GlobalAveragePool', [c.bottoms[0]], 0);
+    return;
+  }
+  const geo = pp.global_pooling ? { kernel: [inShape[2], inShape[3]] as [number, number], pad: [0, 0] as [number, number], stride: [1, 1] as [number, number] } : poolGeometry(pp);
+  poolNodes(c, c.bottoms[0], inShape.slice(2), method, geo, c.topShapes[0].slice(2), 0);
+}
+
+function lrn(c: ConvertContext): void {
+  const p = c.layer.param.lrn_param ?? newMessage('LRNParameter');
+  const size: number = p.local_size;
+  if (p.norm_region === 0) {
+    c.op('LRN', [c.bottoms[0]], 0, { size: int(size), alpha: float(p.alpha), beta: float(p.beta), bias: float(p.k) });
+    return;
+  }
+  // WITHIN_CHANNEL, as Caffe composes it: x * (1 + alpha * avgpool(x^2))^-beta (shift 1, not k).
+  const x = c.bottoms[0];
+  const pre = (size - 1) / 2;
+  const sq = c.op('Mul', [x, x], 'tmp');
+  const avg = c.op('AveragePool', [sq], 'tmp', { kernel_shape: ints([size, size]), pads: ints([pre, pre, pre, pre]), count_include_pad: int(1) });
+  const scaled = c.op('Mul', [avg, c.scalar(p.alpha)], 'tmp');
+  const shifted = c.op('Add', [scaled, c.scalar(1)], 'tmp');
+  const pw = c.op('Pow', [shifted, c.scalar(-p.beta)], 'tmp');
+  c.op('Mul', [x, pw], 0);
+}
+
+/** PoolingLayer::Reshape's pooled size (ceil rounding, last window starting inside). */
+function caffePooledSize(size: number, k: number, pad: number, s: number): number {
+  let out = Math.ceil((size + 2 * pad - k) / s) + 1;
+  if (pad && (out - 1) * s >= size + pad) out--;
+  return out;
+}
+
+/** SPP: each pyramid level pools to a 2^l x 2^l grid, flattened, levels concatenated. */
+function spp(c: ConvertContext): void {
+  const p = c.layer.param.spp_param ?? newMessage('SPPParameter');
+  const [n, ch, h, w] = c.bottomShapes[0];
+  const levels: string[] = [];
+  for (let l = 0; l < p.pyramid_height; l++) {
+    const bins = 2 ** l;
+    const kh = Math.ceil(h / bins);
+    const kw = Math.ceil(w / bins);
+    const geo: PoolGeometry = { kernel: [kh, kw], pad: [Math.floor((kh * bins - h + 1) / 2), Math.floor((kw * bins - w + 1) / 2)], stride: [kh, kw] };
+    const outHW = [0, 1].map((d) => caffePooledSize([h, w][d], geo.kernel[d], geo.pad[d], geo.stride[d]));
+    const pooled = poolNodes(c, c.bottoms[0], [h, w], p.pool, geo, outHW, 'tmp');
+    levels.push(c.op('Reshape', [pooled, c.ints([n, ch * outHW[0] * outHW[1]])], p.pyramid_height === 1 ? 0 : 'tmp'));
+  }
+  if (levels.length > 1) c.op('Concat', levels, 0, { axis: int(1) });
+}
+
+registerConverter('Convolution', convLike('Conv'));
+registerConverter('Deconvolution', convLike('ConvTranspose'));
+registerConverter('Pooling', pooling);
+registerConverter('LRN', lrn);
+registerConverter('SPP', spp);

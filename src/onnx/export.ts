@@ -1,0 +1,165 @@
+// exportOnnx: walks a built Net's layers in order and asks each type's converter for the nodes
+// that compute it. Graph inputs are the tops of Input (and other data-source) layers, graph
+// outputs the net's outputs, all named by their Caffe blob names.
+import type { Net } from '../graph/net.js';
+import type { Blob } from '../graph/blob.js';
+import { printText } from '../format/text.js';
+import { cloneMessage } from '../proto/schema.js';
+import { LayerError, NetError } from '../util/errors.js';
+import { OnnxGraph, ints as intsAttr, str, type AttrValue } from './graph.js';
+import { converterFor, type ConvertContext } from './registry.js';
+import { checkGraph } from './check.js';
+import './converters.js';
+
+export const MIN_OPSET = 13;
+export const MAX_OPSET = 21;
+/** Domain of the nodes --allow-custom writes for layers ONNX cannot express. */
+export const CUSTOM_DOMAIN = 'org.caffe-ts.caffe';
+
+export interface ExportOptions {
+  /** Default-domain opset to target (13..21, default 13). */
+  opset?: number;
+  /** Write layers ONNX cannot express as CUSTOM_DOMAIN nodes instead of failing. */
+  allowCustom?: boolean;
+  /** More blobs to expose as graph outputs (their final values), besides the net's outputs. */
+  outputs?: string[];
+  /** Graph name (default: the net's name). */
+  name?: string;
+}
+
+export interface OnnxExport {
+  graph: OnnxGraph;
+  opset: number;
+  /** Whether CUSTOM_DOMAIN nodes were written. */
+  custom: boolean;
+}
+
+/** Layers whose tops come from outside the net: their tops become graph inputs. */
+const SOURCE_TYPES = new Set(['Input', 'Data', 'ImageData', 'HDF5Data', 'MemoryData', 'WindowData']);
+
+export function exportOnnx(net: Net, options: ExportOptions = {}): OnnxExport {
+  const opset = options.opset ?? MIN_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw new NetError(`ONNX opset ${opset} is not supported: give ${MIN_OPSET} to ${MAX_OPSET}`);
+  }
+  const g = new OnnxGraph(options.name ?? (net.name || 'caffe'));
+  const value = new Map<string, string>();
+  // Caffe rewrites a blob in place; only its last writer's value carries the plain blob name.
+  const lastWriter = new Map<string, number>();
+  net.topIds.forEach((ids, i) => ids.forEach((id) => lastWriter.set(net.blobNames[id], i)));
+  const params = new Map<Blob, Map<string, string>>();
+  let custom = false;
+
+  for (const name of net.inputs) {
+    g.inputs.push({ name: g.claim(name), dims: net.blob(name).shape.slice() });
+    value.set(name, name);
+  }
+
+  net.layers.forEach((layer, i) => {
+    const layerName = net.layerNames[i];
+    const type = layer.type;
+    const bottomNames = net.bottomIds[i].map((id) => net.blobNames[id]);
+    const topNames = net.topIds[i].map((id) => net.blobNames[id]);
+    if (SOURCE_TYPES.has(type)) {
+      for (const t of topNames) {
+        if (value.has(t)) continue; // already a net input
+        g.inputs.push({ name: g.claim(t), dims: net.blob(t).shape.slice() });
+        value.set(t, t);
+      }
+      return;
+    }
+    const bottoms = bottomNames.map((b) => {
+      const v = value.get(b);
+      if (v === undefined) throw new NetError(`layer '${layerName}' reads blob '${b}', which nothing wrote`);
+      return v;
+    });
+    if (type === 'Split') {
+      // Split's tops are the bottom itself.
+      for (const t of topNames) value.set(t, bottoms[0]);
+      return;
+    }
+    const tops = topNames.map((t) => (lastWriter.get(t) === i && !g.isTaken(t) ? g.claim(t) : g.fresh(t)));
+    const ctx = makeContext(g, net, i, bottoms, tops, opset, params);
+    const convert = converterFor(type);
+    try {
+      if (!convert) throw ctx.error(`has no ONNX equivalent${options.allowCustom ? '' : ` (pass allowCustom / --allow-custom to write it as a '${CUSTOM_DOMAIN}' node)`}`);
+      convert(ctx);
+    } catch (e) {
+      if (!(e instanceof LayerError) || !options.allowCustom || convert) throw e;
+      customNode(ctx, layer.param);
+      custom = true;
+    }
+    topNames.forEach((t, k) => value.set(t, tops[k]));
+  });
+
+  const outputs = [...net.outputs, ...(options.outputs ?? []).filter((o) => !net.outputs.includes(o))];
+  for (const name of outputs) {
+    const v = value.get(name);
+    if (v === undefined) throw new NetError(`cannot output blob '${name}': the net has no such blob, or no layer wrote it`);
+    let out = v;
+    if (v !== name) {
+      // The blob's final value got another name (its plain name was an input's): copy it out.
+      out = g.isTaken(name) ? g.fresh(name) : g.claim(name);
+      g.node('Identity', [v], [out], {}, `${name}/output`);
+    }
+    g.outputs.push({ name: out, dims: net.blob(name).shape.slice() });
+  }
+  checkGraph(g, opset);
+  return { graph: g, opset, custom };
+}
+
+function makeContext(g: OnnxGraph, net: Net, i: number, bottoms: string[], tops: string[], opset: number, params: Map<Blob, Map<string, string>>): ConvertContext {
+  const layer = net.layers[i];
+  const name = net.layerNames[i];
+  const ctx: ConvertContext = {
+    g,
+    layer,
+    name,
+    bottoms,
+    bottomShapes: net.bottomVecs[i].map((b) => b.shape.slice()),
+    tops,
+    topShapes: net.topVecs[i].map((b) => b.shape.slice()),
+    opset,
+    param(k, dims) {
+      const blob = layer.blobs[k];
+      if (!blob) throw ctx.error(`has no parameter blob ${k}`);
+      const shape = dims ?? blob.shape;
+      // Shared parameters (same Blob) become one initializer per shape asked for.
+      const byShape = params.get(blob) ?? new Map<string, string>();
+      params.set(blob, byShape);
+      const key = shape.join('x');
+      let init = byShape.get(key);
+      if (!init) {
+        init = g.floatTensor(`${name}/param_${k}`, shape, blob.data);
+        byShape.set(key, init);
+      }
+      return init;
+    },
+    op(opType, inputs, out, attrs = {}) {
+      if (out === 'tmp') return g.op(opType, inputs, name, attrs);
+      return g.node(opType, inputs, [tops[out]], attrs, name)[0];
+    },
+    ints: (values) => g.int64Tensor(`${name}/const`, values),
+    scalar: (v) => g.floatScalar(`${name}/const`, v),
+    reduce(opType, x, axes, keepdims, out) {
+      const axesAsInput = opType === 'ReduceSum' ? opset >= 13 : opset >= 18;
+      const attrs: Record<string, AttrValue> = { keepdims: { type: 2, i: keepdims ? 1 : 0 } };
+      if (axesAsInput) return ctx.op(opType, [x, ctx.ints(axes)], out, attrs);
+      return ctx.op(opType, [x], out, { ...attrs, axes: intsAttr(axes) });
+    },
+    error: (detail) => new LayerError(name, layer.type, `cannot be exported to ONNX: ${detail}`),
+  };
+  return ctx;
+}
+
+/**
+ * A layer ONNX cannot express, kept as a node of CUSTOM_DOMAIN named by its Caffe type: its
+ * parameters are inputs after the bottoms, its LayerParameter (without blobs) a text attribute.
+ */
+function customNode(c: ConvertContext, param: any): void {
+  const inputs = [...c.bottoms, ...c.layer.blobs.map((_, k) => c.param(k))];
+  const copy = cloneMessage(param, 'LayerParameter');
+  copy.blobs = [];
+  const attrs: Record<string, AttrValue> = { caffe_layer: str(printText(copy, 'LayerParameter')) };
+  c.g.node(c.layer.type, inputs, [...c.tops], attrs, c.name, CUSTOM_DOMAIN);
+}

@@ -1,0 +1,45 @@
+// Caffe layer type -> converter, keyed by string like the layer registry. A converter writes
+// the nodes that compute the layer's tops from its bottoms, with Caffe's semantics.
+import type { Layer } from '../layers/layer.js';
+import type { LayerError } from '../util/errors.js';
+import type { OnnxGraph, AttrValue } from './graph.js';
+
+export interface ConvertContext {
+  readonly g: OnnxGraph;
+  readonly layer: Layer;
+  /** The layer's name: nodes are named after it. */
+  readonly name: string;
+  /** ONNX values holding the bottoms, and their (Caffe) shapes. */
+  readonly bottoms: readonly string[];
+  readonly bottomShapes: readonly (readonly number[])[];
+  /** Names the converter must produce, one per top, and the tops' Caffe shapes. */
+  readonly tops: readonly string[];
+  readonly topShapes: readonly (readonly number[])[];
+  readonly opset: number;
+  /** The initializer holding the layer's parameter blob `i` (one per shared blob). */
+  param(i: number, dims?: readonly number[]): string;
+  /** A node computing top `t` (or an intermediate when `t` is a string name). */
+  op(opType: string, inputs: string[], out: number | 'tmp', attrs?: Record<string, AttrValue>): string;
+  /** int64 constant (shapes, axes, ...). */
+  ints(values: readonly number[]): string;
+  scalar(v: number): string;
+  /** Reduce-family node: axes move from attribute to input in opset 18 (13 for ReduceSum). */
+  reduce(opType: string, x: string, axes: readonly number[], keepdims: boolean, out: number | 'tmp'): string;
+  error(detail: string): LayerError;
+}
+
+export type Converter = (c: ConvertContext) => void;
+
+const converters = new Map<string, Converter>();
+
+export function registerConverter(type: string, fn: Converter): void {
+  converters.set(type, fn);
+}
+
+export function converterFor(type: string): Converter | undefined {
+  return converters.get(type);
+}
+
+export function convertibleTypes(): string[] {
+  return [...converters.keys()].sort();
+}
