@@ -18,15 +18,17 @@ function convLike(opType: 'Conv' | 'ConvTranspose') {
     const n = shape.length - 2;
     if (n < 1) throw c.error(`a ${shape.length}-D bottom has no spatial axes for an ONNX ${opType}`);
     const geo = convGeometry(c.layer, cp, n, { shapeString: () => `(${shape.join(',')})` } as never);
-    const inputs = [c.bottoms[0], c.param(0)];
-    if (cp.bias_term ?? true) inputs.push(c.param(1, [c.layer.blobs[1].count]));
-    c.op(opType, inputs, 0, {
+    const params = [c.param(0)];
+    if (cp.bias_term ?? true) params.push(c.param(1, [c.layer.blobs[1].count]));
+    const attrs = {
       kernel_shape: ints(geo.kernel),
       strides: ints(geo.stride),
       pads: ints([...geo.pad, ...geo.pad]),
       dilations: ints(geo.dilation),
       group: int(Number(cp.group ?? 1)),
-    });
+    };
+    // Several bottoms share the filters, one top each.
+    c.bottoms.forEach((b, k) => c.op(opType, [b, ...params], k, attrs));
   };
 }
 
@@ -56,28 +58,66 @@ function tailPad(c: ConvertContext, size: number, lead: number, k: number, s: nu
   return tail;
 }
 
+const FLT_MAX = 3.4028234663852886e38;
+const FLT_MIN = 1.1754943508222875e-38;
+
 /**
  * Caffe pooling on a 4-D bottom: windows of `geo` producing `outHW`. AVE divides by the window
  * clipped to the padded input (pads count, the overhang past them does not): the leading pads
  * become real zeros (a Pad node), the overhang a trailing pad that count_include_pad=0 ignores.
+ * Without padding Caffe's last window may start past the input and be empty (-FLT_MAX for MAX,
+ * 0/0 or 0 for AVE): ONNX has no such window, so the output is padded with that value.
+ * With `mask`, MAX also writes Caffe's argmax top (h * W + w in each plane, -1 when empty).
  */
-export function poolNodes(c: ConvertContext, x: string, inHW: readonly number[], method: number, geo: PoolGeometry, outHW: readonly number[], out: number | 'tmp'): string {
+export function poolNodes(c: ConvertContext, x: string, inHW: readonly number[], method: number, geo: PoolGeometry, outHW: readonly number[], out: number | 'tmp', mask?: number): string {
   const { kernel, pad, stride } = geo;
+  const valid = [0, 1].map((d) => {
+    let v = outHW[d];
+    while (v > 1 && (v - 1) * stride[d] >= inHW[d] + 2 * pad[d]) v--;
+    return v;
+  });
+  const empty = [outHW[0] - valid[0], outHW[1] - valid[1]];
+  const padded = empty[0] || empty[1];
+  const stage = (o: number | 'tmp') => (padded ? 'tmp' : o);
+  let y: string;
+  let fill: number;
   if (method === POOL_MAX) {
-    const tails = [0, 1].map((d) => tailPad(c, inHW[d], pad[d], kernel[d], stride[d], outHW[d]));
-    return c.op('MaxPool', [x], out, { kernel_shape: ints(kernel), strides: ints(stride), pads: ints([pad[0], pad[1], ...tails]) });
+    const tails = [0, 1].map((d) => tailPad(c, inHW[d], pad[d], kernel[d], stride[d], valid[d]));
+    const attrs = { kernel_shape: ints(kernel), strides: ints(stride), pads: ints([pad[0], pad[1], ...tails]) };
+    fill = -FLT_MAX;
+    if (mask === undefined) {
+      y = c.op('MaxPool', [x], stage(out), attrs);
+    } else {
+      const [v, idx] = c.g.node('MaxPool', [x], 2, attrs, c.name);
+      y = padded ? v : c.op('Identity', [v], out);
+      const plane = c.op('Mod', [idx, c.ints([inHW[0] * inHW[1]])], 'tmp');
+      let m = c.op('Cast', [plane], stage(mask), { to: int(1) });
+      if (padded) m = emptyWindows(c, m, empty, -1, mask);
+    }
+  } else {
+    let src = x;
+    if (pad[0] || pad[1]) src = c.op('Pad', [x, c.ints([0, 0, pad[0], pad[1], 0, 0, pad[0], pad[1]])], 'tmp');
+    const size = [inHW[0] + 2 * pad[0], inHW[1] + 2 * pad[1]];
+    const tails = [0, 1].map((d) => tailPad(c, size[d], 0, kernel[d], stride[d], valid[d]));
+    const attrs = { kernel_shape: ints(kernel), strides: ints(stride), pads: ints([0, 0, ...tails]), count_include_pad: int(0) };
+    if (method === POOL_AVE) {
+      y = c.op('AveragePool', [src], stage(out), attrs);
+      // An empty window starting right at the end has divisor 0 (NaN); further out, a negative one (0).
+      fill = [0, 1].some((d) => empty[d] && (outHW[d] - 1) * stride[d] === inHW[d]) ? NaN : 0;
+    } else {
+      // STOCHASTIC at test time: sum(x^2) / (FLT_MIN + sum(x)) over the window (the divisors cancel).
+      const num = c.op('AveragePool', [c.op('Mul', [src, src], 'tmp')], 'tmp', attrs);
+      const den = c.op('Add', [c.op('AveragePool', [src], 'tmp', attrs), c.scalar(FLT_MIN)], 'tmp');
+      y = c.op('Div', [num, den], stage(out));
+      fill = 0;
+    }
   }
-  let src = x;
-  if (pad[0] || pad[1]) src = c.op('Pad', [x, c.ints([0, 0, pad[0], pad[1], 0, 0, pad[0], pad[1]])], 'tmp');
-  const padded = [inHW[0] + 2 * pad[0], inHW[1] + 2 * pad[1]];
-  const tails = [0, 1].map((d) => tailPad(c, padded[d], 0, kernel[d], stride[d], outHW[d]));
-  const attrs = { kernel_shape: ints(kernel), strides: ints(stride), pads: ints([0, 0, ...tails]), count_include_pad: int(0) };
-  if (method === POOL_AVE) return c.op('AveragePool', [src], out, attrs);
-  // STOCHASTIC at test time: the window's sum of squares over its sum (same divisor cancels).
-  const sq = c.op('Mul', [src, src], 'tmp');
-  const num = c.op('AveragePool', [sq], 'tmp', attrs);
-  const den = c.op('AveragePool', [src], 'tmp', attrs);
-  return c.op('Div', [num, den], out);
+  return padded ? emptyWindows(c, y, empty, fill, out) : y;
+}
+
+/** Appends `empty` trailing windows holding `value` along H and W. */
+function emptyWindows(c: ConvertContext, y: string, empty: number[], value: number, out: number | 'tmp'): string {
+  return c.op('Pad', [y, c.ints([0, 0, 0, 0, 0, 0, empty[0], empty[1]]), c.scalar(value)], out);
 }
 
 function pooling(c: ConvertContext): void {
@@ -85,12 +125,13 @@ function pooling(c: ConvertContext): void {
   const method: number = pp.pool;
   if (method === POOL_STOCHASTIC && c.layer.phase !== TEST) throw c.error('STOCHASTIC pooling samples at random in TRAIN: export a TEST-phase net');
   const inShape = c.bottomShapes[0];
-  if (pp.global_pooling && method !== POOL_STOCHASTIC) {
+  const mask = c.tops.length > 1 ? 1 : undefined;
+  if (pp.global_pooling && method !== POOL_STOCHASTIC && mask === undefined) {
     c.op(method === POOL_MAX ? 'GlobalMaxPool' : 'GlobalAveragePool', [c.bottoms[0]], 0);
     return;
   }
   const geo = pp.global_pooling ? { kernel: [inShape[2], inShape[3]] as [number, number], pad: [0, 0] as [number, number], stride: [1, 1] as [number, number] } : poolGeometry(pp);
-  poolNodes(c, c.bottoms[0], inShape.slice(2), method, geo, c.topShapes[0].slice(2), 0);
+  poolNodes(c, c.bottoms[0], inShape.slice(2), method, geo, c.topShapes[0].slice(2), 0, mask);
 }
 
 function lrn(c: ConvertContext): void {

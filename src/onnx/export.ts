@@ -43,6 +43,7 @@ export function exportOnnx(net: Net, options: ExportOptions = {}): OnnxExport {
     throw new NetError(`ONNX opset ${opset} is not supported: give ${MIN_OPSET} to ${MAX_OPSET}`);
   }
   const g = new OnnxGraph(options.name ?? (net.name || 'caffe'));
+  g.reserve(net.blobNames);
   const value = new Map<string, string>();
   // Caffe rewrites a blob in place; only its last writer's value carries the plain blob name.
   const lastWriter = new Map<string, number>();

@@ -44,18 +44,24 @@ export class OnnxGraph {
   readonly outputs: ValueInfo[] = [];
   readonly valueInfo: ValueInfo[] = [];
   private readonly names = new Set<string>();
+  /** Names only claim() may take (the Caffe blob names), so fresh() never takes one early. */
+  private readonly reserved = new Set<string>();
   private readonly nodeNames = new Set<string>();
 
   constructor(readonly name: string) {}
+
+  reserve(names: Iterable<string>): void {
+    for (const n of names) this.reserved.add(n);
+  }
 
   isTaken(name: string): boolean {
     return this.names.has(name);
   }
 
-  /** Claims `base`, or `base_1`, `base_2`... if taken. */
+  /** Claims `base`, or `base_1`, `base_2`... if taken or reserved. */
   fresh(base: string): string {
     let name = base;
-    for (let k = 1; this.names.has(name); k++) name = `${base}_${k}`;
+    for (let k = 1; this.names.has(name) || this.reserved.has(name); k++) name = `${base}_${k}`;
     this.names.add(name);
     return name;
   }
