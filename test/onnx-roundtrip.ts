@@ -44,9 +44,11 @@ export async function onnxRoundTrip(caseDir: string, options: ExportOptions = {}
     const file = spec.forward![blob];
     const expected = readNpyAsFloat32(join(dir, file));
     const got = results[blob];
+    // Shapes against Caffe's blob (pycaffe writes a 0-axis loss blob as shape (1,)); values against its numbers.
     const dims = Array.from(got.dims, Number);
-    if (dims.join('x') !== expected.shape.join('x')) {
-      failures.push(`'${blob}': onnxruntime's shape ${dims.join('x')}, Caffe's ${expected.shape.join('x')}`);
+    const caffeShape = net.blob(blob).shape;
+    if (dims.join('x') !== caffeShape.join('x')) {
+      failures.push(`'${blob}': onnxruntime's shape (${dims.join(',')}), Caffe's (${caffeShape.join(',')})`);
       continue;
     }
     const msg = compareTensor({ shape: dims, data: got.data as Float32Array }, expected, toleranceFor(spec, file, DEFAULT_TOLERANCE));

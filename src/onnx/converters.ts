@@ -4,3 +4,4 @@ import './convert-neuron.js';
 import './convert-structure.js';
 import './convert-norm.js';
 import './convert-data.js';
+import './convert-loss.js';
