@@ -13,3 +13,4 @@ export { messageType, newMessage, fromObject, has, cloneMessage, type Message } 
 export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';
 export * from './solvers/index.js';
 export { MemoryDataLayer } from './layers/memory-data.js';
+export { exportOnnx, writeOnnx, encodeOnnx, convertibleTypes, type ExportOptions, type OnnxExport, type WriteOptions } from './onnx/index.js';

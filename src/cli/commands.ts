@@ -7,6 +7,7 @@ import { demoCommand } from './demo.js';
 import { trainCommand } from './train.js';
 import { testCommand } from './test.js';
 import { timeCommand } from './time.js';
+import { exportOnnxCommand } from './export-onnx.js';
 
 export interface Command {
   summary: string;
@@ -23,4 +24,5 @@ export const commands: Record<string, Command> = {
   train: trainCommand,
   test: testCommand,
   time: timeCommand,
+  'export-onnx': exportOnnxCommand,
 };

@@ -1,7 +1,7 @@
 // Loss layers and Accuracy, so that TEST-phase nets that report them export whole. Each top is
 // Caffe's scalar: the loss before loss_weight (Caffe applies the weight only to gradients).
 import { has, newMessage, type Message } from '../proto/schema.js';
-import { FLT_MIN, getNormalizer, ignoreLabelOf, normalizationMode, BATCH_SIZE, VALID } from '../layers/softmax-with-loss.js';
+import { FLT_MIN, LOG_THRESHOLD, getNormalizer, ignoreLabelOf, normalizationMode, BATCH_SIZE, VALID } from '../layers/softmax-with-loss.js';
 import { registerConverter, type ConvertContext } from './registry.js';
 import { int } from './graph.js';
 
@@ -104,4 +104,57 @@ registerConverter('Accuracy', (c) => {
   const count = mask ? c.reduce('ReduceSum', mask, allAxes(3), false, 'tmp') : c.scalar(outer * inner);
   // 0 when nothing counts, as Caffe.
   c.op('Div', [hits, c.op('Max', [count, c.scalar(1)], 'tmp')], 0);
+});
+
+/** Scores as [N, dim] and labels as int64 [N, 1] (one label per item). */
+function perItem(c: ConvertContext) {
+  const shape = c.bottomShapes[0];
+  const num = shape[0];
+  const dim = prod(shape) / num;
+  const scores = c.op('Reshape', [c.bottoms[0], c.ints([num, dim])], 'tmp');
+  const label = c.op('Cast', [c.op('Reshape', [c.bottoms[1], c.ints([num, 1])], 'tmp')], 'tmp', { to: int(7) });
+  return { num, dim, scores, label };
+}
+
+registerConverter('MultinomialLogisticLoss', (c) => {
+  const { num, scores, label } = perItem(c);
+  const picked = c.op('GatherElements', [scores, label], 'tmp', { axis: int(1) });
+  const logp = c.op('Log', [c.op('Max', [picked, c.scalar(LOG_THRESHOLD)], 'tmp')], 'tmp');
+  const sum = c.op('Neg', [c.reduce('ReduceSum', logp, [0, 1], false, 'tmp')], 'tmp');
+  c.op('Div', [sum, c.scalar(num)], 0);
+});
+
+registerConverter('HingeLoss', (c) => {
+  const { num, dim, scores, label } = perItem(c);
+  // t = +1 at the label's class, -1 elsewhere: margin = max(0, 1 - t x).
+  const classes = c.g.int64Tensor(`${c.name}/classes`, Array.from({ length: dim }, (_, i) => i));
+  const isLabel = c.op('Cast', [c.op('Equal', [classes, label], 'tmp')], 'tmp', { to: int(1) });
+  const t = c.op('Sub', [c.op('Mul', [isLabel, c.scalar(2)], 'tmp'), c.scalar(1)], 'tmp');
+  let margin = c.op('Relu', [c.op('Sub', [c.scalar(1), c.op('Mul', [t, scores], 'tmp')], 'tmp')], 'tmp');
+  const norm: number = paramOf(c, 'hinge_loss_param', 'HingeLossParameter').norm;
+  if (norm === 2) margin = c.op('Mul', [margin, margin], 'tmp');
+  c.op('Div', [c.reduce('ReduceSum', margin, [0, 1], false, 'tmp'), c.scalar(num)], 0);
+});
+
+registerConverter('ContrastiveLoss', (c) => {
+  const p = paramOf(c, 'contrastive_loss_param', 'ContrastiveLossParameter');
+  const shape = c.bottomShapes[0];
+  const num = shape[0];
+  const a = c.op('Reshape', [c.bottoms[0], c.ints([num, prod(shape) / num])], 'tmp');
+  const b = c.op('Reshape', [c.bottoms[1], c.ints([num, prod(shape) / num])], 'tmp');
+  const distSq = c.reduce('ReduceSumSquare', c.op('Sub', [a, b], 'tmp'), [1], false, 'tmp');
+  const flag = c.op('Reshape', [c.bottoms[2], c.ints([num])], 'tmp');
+  // Similar when the flag truncates to a nonzero integer, as Caffe's static_cast<int>.
+  const similar = c.op('Not', [c.op('Equal', [c.op('Cast', [flag], 'tmp', { to: int(7) }), c.ints([0])], 'tmp')], 'tmp');
+  const margin = c.scalar(p.margin);
+  let dissimilar: string;
+  if (p.legacy_version) {
+    dissimilar = c.op('Relu', [c.op('Sub', [margin, distSq], 'tmp')], 'tmp');
+  } else {
+    const m = c.op('Relu', [c.op('Sub', [margin, c.op('Sqrt', [distSq], 'tmp')], 'tmp')], 'tmp');
+    dissimilar = c.op('Mul', [m, m], 'tmp');
+  }
+  const per = c.op('Where', [similar, distSq, dissimilar], 'tmp');
+  const sum = c.reduce('ReduceSum', per, [0], false, 'tmp');
+  c.op('Div', [c.op('Div', [sum, c.scalar(num)], 'tmp'), c.scalar(2)], 0);
 });

@@ -9,6 +9,21 @@ const POOL_MAX = 0;
 const POOL_AVE = 1;
 const POOL_STOCHASTIC = 2;
 
+/**
+ * Conv pads giving Caffe's output size. Caffe divides with C's truncation, so a kernel longer
+ * than the padded input still yields one output, reading zeros past the end (im2col's
+ * out-of-range value): a larger trailing pad says the same to ONNX, which floors.
+ */
+function convPads(c: ConvertContext, geo: { kernel: number[]; stride: number[]; pad: number[]; dilation: number[] }): number[] {
+  const inSp = c.bottomShapes[0].slice(2);
+  const outSp = c.topShapes[0].slice(2);
+  const tails = geo.pad.map((p, d) => {
+    const extent = geo.dilation[d] * (geo.kernel[d] - 1) + 1;
+    return Math.max(p, (outSp[d] - 1) * geo.stride[d] + extent - inSp[d] - p);
+  });
+  return [...geo.pad, ...tails];
+}
+
 function convLike(opType: 'Conv' | 'ConvTranspose') {
   return (c: ConvertContext) => {
     const cp = convParam(c.layer);
@@ -23,7 +38,7 @@ function convLike(opType: 'Conv' | 'ConvTranspose') {
     const attrs = {
       kernel_shape: ints(geo.kernel),
       strides: ints(geo.stride),
-      pads: ints([...geo.pad, ...geo.pad]),
+      pads: ints(opType === 'Conv' ? convPads(c, geo) : [...geo.pad, ...geo.pad]),
       dilations: ints(geo.dilation),
       group: int(Number(cp.group ?? 1)),
     };
@@ -176,6 +191,32 @@ function spp(c: ConvertContext): void {
   if (levels.length > 1) c.op('Concat', levels, 0, { axis: int(1) });
 }
 
+/**
+ * Im2col as a grouped convolution whose filters are one-hot: output channel c * K + r copies
+ * kernel position r (row-major over the kernel) of input channel c, Caffe's column order.
+ */
+function im2col(c: ConvertContext): void {
+  const cp = convParam(c.layer);
+  const shape = c.bottomShapes[0];
+  const axis = (cp.axis ?? 1) < 0 ? cp.axis + shape.length : cp.axis ?? 1;
+  if (axis !== 1) throw c.error(`convolution_param.axis ${cp.axis}: ONNX convolves with channels on axis 1 only`);
+  const n = shape.length - 2;
+  const geo = convGeometry(c.layer, cp, n, { shapeString: () => `(${shape.join(',')})` } as never);
+  const channels = shape[1];
+  const k = geo.kernel.reduce((a, b) => a * b, 1);
+  const w = new Float32Array(channels * k * k);
+  for (let o = 0; o < channels * k; o++) w[o * k + (o % k)] = 1;
+  const filters = c.g.floatTensor(`${c.name}/onehot`, [channels * k, 1, ...geo.kernel], w);
+  c.op('Conv', [c.bottoms[0], filters], 0, {
+    kernel_shape: ints(geo.kernel),
+    strides: ints(geo.stride),
+    pads: ints(convPads(c, geo)),
+    dilations: ints(geo.dilation),
+    group: int(channels),
+  });
+}
+
+registerConverter('Im2col', im2col);
 registerConverter('Convolution', convLike('Conv'));
 registerConverter('Deconvolution', convLike('ConvTranspose'));
 registerConverter('Pooling', pooling);
