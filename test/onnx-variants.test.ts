@@ -2,6 +2,10 @@
 // onnxruntime, against caffe-ts's own forward (itself checked against Caffe's numbers by the
 // fixture suites). Each net: Input layers with random data, one or two layers under test.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES } from './helpers.js';
+import { inDir } from '../src/check/net-case.js';
 import * as ort from 'onnxruntime-node';
 import { Net } from '../src/graph/net.js';
 import { parseText } from '../src/format/text.js';
@@ -99,9 +103,35 @@ describe('ONNX export of parameter variants, against caffe-ts\'s forward', () =>
   for (const [name, net, inputs] of CASES) {
     it(name, async () => expect((await roundTrip(`name: "v"\n${net}`, inputs)).join('\n')).toBe(''));
   }
+  it('a Data layer\'s tops become graph inputs, fed with what the layer produced', async () => {
+    const dir = join(FIXTURES, 'oracle/data_random/000');
+    const text = readFileSync(join(dir, 'net.prototxt'), 'utf8') +
+      'layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 4 weight_filler { type: "gaussian" std: 0.1 } } }\n' +
+      'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }\n';
+    const net = inDir(dir, () => {
+      const n = new Net(parseText(text, 'NetParameter'), { phase: 'TEST' });
+      n.forward();
+      return n;
+    });
+    const e = exportOnnx(net);
+    expect(e.graph.inputs.map((v) => [v.name, v.dims])).toEqual([['data', net.blob('data').shape], ['label', net.blob('label').shape]]);
+    const s = await session(encodeOnnx(e));
+    const res = await s.run({
+      data: new ort.Tensor('float32', Float32Array.from(net.blob('data').data), net.blob('data').shape),
+      label: new ort.Tensor('float32', Float32Array.from(net.blob('label').data), net.blob('label').shape),
+    });
+    await s.release();
+    expect(compareTensor({ shape: [1], data: res.loss.data as Float32Array }, { shape: [1], data: net.blob('loss').data }, { abs: 1e-5, rel: 1e-4 })).toBeNull();
+  });
+  it('DummyData with a random filler is an error; a constant one is a tensor', () => {
+    const net = new Net(parseText('layer { name: "d" type: "DummyData" top: "x" dummy_data_param { shape { dim: 2 } data_filler { type: "gaussian" } } }', 'NetParameter'), { phase: 'TEST' });
+    expect(() => exportOnnx(net)).toThrow(/layer 'd' \(DummyData\): cannot be exported to ONNX: top 0 is filled by a 'gaussian' filler at random/);
+  });
   it('Dropout and STOCHASTIC pooling in TRAIN are random: an error naming the layer', () => {
     const net = new Net(parseText(`${input('x', [2, 3, 4, 4])}layer { name: "d" type: "Dropout" bottom: "x" top: "y" }`, 'NetParameter'), { phase: 'TRAIN' });
     expect(() => exportOnnx(net)).toThrow(LayerError);
     expect(() => exportOnnx(net)).toThrow(/layer 'd' \(Dropout\): cannot be exported to ONNX: Dropout drops at random in TRAIN/);
+    const pool = new Net(parseText(`${input('x', [1, 1, 4, 4])}layer { name: "p" type: "Pooling" bottom: "x" top: "y" pooling_param { pool: STOCHASTIC kernel_size: 2 } }`, 'NetParameter'), { phase: 'TRAIN' });
+    expect(() => exportOnnx(pool)).toThrow(/layer 'p' \(Pooling\): cannot be exported to ONNX: STOCHASTIC pooling samples at random in TRAIN/);
   });
 });

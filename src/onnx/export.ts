@@ -35,7 +35,7 @@ export interface OnnxExport {
 }
 
 /** Layers whose tops come from outside the net: their tops become graph inputs. */
-const SOURCE_TYPES = new Set(['Input', 'Data', 'ImageData', 'HDF5Data', 'MemoryData', 'WindowData']);
+const SOURCE_TYPES = new Set(['Input', 'Data', 'ImageData', 'HDF5Data', 'MemoryData']);
 
 export function exportOnnx(net: Net, options: ExportOptions = {}): OnnxExport {
   const opset = options.opset ?? MIN_OPSET;
