@@ -1,15 +1,11 @@
 // Loss layers and Accuracy, so that TEST-phase nets that report them export whole. Each top is
 // Caffe's scalar: the loss before loss_weight (Caffe applies the weight only to gradients).
-import { has, newMessage, type Message } from '../proto/schema.js';
+import { has } from '../proto/schema.js';
 import { FLT_MIN, LOG_THRESHOLD, getNormalizer, ignoreLabelOf, normalizationMode, BATCH_SIZE, VALID } from '../layers/softmax-with-loss.js';
-import { registerConverter, type ConvertContext } from './registry.js';
+import { registerConverter, paramOf, canonAxis, prod, type ConvertContext } from './registry.js';
 import { int } from './graph.js';
 
-const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-function paramOf(c: ConvertContext, field: string, type: string): Message {
-  return c.layer.param[field] ?? newMessage(type);
-}
 
 function allAxes(rank: number): number[] {
   return Array.from({ length: rank }, (_, i) => i);
@@ -49,7 +45,7 @@ function normalized(c: ConvertContext, sum: string, mode: number, outer: number,
 registerConverter('SoftmaxWithLoss', (c) => {
   const rank = c.bottomShapes[0].length;
   const a = paramOf(c, 'softmax_param', 'SoftmaxParameter').axis;
-  const axis = a < 0 ? a + rank : a;
+  const axis = canonAxis(a, rank);
   const { outer, classes, inner, label, mask } = classLayout(c, axis, ignoreLabelOf(c.layer));
   const prob = c.op('Softmax', [c.bottoms[0]], c.tops.length > 1 ? 1 : 'tmp', { axis: int(axis) });
   const p3 = c.op('Reshape', [prob, c.ints([outer, classes, inner])], 'tmp');
@@ -91,7 +87,7 @@ registerConverter('Accuracy', (c) => {
   if (c.tops.length > 1) throw c.error('the per-class accuracy top has no ONNX form here; export with one top');
   const p = paramOf(c, 'accuracy_param', 'AccuracyParameter');
   const rank = c.bottomShapes[0].length;
-  const axis = p.axis < 0 ? p.axis + rank : p.axis;
+  const axis = canonAxis(p.axis, rank);
   const { outer, classes, inner, label, mask } = classLayout(c, axis, has(p, 'ignore_label') ? p.ignore_label : null);
   const s3 = c.op('Reshape', [c.bottoms[0], c.ints([outer, classes, inner])], 'tmp');
   const truth = c.op('GatherElements', [s3, label], 'tmp', { axis: int(1) });

@@ -1,15 +1,11 @@
 // Element-wise layers. Constants are computed in float32 exactly as the Caffe layer computes
 // them (Exp's inner and outer scales, Log's base scale), so the graph repeats Caffe's arithmetic.
-import { newMessage, type Message } from '../proto/schema.js';
 import { TEST } from '../layers/layer.js';
-import { registerConverter, type ConvertContext } from './registry.js';
+import { registerConverter, paramOf, type ConvertContext } from './registry.js';
 import { float, int } from './graph.js';
 
 const f32 = Math.fround;
 
-function paramOf(c: ConvertContext, field: string, type: string): Message {
-  return c.layer.param[field] ?? newMessage(type);
-}
 
 /** A layer that is one ONNX operator on its bottom. */
 function simple(opType: string) {

@@ -1,14 +1,11 @@
 // BatchNorm and MVN: Caffe's normalizations, with its statistics arithmetic.
-import { has, newMessage, type Message } from '../proto/schema.js';
+import { has } from '../proto/schema.js';
 import { TEST } from '../layers/layer.js';
-import { registerConverter, type ConvertContext } from './registry.js';
+import { registerConverter, paramOf } from './registry.js';
 import { float } from './graph.js';
 
 const f32 = Math.fround;
 
-function paramOf(c: ConvertContext, field: string, type: string): Message {
-  return c.layer.param[field] ?? newMessage(type);
-}
 
 registerConverter('BatchNorm', (c) => {
   const p = paramOf(c, 'batch_norm_param', 'BatchNormParameter');

@@ -1,40 +1,33 @@
 // Layers that route, reshape, combine or reduce blobs, and the parameterised affine ones.
 // Shapes are taken from the Caffe net (its blobs are already shaped), so Reshape targets are
 // static: the exported graph has the net's input shapes.
-import { has, newMessage, type Message } from '../proto/schema.js';
-import { registerConverter, type ConvertContext } from './registry.js';
+import { has } from '../proto/schema.js';
+import { registerConverter, paramOf, canonAxis, prod, type ConvertContext } from './registry.js';
 import { int } from './graph.js';
 
 const f32 = Math.fround;
-const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-function paramOf(c: ConvertContext, field: string, type: string): Message {
-  return c.layer.param[field] ?? newMessage(type);
-}
 
-function canon(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
-}
 
 function reshapeTo(c: ConvertContext, x: string, shape: readonly number[], out: number | 'tmp'): string {
   return c.op('Reshape', [x, c.ints(shape)], out);
 }
 
 registerConverter('Softmax', (c) => {
-  const axis = canon(paramOf(c, 'softmax_param', 'SoftmaxParameter').axis, c.bottomShapes[0].length);
+  const axis = canonAxis(paramOf(c, 'softmax_param', 'SoftmaxParameter').axis, c.bottomShapes[0].length);
   c.op('Softmax', [c.bottoms[0]], 0, { axis: int(axis) });
 });
 
 registerConverter('Concat', (c) => {
   const p = paramOf(c, 'concat_param', 'ConcatParameter');
-  const axis = has(p, 'concat_dim') ? Number(p.concat_dim) : canon(p.axis, c.bottomShapes[0].length);
+  const axis = has(p, 'concat_dim') ? Number(p.concat_dim) : canonAxis(p.axis, c.bottomShapes[0].length);
   if (c.bottoms.length === 1) c.op('Identity', [c.bottoms[0]], 0);
   else c.op('Concat', [...c.bottoms], 0, { axis: int(axis) });
 });
 
 registerConverter('Slice', (c) => {
   const p = paramOf(c, 'slice_param', 'SliceParameter');
-  const axis = has(p, 'slice_dim') ? Number(p.slice_dim) : canon(p.axis, c.bottomShapes[0].length);
+  const axis = has(p, 'slice_dim') ? Number(p.slice_dim) : canonAxis(p.axis, c.bottomShapes[0].length);
   if (c.tops.length === 1) {
     c.op('Identity', [c.bottoms[0]], 0);
     return;
@@ -50,7 +43,7 @@ registerConverter('Reshape', reshapeToTop);
 registerConverter('Crop', (c) => {
   const p = paramOf(c, 'crop_param', 'CropParameter');
   const shape = c.bottomShapes[0];
-  const start = canon(p.axis, shape.length);
+  const start = canonAxis(p.axis, shape.length);
   const given: number[] = Array.from(p.offset ?? [], Number);
   const axes: number[] = [];
   const starts: number[] = [];
@@ -68,7 +61,7 @@ registerConverter('Tile', (c) => {
   const p = paramOf(c, 'tile_param', 'TileParameter');
   const shape = c.bottomShapes[0];
   const repeats = shape.map(() => 1);
-  repeats[canon(p.axis, shape.length)] = Number(p.tiles);
+  repeats[canonAxis(p.axis, shape.length)] = Number(p.tiles);
   c.op('Tile', [c.bottoms[0], c.ints(repeats)], 0);
 });
 
@@ -101,7 +94,7 @@ function affineLayer(opType: 'Mul' | 'Add', field: string, type: string) {
   return (c: ConvertContext) => {
     const p = paramOf(c, field, type);
     const rank = c.bottomShapes[0].length;
-    const axis = canon(p.axis, rank);
+    const axis = canonAxis(p.axis, rank);
     let operand: string;
     let paramIndex = 0;
     if (c.bottoms.length > 1) {
@@ -121,7 +114,7 @@ registerConverter('Bias', affineLayer('Add', 'bias_param', 'BiasParameter'));
 registerConverter('InnerProduct', (c) => {
   const p = paramOf(c, 'inner_product_param', 'InnerProductParameter');
   const shape = c.bottomShapes[0];
-  const axis = canon(p.axis, shape.length);
+  const axis = canonAxis(p.axis, shape.length);
   const n = Number(p.num_output);
   const m = prod(shape.slice(0, axis));
   const k = prod(shape.slice(axis));
@@ -137,7 +130,7 @@ registerConverter('InnerProduct', (c) => {
 registerConverter('Reduction', (c) => {
   const p = paramOf(c, 'reduction_param', 'ReductionParameter');
   const shape = c.bottomShapes[0];
-  const axis = canon(p.axis, shape.length);
+  const axis = canonAxis(p.axis, shape.length);
   const axes = shape.map((_, i) => i).slice(axis);
   const op: number = p.operation;
   let coeff: number = p.coeff;
@@ -156,7 +149,7 @@ registerConverter('ArgMax', (c) => {
   const k = Number(p.top_k);
   const attrs = { largest: int(1), sorted: int(1) };
   if (has(p, 'axis')) {
-    const axis = canon(p.axis, shape.length);
+    const axis = canonAxis(p.axis, shape.length);
     const [values, indices] = c.g.node('TopK', [c.bottoms[0], c.ints([k])], 2, { ...attrs, axis: int(axis) }, c.name);
     if (p.out_max_val) c.op('Identity', [values], 0);
     else c.op('Cast', [indices], 0, { to: int(1) });

@@ -1,5 +1,6 @@
 // Caffe layer type -> converter, keyed by string like the layer registry. A converter writes
 // the nodes that compute the layer's tops from its bottoms, with Caffe's semantics.
+import { newMessage, type Message } from '../proto/schema.js';
 import type { Layer } from '../layers/layer.js';
 import type { LayerError } from '../util/errors.js';
 import type { OnnxGraph, AttrValue } from './graph.js';
@@ -43,3 +44,15 @@ export function converterFor(type: string): Converter | undefined {
 export function convertibleTypes(): string[] {
   return [...converters.keys()].sort();
 }
+
+/** The layer's `field` parameter message, or one holding the defaults. */
+export function paramOf(c: ConvertContext, field: string, type: string): Message {
+  return c.layer.param[field] ?? newMessage(type);
+}
+
+/** A Caffe axis (negative counts from the end) as a non-negative index. */
+export function canonAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+export const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
