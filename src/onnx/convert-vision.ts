@@ -9,6 +9,17 @@ const POOL_MAX = 0;
 const POOL_AVE = 1;
 const POOL_STOCHASTIC = 2;
 
+/** convolution_param and its geometry, for a bottom with channels on axis 1 and spatial axes after. */
+function convSetup(c: ConvertContext) {
+  const cp = convParam(c.layer);
+  const shape = c.bottomShapes[0];
+  const axis = (cp.axis ?? 1) < 0 ? cp.axis + shape.length : cp.axis ?? 1;
+  if (axis !== 1) throw c.error(`convolution_param.axis ${cp.axis}: ONNX convolves with channels on axis 1 only`);
+  if (shape.length < 3) throw c.error(`a ${shape.length}-D bottom has no spatial axes for an ONNX convolution`);
+  const geo = convGeometry(c.layer, cp, shape.length - 2, c.bottomBlobs[0]);
+  return { cp, geo };
+}
+
 /**
  * Conv pads giving Caffe's output size. Caffe divides with C's truncation, so a kernel longer
  * than the padded input still yields one output, reading zeros past the end (im2col's
@@ -26,13 +37,7 @@ function convPads(c: ConvertContext, geo: { kernel: number[]; stride: number[]; 
 
 function convLike(opType: 'Conv' | 'ConvTranspose') {
   return (c: ConvertContext) => {
-    const cp = convParam(c.layer);
-    const shape = c.bottomShapes[0];
-    const axis = (cp.axis ?? 1) < 0 ? cp.axis + shape.length : cp.axis ?? 1;
-    if (axis !== 1) throw c.error(`convolution_param.axis ${cp.axis}: ONNX convolves with channels on axis 1 only`);
-    const n = shape.length - 2;
-    if (n < 1) throw c.error(`a ${shape.length}-D bottom has no spatial axes for an ONNX ${opType}`);
-    const geo = convGeometry(c.layer, cp, n, { shapeString: () => `(${shape.join(',')})` } as never);
+    const { cp, geo } = convSetup(c);
     const params = [c.param(0)];
     if (cp.bias_term ?? true) params.push(c.param(1, [c.layer.blobs[1].count]));
     const attrs = {
@@ -196,13 +201,8 @@ function spp(c: ConvertContext): void {
  * kernel position r (row-major over the kernel) of input channel c, Caffe's column order.
  */
 function im2col(c: ConvertContext): void {
-  const cp = convParam(c.layer);
-  const shape = c.bottomShapes[0];
-  const axis = (cp.axis ?? 1) < 0 ? cp.axis + shape.length : cp.axis ?? 1;
-  if (axis !== 1) throw c.error(`convolution_param.axis ${cp.axis}: ONNX convolves with channels on axis 1 only`);
-  const n = shape.length - 2;
-  const geo = convGeometry(c.layer, cp, n, { shapeString: () => `(${shape.join(',')})` } as never);
-  const channels = shape[1];
+  const { geo } = convSetup(c);
+  const channels = c.bottomShapes[0][1];
   const k = geo.kernel.reduce((a, b) => a * b, 1);
   const w = new Float32Array(channels * k * k);
   for (let o = 0; o < channels * k; o++) w[o * k + (o % k)] = 1;

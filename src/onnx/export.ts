@@ -118,6 +118,7 @@ function makeContext(g: OnnxGraph, net: Net, i: number, bottoms: string[], tops:
     name,
     bottoms,
     bottomShapes: net.bottomVecs[i].map((b) => b.shape.slice()),
+    bottomBlobs: net.bottomVecs[i],
     tops,
     topShapes: net.topVecs[i].map((b) => b.shape.slice()),
     opset,

@@ -2,6 +2,7 @@
 // the nodes that compute the layer's tops from its bottoms, with Caffe's semantics.
 import { newMessage, type Message } from '../proto/schema.js';
 import type { Layer } from '../layers/layer.js';
+import type { Blob } from '../graph/blob.js';
 import type { LayerError } from '../util/errors.js';
 import type { OnnxGraph, AttrValue } from './graph.js';
 
@@ -13,6 +14,8 @@ export interface ConvertContext {
   /** ONNX values holding the bottoms, and their (Caffe) shapes. */
   readonly bottoms: readonly string[];
   readonly bottomShapes: readonly (readonly number[])[];
+  /** The bottom Blobs themselves (for Caffe helpers that take one). */
+  readonly bottomBlobs: readonly Blob[];
   /** Names the converter must produce, one per top, and the tops' Caffe shapes. */
   readonly tops: readonly string[];
   readonly topShapes: readonly (readonly number[])[];
