@@ -91,6 +91,8 @@ export function exportOnnx(net: Net, options: ExportOptions = {}): OnnxExport {
       custom = true;
     }
     topNames.forEach((t, k) => value.set(t, tops[k]));
+    // Caffe's shape for every top: onnxruntime checks it against the shape it infers.
+    tops.forEach((t, k) => g.valueInfo.push({ name: t, dims: net.topVecs[i][k].shape.slice() }));
   });
 
   const outputs = [...net.outputs, ...(options.outputs ?? []).filter((o) => !net.outputs.includes(o))];
@@ -105,6 +107,8 @@ export function exportOnnx(net: Net, options: ExportOptions = {}): OnnxExport {
     }
     g.outputs.push({ name: out, dims: net.blob(name).shape.slice() });
   }
+  const outputNames = new Set(g.outputs.map((v) => v.name));
+  g.valueInfo.splice(0, g.valueInfo.length, ...g.valueInfo.filter((v) => !outputNames.has(v.name)));
   checkGraph(g, opset);
   return { graph: g, opset, custom };
 }
