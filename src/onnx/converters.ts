@@ -5,3 +5,4 @@ import './convert-structure.js';
 import './convert-norm.js';
 import './convert-data.js';
 import './convert-loss.js';
+import './convert-recurrent.js';

@@ -48,51 +48,17 @@ export function exportOnnx(net: Net, options: ExportOptions = {}): OnnxExport {
   // Caffe rewrites a blob in place; only its last writer's value carries the plain blob name.
   const lastWriter = new Map<string, number>();
   net.topIds.forEach((ids, i) => ids.forEach((id) => lastWriter.set(net.blobNames[id], i)));
-  const params = new Map<Blob, Map<string, string>>();
-  let custom = false;
+  const scope: Scope = { g, opset, allowCustom: !!options.allowCustom, params: new Map(), custom: false };
 
   for (const name of net.inputs) {
     g.inputs.push({ name: g.claim(name), dims: net.blob(name).shape.slice() });
     value.set(name, name);
   }
-
-  net.layers.forEach((layer, i) => {
-    const layerName = net.layerNames[i];
-    const type = layer.type;
-    const bottomNames = net.bottomIds[i].map((id) => net.blobNames[id]);
-    const topNames = net.topIds[i].map((id) => net.blobNames[id]);
-    if (SOURCE_TYPES.has(type)) {
-      for (const t of topNames) {
-        if (value.has(t)) continue; // already a net input
-        g.inputs.push({ name: g.claim(t), dims: net.blob(t).shape.slice() });
-        value.set(t, t);
-      }
-      return;
-    }
-    const bottoms = bottomNames.map((b) => {
-      const v = value.get(b);
-      if (v === undefined) throw new NetError(`layer '${layerName}' reads blob '${b}', which nothing wrote`);
-      return v;
-    });
-    if (type === 'Split') {
-      // Split's tops are the bottom itself.
-      for (const t of topNames) value.set(t, bottoms[0]);
-      return;
-    }
-    const tops = topNames.map((t) => (lastWriter.get(t) === i && !g.isTaken(t) ? g.claim(t) : g.fresh(t)));
-    const ctx = makeContext(g, net, i, bottoms, tops, opset, params);
-    const convert = converterFor(type);
-    try {
-      if (!convert) throw ctx.error(`has no ONNX equivalent${options.allowCustom ? '' : ` (pass allowCustom / --allow-custom to write it as a '${CUSTOM_DOMAIN}' node)`}`);
-      convert(ctx);
-    } catch (e) {
-      if (!(e instanceof LayerError) || !options.allowCustom || convert) throw e;
-      customNode(ctx, layer.param);
-      custom = true;
-    }
-    topNames.forEach((t, k) => value.set(t, tops[k]));
-    // Caffe's shape for every top: onnxruntime checks it against the shape it infers.
-    tops.forEach((t, k) => g.valueInfo.push({ name: t, dims: net.topVecs[i][k].shape.slice() }));
+  const topName = (t: string, i: number) => (lastWriter.get(t) === i && !g.isTaken(t) ? g.claim(t) : g.fresh(t));
+  emitLayers(scope, net, value, net.layers.length, topName, (t) => {
+    if (value.has(t)) return; // already a net input
+    g.inputs.push({ name: g.claim(t), dims: net.blob(t).shape.slice() });
+    value.set(t, t);
   });
 
   const outputs = [...net.outputs, ...(options.outputs ?? []).filter((o) => !net.outputs.includes(o))];
@@ -110,10 +76,65 @@ export function exportOnnx(net: Net, options: ExportOptions = {}): OnnxExport {
   const outputNames = new Set(g.outputs.map((v) => v.name));
   g.valueInfo.splice(0, g.valueInfo.length, ...g.valueInfo.filter((v) => !outputNames.has(v.name)));
   checkGraph(g, opset);
-  return { graph: g, opset, custom };
+  return { graph: g, opset, custom: scope.custom };
 }
 
-function makeContext(g: OnnxGraph, net: Net, i: number, bottoms: string[], tops: string[], opset: number, params: Map<Blob, Map<string, string>>): ConvertContext {
+/** What the layers of one export share (the top-level net's and any unrolled inner net's). */
+interface Scope {
+  g: OnnxGraph;
+  opset: number;
+  allowCustom: boolean;
+  /** One initializer per parameter Blob and shape: shared weights stay shared. */
+  params: Map<Blob, Map<string, string>>;
+  custom: boolean;
+}
+
+/**
+ * Emits layers [0, end) of `net`. `value` maps blob names to the ONNX values holding them
+ * (updated as layers write); `topName` names the value a layer's top gets; `onSource` takes the
+ * tops of data-source layers.
+ */
+function emitLayers(scope: Scope, net: Net, value: Map<string, string>, end: number, topName: (blob: string, layer: number) => string, onSource: (blob: string) => void): void {
+  const { g } = scope;
+  for (let i = 0; i < end; i++) {
+    const layer = net.layers[i];
+    const layerName = net.layerNames[i];
+    const type = layer.type;
+    const bottomNames = net.bottomIds[i].map((id) => net.blobNames[id]);
+    const topNames = net.topIds[i].map((id) => net.blobNames[id]);
+    if (SOURCE_TYPES.has(type)) {
+      topNames.forEach(onSource);
+      continue;
+    }
+    const bottoms = bottomNames.map((b) => {
+      const v = value.get(b);
+      if (v === undefined) throw new NetError(`layer '${layerName}' reads blob '${b}', which nothing wrote`);
+      return v;
+    });
+    if (type === 'Split') {
+      // Split's tops are the bottom itself.
+      for (const t of topNames) value.set(t, bottoms[0]);
+      continue;
+    }
+    const tops = topNames.map((t) => topName(t, i));
+    const ctx = makeContext(scope, net, i, bottoms, tops);
+    const convert = converterFor(type);
+    try {
+      if (!convert) throw ctx.error(`has no ONNX equivalent${scope.allowCustom ? '' : ` (pass allowCustom / --allow-custom to write it as a '${CUSTOM_DOMAIN}' node)`}`);
+      convert(ctx);
+    } catch (e) {
+      if (!(e instanceof LayerError) || !scope.allowCustom || convert) throw e;
+      customNode(ctx, layer.param);
+      scope.custom = true;
+    }
+    topNames.forEach((t, k) => value.set(t, tops[k]));
+    // Caffe's shape for every top, for consumers of the graph.
+    tops.forEach((t, k) => g.valueInfo.push({ name: t, dims: net.topVecs[i][k].shape.slice() }));
+  }
+}
+
+function makeContext(scope: Scope, net: Net, i: number, bottoms: string[], tops: string[]): ConvertContext {
+  const { g, opset, params } = scope;
   const layer = net.layers[i];
   const name = net.layerNames[i];
   const ctx: ConvertContext = {
@@ -154,6 +175,14 @@ function makeContext(g: OnnxGraph, net: Net, i: number, bottoms: string[], tops:
       return ctx.op(opType, [x], out, { ...attrs, axes: intsAttr(axes) });
     },
     error: (detail) => new LayerError(name, layer.type, `cannot be exported to ONNX: ${detail}`),
+    subnet(inner, inputs, end) {
+      // An inner net's blob names are its own: its values get names under this layer's.
+      const value = new Map(inputs);
+      emitLayers(scope, inner, value, end, (t) => g.fresh(`${name}/${t}`), (t) => {
+        if (!value.has(t)) throw ctx.error(`internal: the inner net's input '${t}' was not given`);
+      });
+      return value;
+    },
   };
   return ctx;
 }

@@ -3,6 +3,7 @@
 import { newMessage, type Message } from '../proto/schema.js';
 import type { Layer } from '../layers/layer.js';
 import type { Blob } from '../graph/blob.js';
+import type { Net } from '../graph/net.js';
 import type { LayerError } from '../util/errors.js';
 import type { OnnxGraph, AttrValue } from './graph.js';
 
@@ -30,6 +31,11 @@ export interface ConvertContext {
   /** Reduce-family node: axes move from attribute to input in opset 18 (13 for ReduceSum). */
   reduce(opType: string, x: string, axes: readonly number[], keepdims: boolean, out: number | 'tmp'): string;
   error(detail: string): LayerError;
+  /**
+   * Emits layers [0, end) of a net the layer runs inside it (LSTM's and RNN's unrolled net),
+   * its input blobs bound to the given values; returns every blob's final value.
+   */
+  subnet(inner: Net, inputs: Map<string, string>, end: number): Map<string, string>;
 }
 
 export type Converter = (c: ConvertContext) => void;
