@@ -2,8 +2,11 @@
 // onnxruntime, against caffe-ts's own forward (itself checked against Caffe's numbers by the
 // fixture suites). Each net: Input layers with random data, one or two layers under test.
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeMessage } from '../src/format/binary.js';
+import { fromObject } from '../src/proto/schema.js';
 import { FIXTURES } from './helpers.js';
 import { inDir } from '../src/check/net-case.js';
 import * as ort from 'onnxruntime-node';
@@ -103,6 +106,19 @@ describe('ONNX export of parameter variants, against caffe-ts\'s forward', () =>
   for (const [name, net, inputs] of CASES) {
     it(name, async () => expect((await roundTrip(`name: "v"\n${net}`, inputs)).join('\n')).toBe(''));
   }
+  it('InfogainLoss with its matrix from a file, FULL normalization, an ignored label', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'caffe-ts-onnx-h-'));
+    try {
+      const h = join(tmp, 'h.binaryproto');
+      writeFileSync(h, encodeMessage(fromObject('BlobProto', { shape: { dim: [4, 4] }, data: Array.from(data(16, 9, 0)) }), 'BlobProto'));
+      const net = input('x', [3, 4, 2]) + input('label', [3, 2]) +
+        `layer { name: "l" type: "InfogainLoss" bottom: "x" bottom: "label" top: "loss" top: "prob" loss_weight: 1 loss_weight: 0 infogain_loss_param { source: "${h}" } loss_param { ignore_label: 2 normalization: FULL } }`;
+      const labels = Float32Array.of(0, 2, 3, 1, 2, 1);
+      expect((await roundTrip(`name: "v"\n${net}`, { x: data(24, 11), label: labels })).join('\n')).toBe('');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
   it('a Data layer\'s tops become graph inputs, fed with what the layer produced', async () => {
     const dir = join(FIXTURES, 'oracle/data_random/000');
     const text = readFileSync(join(dir, 'net.prototxt'), 'utf8') +

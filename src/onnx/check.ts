@@ -11,7 +11,7 @@ const OP_SINCE: Record<string, number> = {
   GlobalMaxPool: 1, Greater: 9, GreaterOrEqual: 12, Identity: 1, LeakyRelu: 6, LessOrEqual: 12, Log: 6, LRN: 1, Max: 8, MaxPool: 11, Mul: 7,
   Mod: 10, Neg: 6, Not: 1, Pad: 11, Pow: 7, PRelu: 9, ReduceL1: 11, ReduceMean: 11, ReduceSum: 13, ReduceSumSquare: 11, Relu: 6,
   Reshape: 5, Shape: 1, Sigmoid: 6, Slice: 10, Softmax: 13, Softplus: 1, Split: 13, Sqrt: 6, Sub: 7,
-  Sum: 8, Tanh: 6, Tile: 6, TopK: 11, Where: 9,
+  Sum: 8, Tanh: 6, Tile: 6, TopK: 11, Transpose: 1, Where: 9,
 };
 /** Reduce operators whose axes moved from an attribute to an input in opset 18. */
 const AXES_INPUT_18 = new Set(['ReduceL1', 'ReduceMean', 'ReduceSumSquare']);

@@ -3,7 +3,8 @@
 import { has } from '../proto/schema.js';
 import { FLT_MIN, LOG_THRESHOLD, getNormalizer, ignoreLabelOf, normalizationMode, BATCH_SIZE, VALID } from '../layers/softmax-with-loss.js';
 import { registerConverter, paramOf, canonAxis, prod, type ConvertContext } from './registry.js';
-import { int } from './graph.js';
+import { int, ints } from './graph.js';
+import type { Blob } from '../graph/blob.js';
 
 
 
@@ -84,7 +85,6 @@ registerConverter('SigmoidCrossEntropyLoss', (c) => {
 });
 
 registerConverter('Accuracy', (c) => {
-  if (c.tops.length > 1) throw c.error('the per-class accuracy top has no ONNX form here; export with one top');
   const p = paramOf(c, 'accuracy_param', 'AccuracyParameter');
   const rank = c.bottomShapes[0].length;
   const axis = canonAxis(p.axis, rank);
@@ -100,6 +100,38 @@ registerConverter('Accuracy', (c) => {
   const count = mask ? c.reduce('ReduceSum', mask, allAxes(3), false, 'tmp') : c.scalar(outer * inner);
   // 0 when nothing counts, as Caffe.
   c.op('Div', [hits, c.op('Max', [count, c.scalar(1)], 'tmp')], 0);
+  if (c.tops.length < 2) return;
+  // Per class: the counted positions labelled c, and how many of them are correct.
+  const classIds = c.g.int64Tensor(`${c.name}/classes`, Array.from({ length: classes }, (_, k) => k));
+  let isClass = c.op('Cast', [c.op('Equal', [c.op('Reshape', [classIds, c.ints([1, classes, 1])], 'tmp'), label], 'tmp')], 'tmp', { to: int(1) });
+  if (mask) isClass = c.op('Mul', [isClass, mask], 'tmp');
+  const perCount = c.reduce('ReduceSum', isClass, [0, 2], false, 'tmp');
+  const perHits = c.reduce('ReduceSum', c.op('Mul', [isClass, correct], 'tmp'), [0, 2], false, 'tmp');
+  c.op('Div', [perHits, c.op('Max', [perCount, c.scalar(1)], 'tmp')], 1);
+});
+
+registerConverter('InfogainLoss', (c) => {
+  const p = paramOf(c, 'infogain_loss_param', 'InfogainLossParameter');
+  const rank = c.bottomShapes[0].length;
+  const axis = canonAxis(p.axis, rank);
+  const { outer, classes, inner, label, mask } = classLayout(c, axis, ignoreLabelOf(c.layer));
+  let h: string;
+  if (c.bottoms.length > 2) {
+    h = c.op('Reshape', [c.bottoms[2], c.ints([classes, classes])], 'tmp');
+  } else {
+    const stored = (c.layer as unknown as { storedMatrix: Blob | null }).storedMatrix;
+    if (!stored) throw c.error('internal: no infogain matrix');
+    h = c.g.floatTensor(`${c.name}/infogain`, [classes, classes], stored.data);
+  }
+  const prob = c.op('Softmax', [c.bottoms[0]], c.tops.length > 1 ? 1 : 'tmp', { axis: int(axis) });
+  const p3 = c.op('Reshape', [prob, c.ints([outer, classes, inner])], 'tmp');
+  const logp = c.op('Log', [c.op('Max', [p3, c.scalar(LOG_THRESHOLD)], 'tmp')], 'tmp');
+  // H's row of each position's label, laid out as the probabilities: [outer, C, inner].
+  const rows = c.op('Gather', [h, c.op('Reshape', [label, c.ints([outer, inner])], 'tmp')], 'tmp', { axis: int(0) });
+  let terms = c.op('Mul', [c.op('Transpose', [rows], 'tmp', { perm: ints([0, 2, 1]) }), logp], 'tmp');
+  if (mask) terms = c.op('Mul', [terms, mask], 'tmp');
+  const sum = c.op('Neg', [c.reduce('ReduceSum', terms, allAxes(3), false, 'tmp')], 'tmp');
+  normalized(c, sum, normalizationMode(c.layer, VALID), outer, inner, mask, 3);
 });
 
 /** Scores as [N, dim] and labels as int64 [N, 1] (one label per item). */
