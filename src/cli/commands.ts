@@ -1,5 +1,6 @@
 // Subcommand table; each command lives in its own file.
 import { checkCommand } from './check.js';
+import { exportOnnxCommand } from './export-onnx.js';
 import { upgradeCommand } from './upgrade.js';
 import { infoCommand } from './info.js';
 import { forwardCommand } from './forward.js';
@@ -7,7 +8,6 @@ import { demoCommand } from './demo.js';
 import { trainCommand } from './train.js';
 import { testCommand } from './test.js';
 import { timeCommand } from './time.js';
-import { exportOnnxCommand } from './export-onnx.js';
 
 export interface Command {
   summary: string;
@@ -21,8 +21,8 @@ export const commands: Record<string, Command> = {
   info: infoCommand,
   upgrade: upgradeCommand,
   check: checkCommand,
+  'export-onnx': exportOnnxCommand,
   train: trainCommand,
   test: testCommand,
   time: timeCommand,
-  'export-onnx': exportOnnxCommand,
 };

@@ -1,10 +1,21 @@
 // ONNX's schema (proto/onnx.proto), loaded in a protobufjs Root of its own so that its messages
 // never mix with caffe.proto's (both define names like TensorProto-ish types, and Caffe's
 // reflection helpers assume one package).
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import { findProto } from '../proto/schema.js';
 
-export const onnxRoot: protobuf.Root = new protobuf.Root().loadSync(findProto('onnx.proto'), { keepCase: true });
+/** proto/onnx.proto of the package, from src/onnx/ (vitest) or dist/src/onnx/ (built). */
+function onnxProtoPath(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)), i = 0; i < 6; i++, dir = dirname(dir)) {
+    const p = join(dir, 'proto', 'onnx.proto');
+    if (existsSync(p)) return p;
+  }
+  throw new Error('caffe-ts: cannot find proto/onnx.proto next to the package');
+}
+
+export const onnxRoot: protobuf.Root = new protobuf.Root().loadSync(onnxProtoPath(), { keepCase: true });
 onnxRoot.resolveAll();
 
 export function onnxType(name: string): protobuf.Type {

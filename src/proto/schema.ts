@@ -23,16 +23,15 @@ export type Type = protobuf.Type;
 export type Field = protobuf.Field;
 export type Enum = protobuf.Enum;
 
-/** The path of a schema in the package's proto/ folder. */
-export function findProto(file = 'caffe.proto'): string {
+function findProto(): string {
   // Works from src/ (vitest) and from dist/src/ (built CLI).
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    const p = join(dir, 'proto', file);
+    const p = join(dir, 'proto', 'caffe.proto');
     if (existsSync(p)) return p;
     dir = dirname(dir);
   }
-  throw new Error(`caffe-ts: cannot find proto/${file} next to the package`);
+  throw new Error('caffe-ts: cannot find proto/caffe.proto next to the package');
 }
 
 export const root: protobuf.Root = new protobuf.Root().loadSync(findProto(), { keepCase: true });
