@@ -10,6 +10,7 @@ export { readNetParameter, readNetWeights, readSolverParameter, readBlobProto, u
 export { readNpy, readNpyAsFloat32, writeNpy } from './format/npy.js';
 export { messagesEqual, messagesDiff } from './format/equal.js';
 export { messageType, newMessage, fromObject, has, cloneMessage, type Message } from './proto/schema.js';
+export { exportOnnx, writeOnnx, encodeOnnx, convertibleTypes, type ExportOptions, type OnnxExport, type WriteOptions } from './onnx/index.js';
 export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';
 export * from './solvers/index.js';
 export { MemoryDataLayer } from './layers/memory-data.js';

@@ -1,5 +1,6 @@
 // Subcommand table; each command lives in its own file.
 import { checkCommand } from './check.js';
+import { exportOnnxCommand } from './export-onnx.js';
 import { upgradeCommand } from './upgrade.js';
 import { infoCommand } from './info.js';
 import { forwardCommand } from './forward.js';
@@ -23,6 +24,7 @@ export const commands: Record<string, Command> = {
   info: infoCommand,
   upgrade: upgradeCommand,
   check: checkCommand,
+  'export-onnx': exportOnnxCommand,
   train: trainCommand,
   test: testCommand,
   time: timeCommand,

@@ -64,6 +64,11 @@ export class InfogainLossLayer extends SoftmaxLossBase {
     return blob;
   }
 
+  /** H as read from infogain_loss_param.source (null when it is the third bottom). */
+  get storedMatrix(): Blob | null {
+    return this.infogain;
+  }
+
   private matrix(bottom: Blob[]): Blob {
     return bottom.length >= 3 ? bottom[2] : this.infogain!;
   }
