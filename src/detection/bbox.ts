@@ -124,3 +124,152 @@ export function nms(
   }
   return kept;
 }
+
+/**
+ * Encodes ground-truth box `gi` of `gt` against prior `pi` into row `oi` of `out`: the target a
+ * location prediction should reach (the fork's EncodeBBox, the inverse of decodeBox).
+ */
+export function encodeBox(
+  priors: ArrayLike<number>, variances: ArrayLike<number>, pi: number,
+  codeType: number, varianceInTarget: boolean,
+  gt: ArrayLike<number>, gi: number, out: Float32Array, oi: number,
+): void {
+  const p = pi * 4;
+  const g = gi * 4;
+  const o = oi * 4;
+  const v = varianceInTarget ? [1, 1, 1, 1] : [variances[p], variances[p + 1], variances[p + 2], variances[p + 3]];
+  if (!varianceInTarget && !v.every((x) => x > 0)) throw new RangeError(`prior ${pi} has a variance that is not positive`);
+  const [pxmin, pymin, pxmax, pymax] = [priors[p], priors[p + 1], priors[p + 2], priors[p + 3]];
+  const [gxmin, gymin, gxmax, gymax] = [gt[g], gt[g + 1], gt[g + 2], gt[g + 3]];
+  if (codeType === CORNER) {
+    out[o] = f(f(gxmin - pxmin) / v[0]);
+    out[o + 1] = f(f(gymin - pymin) / v[1]);
+    out[o + 2] = f(f(gxmax - pxmax) / v[2]);
+    out[o + 3] = f(f(gymax - pymax) / v[3]);
+    return;
+  }
+  const pw = f(pxmax - pxmin);
+  const ph = f(pymax - pymin);
+  if (!(pw > 0 && ph > 0)) throw new RangeError(`prior box ${pi} has no area`);
+  if (codeType === CENTER_SIZE) {
+    const pcx = f(f(pxmin + pxmax) / 2);
+    const pcy = f(f(pymin + pymax) / 2);
+    const gw = f(gxmax - gxmin);
+    const gh = f(gymax - gymin);
+    if (!(gw > 0 && gh > 0)) throw new RangeError(`ground truth box ${gi} has no area`);
+    const gcx = f(f(gxmin + gxmax) / 2);
+    const gcy = f(f(gymin + gymax) / 2);
+    out[o] = f(f(f(gcx - pcx) / pw) / v[0]);
+    out[o + 1] = f(f(f(gcy - pcy) / ph) / v[1]);
+    out[o + 2] = Math.log(f(gw / pw)) / v[2];
+    out[o + 3] = Math.log(f(gh / ph)) / v[3];
+    return;
+  }
+  if (codeType === CORNER_SIZE) {
+    out[o] = f(f(f(gxmin - pxmin) / pw) / v[0]);
+    out[o + 1] = f(f(f(gymin - pymin) / ph) / v[1]);
+    out[o + 2] = f(f(f(gxmax - pxmax) / pw) / v[2]);
+    out[o + 3] = f(f(f(gymax - pymax) / ph) / v[3]);
+    return;
+  }
+  throw new RangeError(`unknown code_type ${codeType}`);
+}
+
+/** True when a coordinate of box i lies outside [0, 1] (the fork's IsCrossBoundaryBBox). */
+export function crossesBoundary(b: ArrayLike<number>, i: number): boolean {
+  for (let k = i * 4; k < i * 4 + 4; k++) if (b[k] < 0 || b[k] > 1) return true;
+  return false;
+}
+
+/**
+ * Matches predicted boxes `pred` (n of them) to ground-truth boxes (the fork's MatchBBox).
+ * `gtIndices` are the ground-truth rows to consider. First a bipartite pass gives each ground
+ * truth its best free prediction, best pair first; with `perPrediction` every prediction still
+ * free then takes the ground truth it overlaps most, if by at least `overlapThreshold`.
+ * Returns, per prediction, the matched ground-truth row (-1 none, -2 ignored as crossing the
+ * image boundary) and its best overlap.
+ */
+export function matchBoxes(
+  gt: ArrayLike<number>, gtIndices: number[], pred: ArrayLike<number>, n: number,
+  perPrediction: boolean, overlapThreshold: number, ignoreCrossBoundary: boolean,
+): { indices: Int32Array; overlaps: Float32Array } {
+  const indices = new Int32Array(n).fill(-1);
+  const overlaps = new Float32Array(n);
+  const G = gtIndices.length;
+  if (G === 0) return { indices, overlaps };
+  // Positive overlaps per prediction: rows of G (0 where none above 1e-6, which the fork skips).
+  const ov = new Map<number, Float32Array>();
+  for (let i = 0; i < n; i++) {
+    if (ignoreCrossBoundary && crossesBoundary(pred, i)) {
+      indices[i] = -2;
+      continue;
+    }
+    let row: Float32Array | undefined;
+    for (let j = 0; j < G; j++) {
+      const o = jaccard(pred, i, gt, gtIndices[j]);
+      if (o > 1e-6) {
+        overlaps[i] = Math.max(overlaps[i], o);
+        row ??= new Float32Array(G);
+        row[j] = o;
+      }
+    }
+    if (row) ov.set(i, row);
+  }
+  const pool = Array.from({ length: G }, (_, j) => j);
+  while (pool.length > 0) {
+    let best = -1;
+    let bestGt = -1;
+    let bestOv = -1;
+    for (const [i, row] of ov) {
+      if (indices[i] !== -1) continue;
+      for (const j of pool) {
+        if (row[j] > 0 && row[j] > bestOv) {
+          best = i;
+          bestGt = j;
+          bestOv = row[j];
+        }
+      }
+    }
+    if (best === -1) break;
+    indices[best] = gtIndices[bestGt];
+    overlaps[best] = bestOv;
+    pool.splice(pool.indexOf(bestGt), 1);
+  }
+  if (perPrediction) {
+    for (const [i, row] of ov) {
+      if (indices[i] !== -1) continue;
+      let bestGt = -1;
+      let bestOv = -1;
+      for (let j = 0; j < G; j++) {
+        if (row[j] > 0 && row[j] >= overlapThreshold && row[j] > bestOv) {
+          bestGt = j;
+          bestOv = row[j];
+        }
+      }
+      if (bestGt !== -1) {
+        indices[i] = gtIndices[bestGt];
+        overlaps[i] = bestOv;
+      }
+    }
+  }
+  return { indices, overlaps };
+}
+
+/**
+ * Greedy NMS over `scores` (the fork's ApplyNMS, used for hard-example mining): best first (ties
+ * in index order), the first `topK` when topK > -1; boxes smaller than 1e-5 are dropped, and a box
+ * is dropped when it overlaps a kept one by more than `threshold`. At most topK are kept.
+ */
+export function nmsByScore(boxes: ArrayLike<number>, scores: ArrayLike<number>, threshold: number, topK: number): number[] {
+  let order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+  if (topK > -1 && topK < order.length) order.length = topK;
+  const kept: number[] = [];
+  while (order.length > 0) {
+    const best = order.shift()!;
+    if (boxSize(boxes, best) < 1e-5) continue;
+    kept.push(best);
+    if (topK > -1 && kept.length >= topK) break;
+    order = order.filter((i) => boxSize(boxes, i) >= 1e-5 && !(jaccard(boxes, best, boxes, i) > threshold));
+  }
+  return kept;
+}

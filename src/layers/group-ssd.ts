@@ -4,4 +4,6 @@ import './permute.js';
 import './normalize.js';
 import './prior-box.js';
 import './detection-output.js';
+import './smooth-l1-loss.js';
+import './multibox-loss.js';
 export {};
