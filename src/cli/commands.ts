@@ -1,4 +1,5 @@
 // Subcommand table; each command lives in its own file.
+import { detectCommand } from './detect.js';
 import { checkCommand } from './check.js';
 import { upgradeCommand } from './upgrade.js';
 import { infoCommand } from './info.js';
@@ -15,6 +16,7 @@ export interface Command {
 }
 
 export const commands: Record<string, Command> = {
+  detect: detectCommand,
   demo: demoCommand,
   forward: forwardCommand,
   info: infoCommand,
