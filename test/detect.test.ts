@@ -14,6 +14,7 @@ import { detectImage, detectionOutputBlob } from '../src/cli/detect.js';
 import { parseText } from '../src/format/text.js';
 import { ParseError } from '../src/util/errors.js';
 import '../src/layers/index.js';
+import { rng } from './gradient-checker.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -71,6 +72,21 @@ describe('detect', () => {
     expect(res.detections.length).toBeGreaterThan(0);
     expect(new Set(res.detections.map((d) => d.name))).toEqual(new Set(['Face']));
   });
+
+  it("runs OpenCV's res10 face-detector prototxt as published (clip: 1 keeps boxes inside the image)", () => {
+    const net = Net.fromFile(join(ROOT, 'fixtures', 'zoo-files', 'opencv_face_detector_res10_ssd', 'deploy.prototxt'), { phase: 'TEST' });
+    const r = rng(3);
+    for (const l of net.layers) for (const b of l.blobs) for (let i = 0; i < b.count; i++) b.data[i] = (r() - 0.5) * 0.1;
+    // BatchNorm statistics: mean 0, variance 1, scale factor 1
+    for (const l of net.layers) if (l.type === 'BatchNorm') l.blobs.forEach((b, k) => b.data.fill(k === 0 ? 0 : 1));
+    const img = readImage(IMAGE, true);
+    const res = detectImage(net, img, IMAGE, { threshold: 0, mean: MEAN, scale: 1, rgb: false });
+    expect(res.detections.length).toBeGreaterThan(0);
+    for (const d of res.detections) {
+      expect(d.label).toBe(1);
+      expect(d.xmin >= 0 && d.xmax <= img.width && d.ymin >= 0 && d.ymax <= img.height).toBe(true);
+    }
+  }, 60_000);
 
   it('refuses a net without DetectionOutput, with a clear message', () => {
     const net = new Net(parseText('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 3 dim: 4 dim: 4 } } }', 'NetParameter'));

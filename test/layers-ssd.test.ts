@@ -11,6 +11,7 @@ import { parseText } from '../src/format/text.js';
 import '../src/layers/index.js';
 import { LayerError } from '../src/util/errors.js';
 import { boxSize, decodeBox, encodeBox, jaccard, matchBoxes, nms, CENTER_SIZE, CORNER, CORNER_SIZE } from '../src/detection/bbox.js';
+import { setSeed } from '../src/kernels/rng.js';
 import { checkGradient, randomBlob, rng } from './gradient-checker.js';
 import { blobOf, layer, tops } from './helpers.js';
 
@@ -264,9 +265,13 @@ describe("the zoo's SSD prototxts build and run forward", () => {
   const runNet = (file: string, thinned = true) => {
     const parsed = parseText(readFileSync(join(ZOO, file), 'utf8'), 'NetParameter', file);
     const param = thinned ? thin(parsed) : parsed;
+    // random weights score every class near 1/classes: let the low scores through
+    for (const lp of param.layer) if (lp.detection_output_param) lp.detection_output_param.confidence_threshold = 0.01;
     const net = new Net(param, { phase: 'TEST' });
     const r = rng(5);
     for (const l of net.layers) for (const b of l.blobs) for (let i = 0; i < b.count; i++) b.data[i] = (r() - 0.5) * 0.2;
+    // BatchNorm statistics: mean 0, variance 1, scale factor 1
+    for (const l of net.layers) if (l.type === 'BatchNorm') l.blobs.forEach((b, k) => b.data.fill(k === 0 ? 0 : 1));
     const input = net.blob(net.blobNames[0]);
     for (let i = 0; i < input.count; i++) input.data[i] = r() * 255 - 128;
     net.forward();
@@ -280,15 +285,59 @@ describe("the zoo's SSD prototxts build and run forward", () => {
     const net = runNet(file);
     const det = net.blob(out);
     expect(det.shape[3]).toBe(7);
+    expect(det.data.every((v) => Number.isFinite(v))).toBe(true);
+    let found = 0;
     for (let r = 0; r < det.shape[2]; r++) {
       const row = det.data.subarray(r * 7, r * 7 + 7);
       if (row[1] === -1) continue;
+      found++;
       expect(row[1]).toBeGreaterThan(0);
       expect(row[1]).toBeLessThan(classes);
     }
+    expect(found).toBeGreaterThan(0);
   }, 60000);
   it('UltraFace (Permute only) builds and runs forward', () => {
     const net = runNet('ultraface_rfb320_slim320/slim-320.prototxt', false);
     expect(net.blob('boxes').shape).toEqual([1, 4420, 4]);
   }, 60000);
+});
+
+describe('fine-tuning an SSD head with labels fed through Input', () => {
+  it("MobileNet-SSD's train net (AnnotatedData swapped for Input) trains: the loss falls under SGD", () => {
+    const param = parseText(readFileSync(join(ZOO, 'mobilenet_ssd/train.prototxt'), 'utf8'), 'NetParameter', 'train.prototxt');
+    expect(param.layer[0].type).toBe('AnnotatedData');
+    param.layer[0] = parseText(
+      'name: "data" type: "Input" top: "data" top: "label" input_param { shape { dim: 2 dim: 3 dim: 300 dim: 300 } shape { dim: 1 dim: 1 dim: 3 dim: 8 } }',
+      'LayerParameter',
+    );
+    for (const lp of param.layer) {
+      const cp = lp.convolution_param;
+      if (!cp || /mbox/.test(lp.name)) continue;
+      const g = cp.group;
+      const n = cp.num_output;
+      cp.num_output = Math.max(1, Math.ceil(n / 8));
+      if (g > 1 && g === n) cp.group = cp.num_output;
+    }
+    setSeed(1701);
+    const net = new Net(param, { phase: 'TRAIN' });
+    const r = rng(9);
+    const data = net.blob('data');
+    for (let i = 0; i < data.count; i++) data.data[i] = r() * 2 - 1;
+    // (item, label, instance, xmin, ymin, xmax, ymax, difficult)
+    net.blob('label').data.set([0, 15, 0, 0.1, 0.2, 0.5, 0.9, 0, 0, 7, 0, 0.5, 0.5, 0.9, 0.8, 0, 1, 12, 0, 0.3, 0.1, 0.7, 0.6, 0]);
+    const step = (): number => {
+      const loss = net.forward();
+      net.clearParamDiffs();
+      net.backward();
+      for (const p of net.learnableParams) for (let i = 0; i < p.count; i++) p.data[i] -= 1e-3 * p.diff[i];
+      return loss;
+    };
+    const first = step();
+    expect(Number.isFinite(first) && first > 0).toBe(true);
+    const headDiff = net.layer('conv11_mbox_conf').blobs[0].diff;
+    expect(headDiff.some((v) => v !== 0)).toBe(true);
+    let last = first;
+    for (let k = 0; k < 4; k++) last = step();
+    expect(last).toBeLessThan(first);
+  }, 120000);
 });
