@@ -248,20 +248,22 @@ describe('MultiBoxLoss', () => {
   });
 });
 
+// Channels thinned 8x outside the multibox heads (whose widths are tied to priors and classes),
+// depthwise groups following their channels.
+function thin(net: any): any {
+  for (const lp of net.layer) {
+    const cp = lp.convolution_param;
+    if (!cp || /mbox|_loc|_conf/.test(lp.name)) continue;
+    const n = cp.num_output;
+    const g = cp.group;
+    cp.num_output = Math.max(1, Math.ceil(n / 8));
+    if (g > 1 && g === n) cp.group = cp.num_output;
+  }
+  return net;
+}
+
 describe("the zoo's SSD prototxts build and run forward", () => {
-  // Channels thinned 8x outside the multibox heads (whose widths are tied to priors and classes),
-  // every parameter random: what is checked is that the nets build, run and end in detections.
-  const thin = (net: any) => {
-    for (const lp of net.layer) {
-      const cp = lp.convolution_param;
-      if (!cp || /mbox|_loc|_conf/.test(lp.name)) continue;
-      const n = cp.num_output;
-      const g = cp.group;
-      cp.num_output = Math.max(1, Math.ceil(n / 8));
-      if (g > 1 && g === n) cp.group = cp.num_output;
-    }
-    return net;
-  };
+  // Every parameter random: what is checked is that the nets build, run and end in detections.
   const runNet = (file: string, thinned = true) => {
     const parsed = parseText(readFileSync(join(ZOO, file), 'utf8'), 'NetParameter', file);
     const param = thinned ? thin(parsed) : parsed;
@@ -310,14 +312,7 @@ describe('fine-tuning an SSD head with labels fed through Input', () => {
       'name: "data" type: "Input" top: "data" top: "label" input_param { shape { dim: 2 dim: 3 dim: 300 dim: 300 } shape { dim: 1 dim: 1 dim: 3 dim: 8 } }',
       'LayerParameter',
     );
-    for (const lp of param.layer) {
-      const cp = lp.convolution_param;
-      if (!cp || /mbox/.test(lp.name)) continue;
-      const g = cp.group;
-      const n = cp.num_output;
-      cp.num_output = Math.max(1, Math.ceil(n / 8));
-      if (g > 1 && g === n) cp.group = cp.num_output;
-    }
+    thin(param);
     setSeed(1701);
     const net = new Net(param, { phase: 'TRAIN' });
     const r = rng(9);

@@ -35,6 +35,21 @@ export function clipBox(b: Float32Array, i: number): void {
   for (let k = i * 4; k < i * 4 + 4; k++) b[k] = Math.min(Math.max(b[k], 0), 1);
 }
 
+/** Prior box `pi` and its 4 variances (all 1 when the variance is encoded in the target). */
+function priorOf(priors: ArrayLike<number>, variances: ArrayLike<number>, pi: number, varianceInTarget: boolean) {
+  const p = pi * 4;
+  const v = varianceInTarget ? [1, 1, 1, 1] : [variances[p], variances[p + 1], variances[p + 2], variances[p + 3]];
+  return { xmin: priors[p], ymin: priors[p + 1], xmax: priors[p + 2], ymax: priors[p + 3], v };
+}
+
+/** A prior's width, height and centre, in float32 as the fork computes them; it must have area. */
+function priorExtent(xmin: number, ymin: number, xmax: number, ymax: number, pi: number) {
+  const w = f(xmax - xmin);
+  const h = f(ymax - ymin);
+  if (!(w > 0 && h > 0)) throw new RangeError(`prior box ${pi} has no area (${xmin}, ${ymin}, ${xmax}, ${ymax})`);
+  return { w, h, cx: f(f(xmin + xmax) / 2), cy: f(f(ymin + ymax) / 2) };
+}
+
 /**
  * Decodes location prediction `li` of `loc` against prior `pi` (with variance row `pi` of
  * `variances`) into row `oi` of `out` (the fork's DecodeBBox).
@@ -44,14 +59,10 @@ export function decodeBox(
   codeType: number, varianceInTarget: boolean,
   loc: ArrayLike<number>, li: number, out: Float32Array, oi: number,
 ): void {
-  const p = pi * 4;
   const l = li * 4;
   const o = oi * 4;
-  const v0 = varianceInTarget ? 1 : variances[p];
-  const v1 = varianceInTarget ? 1 : variances[p + 1];
-  const v2 = varianceInTarget ? 1 : variances[p + 2];
-  const v3 = varianceInTarget ? 1 : variances[p + 3];
-  const [pxmin, pymin, pxmax, pymax] = [priors[p], priors[p + 1], priors[p + 2], priors[p + 3]];
+  const { xmin: pxmin, ymin: pymin, xmax: pxmax, ymax: pymax, v } = priorOf(priors, variances, pi, varianceInTarget);
+  const [v0, v1, v2, v3] = v;
   if (codeType === CORNER) {
     out[o] = f(pxmin + f(v0 * loc[l]));
     out[o + 1] = f(pymin + f(v1 * loc[l + 1]));
@@ -59,12 +70,8 @@ export function decodeBox(
     out[o + 3] = f(pymax + f(v3 * loc[l + 3]));
     return;
   }
-  const pw = f(pxmax - pxmin);
-  const ph = f(pymax - pymin);
-  if (!(pw > 0 && ph > 0)) throw new RangeError(`prior box ${pi} has no area (${pxmin}, ${pymin}, ${pxmax}, ${pymax})`);
+  const { w: pw, h: ph, cx: pcx, cy: pcy } = priorExtent(pxmin, pymin, pxmax, pymax, pi);
   if (codeType === CENTER_SIZE) {
-    const pcx = f(f(pxmin + pxmax) / 2);
-    const pcy = f(f(pymin + pymax) / 2);
     const cx = f(f(f(v0 * loc[l]) * pw) + pcx);
     const cy = f(f(f(v1 * loc[l + 1]) * ph) + pcy);
     const w = f(Math.exp(f(v2 * loc[l + 2])) * pw);
@@ -134,12 +141,10 @@ export function encodeBox(
   codeType: number, varianceInTarget: boolean,
   gt: ArrayLike<number>, gi: number, out: Float32Array, oi: number,
 ): void {
-  const p = pi * 4;
   const g = gi * 4;
   const o = oi * 4;
-  const v = varianceInTarget ? [1, 1, 1, 1] : [variances[p], variances[p + 1], variances[p + 2], variances[p + 3]];
-  if (!varianceInTarget && !v.every((x) => x > 0)) throw new RangeError(`prior ${pi} has a variance that is not positive`);
-  const [pxmin, pymin, pxmax, pymax] = [priors[p], priors[p + 1], priors[p + 2], priors[p + 3]];
+  const { xmin: pxmin, ymin: pymin, xmax: pxmax, ymax: pymax, v } = priorOf(priors, variances, pi, varianceInTarget);
+  if (!v.every((x) => x > 0)) throw new RangeError(`prior ${pi} has a variance that is not positive`);
   const [gxmin, gymin, gxmax, gymax] = [gt[g], gt[g + 1], gt[g + 2], gt[g + 3]];
   if (codeType === CORNER) {
     out[o] = f(f(gxmin - pxmin) / v[0]);
@@ -148,12 +153,8 @@ export function encodeBox(
     out[o + 3] = f(f(gymax - pymax) / v[3]);
     return;
   }
-  const pw = f(pxmax - pxmin);
-  const ph = f(pymax - pymin);
-  if (!(pw > 0 && ph > 0)) throw new RangeError(`prior box ${pi} has no area`);
+  const { w: pw, h: ph, cx: pcx, cy: pcy } = priorExtent(pxmin, pymin, pxmax, pymax, pi);
   if (codeType === CENTER_SIZE) {
-    const pcx = f(f(pxmin + pxmax) / 2);
-    const pcy = f(f(pymin + pymax) / 2);
     const gw = f(gxmax - gxmin);
     const gh = f(gymax - gymin);
     if (!(gw > 0 && gh > 0)) throw new RangeError(`ground truth box ${gi} has no area`);

@@ -64,25 +64,23 @@ export class PriorBoxLayer extends Layer {
     } else {
       this.variances = [Math.fround(0.1)];
     }
-    if (has(p, 'img_h') || has(p, 'img_w')) {
-      this.check(!has(p, 'img_size'), 'give either img_size or img_h/img_w, not both');
-      this.imgH = p.img_h;
-      this.imgW = p.img_w;
-      this.check(this.imgH > 0 && this.imgW > 0, 'img_h and img_w must be positive');
-    } else if (has(p, 'img_size')) {
-      this.check(p.img_size > 0, 'img_size must be positive');
-      this.imgH = this.imgW = p.img_size;
-    }
-    if (has(p, 'step_h') || has(p, 'step_w')) {
-      this.check(!has(p, 'step'), 'give either step or step_h/step_w, not both');
-      this.stepH = p.step_h;
-      this.stepW = p.step_w;
-      this.check(this.stepH > 0 && this.stepW > 0, 'step_h and step_w must be positive');
-    } else if (has(p, 'step')) {
-      this.check(p.step > 0, 'step must be positive');
-      this.stepH = this.stepW = p.step;
-    }
+    [this.imgH, this.imgW] = this.pairOf(p, 'img_size', 'img_h', 'img_w');
+    [this.stepH, this.stepW] = this.pairOf(p, 'step', 'step_h', 'step_w');
     this.offset = p.offset;
+  }
+
+  /** `both` for height and width, or `h` and `w` apart (not both ways); 0 when unset. */
+  private pairOf(p: any, both: string, h: string, w: string): [number, number] {
+    if (has(p, h) || has(p, w)) {
+      this.check(!has(p, both), `give either ${both} or ${h}/${w}, not both`);
+      this.check(p[h] > 0 && p[w] > 0, `${h} and ${w} must be positive`);
+      return [p[h], p[w]];
+    }
+    if (has(p, both)) {
+      this.check(p[both] > 0, `${both} must be positive`);
+      return [p[both], p[both]];
+    }
+    return [0, 0];
   }
 
   override reshape(bottom: Blob[], top: Blob[]): void {
