@@ -5,10 +5,10 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseText, printText, formatFloat, formatDouble, MAX_DEPTH } from '../src/format/text.js';
 import { messagesEqual, messagesDiff } from '../src/format/equal.js';
-import { forkFieldInfo, messageType, has, Long, protobuf } from '../src/proto/schema.js';
+import { messageType, has, Long, protobuf } from '../src/proto/schema.js';
 import type { Message, Type } from '../src/proto/schema.js';
 import { ParseError } from '../src/util/errors.js';
-import { readZooIndex, zooTypeOf, ZOO } from './text-zoo.js';
+import { readZooIndex, usesForkField, zooTypeOf, ZOO } from './text-zoo.js';
 
 const NET = 'NetParameter';
 
@@ -569,20 +569,6 @@ describe('messagesEqual / messagesDiff', () => {
     expect(messagesDiff(d1, d2, 'Datum')).toBe('data: bytes[2] vs bytes[2]');
   });
 });
-
-/** Whether a parsed message sets a field that one of Caffe's forks adds (proto/forks/*.proto). */
-function usesForkField(m: Message, t: Type): boolean {
-  for (const f of t.fieldsArray) {
-    if (!has(m, f.name)) continue;
-    if (forkFieldInfo(f)) return true;
-    if (f.resolvedType instanceof protobuf.Type) {
-      const sub = f.resolvedType;
-      const values: Message[] = f.repeated ? m[f.name] : [m[f.name]];
-      if (values.some((v) => usesForkField(v, sub))) return true;
-    }
-  }
-  return false;
-}
 
 // A file BVLC's caffe.proto rejects may parse here when what BVLC lacks is a fork's field.
 describe('model zoo (fixtures/zoo-files): BVLC parse results and round trips', () => {

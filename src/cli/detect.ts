@@ -113,7 +113,7 @@ export function detectionSvg(bytes: Uint8Array, result: ImageDetections): string
     const y = d.ymin.toFixed(1);
     lines.push(
       `<rect x="${x}" y="${y}" width="${(d.xmax - d.xmin).toFixed(1)}" height="${(d.ymax - d.ymin).toFixed(1)}" fill="none" stroke="${color}" stroke-width="${stroke}"/>`,
-      `<text x="${x}" y="${(d.ymin - stroke).toFixed(1)}" font-family="sans-serif" font-size="${font}" fill="${color}">${escapeXml(`${d.name}: ${d.score.toFixed(2)}`)}</text>`,
+      `<text x="${x}" y="${(d.ymin > font ? d.ymin - stroke : d.ymin + font).toFixed(1)}" font-family="sans-serif" font-size="${font}" fill="${color}">${escapeXml(`${d.name}: ${d.score.toFixed(2)}`)}</text>`,
     );
   }
   lines.push('</svg>', '');

@@ -46,6 +46,8 @@ export class NormalizeLayer extends Layer {
   override reshape(bottom: Blob[], top: Blob[]): void {
     const b = bottom[0];
     this.check(b.numAxes >= 2, () => `needs an input with a channel axis, got ${b.shapeString()}`);
+    this.check(this.channelShared || b.shape[1] === this.blobs[0].count,
+      () => `the input ${b.shapeString()} has ${b.shape[1]} channels, the scale holds ${this.blobs[0].count}`);
     top[0].reshapeLike(b);
     const n = this.acrossSpatial ? b.shape[0] : b.shape[0] * b.countRange(2);
     if (this.norm.length !== n) this.norm = new Float32Array(n);
