@@ -207,6 +207,12 @@ describe('MultiBoxLoss', () => {
     const { l, bottoms } = run(param, L);
     checkGradient(l, bottoms, tops(1), { bottoms: [0, 1], stepsize: 1e-3, threshold: 1e-2 });
   });
+  it('map_object_to_agnostic: every object is class 1 of 2 (mining included)', () => {
+    const loc = randomBlob([2, P * 4], 41, -0.5, 0.5);
+    const conf = randomBlob([2, P * 2], 42, -1, 1);
+    const l = layer('MultiBoxLoss', { multibox_loss_param: { num_classes: 2, map_object_to_agnostic: true, code_type: 'CENTER_SIZE', neg_pos_ratio: 1 } });
+    checkGradient(l, [loc, conf, priorBlob(), gtBlob()], tops(1), { bottoms: [0, 1], stepsize: 1e-3, threshold: 1e-2 });
+  });
   it('the logistic targets of image i sit at i*P*C (the fork wrote them at i*P)', () => {
     const { l, bottoms } = run({ mining_type: 'NONE', conf_loss_type: 'LOGISTIC', code_type: 'CENTER_SIZE', loc_weight: 0 });
     const t = tops(1);

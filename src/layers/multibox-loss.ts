@@ -139,7 +139,9 @@ export class MultiBoxLossLayer extends Layer {
       if (item === -1) continue;
       const label = Math.trunc(gt[o + 1]);
       this.check(label !== this.background, () => `ground truth row ${r} has the background label ${label}`);
-      this.check(label >= 0 && label < this.numClasses, () => `ground truth row ${r} has label ${label}, outside [0, ${this.numClasses})`);
+      // With map_object_to_agnostic every object label counts as one class.
+      this.check(label >= 0 && (this.p.map_object_to_agnostic || label < this.numClasses),
+        () => `ground truth row ${r} has label ${label}, outside [0, ${this.numClasses})`);
       this.check(item >= 0 && item < this.num, () => `ground truth row ${r} names image ${item}, the batch has ${this.num}`);
       const difficult = gt[o + 7] !== 0;
       if (!this.p.use_difficult_gt && difficult) continue;
@@ -376,7 +378,7 @@ export class MultiBoxLossLayer extends Layer {
   /** The class a prior of image i is matched to (background when none). */
   private priorLabel(i: number, j: number, gts: Map<number, GroundTruth>): number {
     for (const idx of this.matches[i].values()) {
-      if (idx[j] > -1) return gts.get(i)!.labels[idx[j]];
+      if (idx[j] > -1) return this.p.map_object_to_agnostic ? this.background + 1 : gts.get(i)!.labels[idx[j]];
     }
     return this.background;
   }
