@@ -148,8 +148,8 @@ export const detectCommand: Command = {
         rgb: { type: 'boolean', default: false },
       },
     });
-    if (!values.model) throw new TypeError('detect needs --model');
-    if (positionals.length === 0) throw new TypeError('detect needs at least one IMAGE');
+    if (!values.model) throw new CaffeError('detect needs --model (a prototxt ending in DetectionOutput)');
+    if (positionals.length === 0) throw new CaffeError('detect needs at least one IMAGE');
     const threshold = values.threshold === undefined ? 0.5 : Number(values.threshold);
     if (!Number.isFinite(threshold)) throw new CaffeError(`--threshold '${values.threshold}': expected a number`);
     const scale = values.scale === undefined ? 1 : Number(values.scale);
