@@ -10,7 +10,7 @@ import { readNpyAsFloat32, writeNpy } from '../src/format/npy.js';
 
 // Solver cases of fixtures/solver run in test/solvers.test.ts; fixtures/oracle holds net, data and
 // solver cases computed by a real Caffe from our own specs (fixtures/oracle/SOURCES.md).
-const GROUPS = ['upgrade', 'layers', 'graph', 'trained', 'zoo', 'data', 'oracle'];
+const GROUPS = ['upgrade', 'layers', 'graph', 'trained', 'zoo', 'data', 'oracle', 'fork'];
 
 for (const group of GROUPS) describe(group, () => caseTests(join(FIXTURES, group)));
 

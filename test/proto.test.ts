@@ -3,13 +3,14 @@
 // drift here breaks reading real .caffemodel / .prototxt / .solverstate files.
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { addForkProto, enumType, fieldOf, forkFieldInfo, messageType, newMessage, protobuf, root } from '../src/proto/schema.js';
+import { addForkProto, enumType, fieldOf, forkFieldInfo, messageType, newMessage, protobuf } from '../src/proto/schema.js';
 import { decodeMessage, encodeMessage } from '../src/format/binary.js';
 import { parseText } from '../src/format/text.js';
 
+// caffe.proto's own fields: the forks' extensions (proto/forks/*.proto) are left out.
 function ids(typeName: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const f of messageType(typeName).fieldsArray) out[f.name] = f.id;
+  for (const f of messageType(typeName).fieldsArray) if (!forkFieldInfo(f)) out[f.name] = f.id;
   return out;
 }
 
@@ -36,7 +37,8 @@ function countTypes(): { messages: number; enums: number; fields: number } {
       if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) walk(o);
     }
   };
-  walk(root);
+  // caffe.proto alone: the forks' files add their own messages to the loaded root.
+  walk(new protobuf.Root().loadSync(join(import.meta.dirname, '..', 'proto', 'caffe.proto'), { keepCase: true }));
   return { messages, enums, fields };
 }
 
@@ -297,5 +299,53 @@ describe('fork fields (proto/forks/*.proto, added by addForkProto)', () => {
     expect(() => addForkProto(r, 'syntax = "proto2"; package caffe; extend PoolingParameter { optional bool pad = 900; }', 'bad.proto')).toThrow(
       /bad\.proto: PoolingParameter already has a field named pad/,
     );
+  });
+});
+
+describe('proto/forks/ssd.proto (the SSD fork, and OpenCV for DetectionOutput clip)', () => {
+  const forkId = (typeName: string, name: string) => {
+    const f = fieldOf(messageType(typeName), name)!;
+    expect(forkFieldInfo(f)?.file, `${typeName}.${name}`).toMatch(/ssd\.proto$/);
+    return forkFieldInfo(f)!.textOnly ? 'text-only' : f.id;
+  };
+  it("LayerParameter's fork fields keep the fork's numbers, so its caffemodels decode", () => {
+    expect([
+      'annotated_data_param', 'multibox_loss_param', 'permute_param', 'prior_box_param',
+      'detection_output_param', 'detection_evaluate_param', 'norm_param', 'video_data_param',
+    ].map((n) => forkId('LayerParameter', n))).toEqual([200, 201, 202, 203, 204, 205, 206, 207]);
+    expect(['resize_param', 'noise_param', 'emit_constraint', 'distort_param', 'expand_param'].map((n) => forkId('TransformationParameter', n)))
+      .toEqual([8, 9, 10, 13, 14]);
+    expect(['minimum_loss', 'iter_last_event'].map((n) => forkId('SolverState', n))).toEqual([5, 6]);
+  });
+  it("solver fields on BVLC's numbers 41 and 42 are text-only", () => {
+    expect(['eval_type', 'ap_version', 'plateau_winsize', 'show_per_class_result'].map((n) => forkId('SolverParameter', n)))
+      .toEqual(['text-only', 'text-only', 43, 44]);
+    expect(fieldOf(messageType('SolverParameter'), 'layer_wise_reduce')!.id).toBe(41);
+    const s = parseText('eval_type: "detection" ap_version: "11point" show_per_class_result: true', 'SolverParameter');
+    expect([s.eval_type, s.ap_version, s.show_per_class_result]).toEqual(['detection', '11point', true]);
+    expect(newMessage('SolverParameter').eval_type).toBe('classification');
+  });
+  it("the fork's messages, numbers and defaults", () => {
+    expect(ids('DetectionOutputParameter')).toEqual({
+      num_classes: 1, share_location: 2, background_label_id: 3, nms_param: 4, save_output_param: 5, code_type: 6,
+      variance_encoded_in_target: 8, keep_top_k: 7, confidence_threshold: 9, visualize: 10, visualize_threshold: 11,
+      save_file: 12, clip: 1000,
+    });
+    expect(enumType('PriorBoxParameter.CodeType').values).toEqual({ CORNER: 1, CENTER_SIZE: 2, CORNER_SIZE: 3 });
+    const mb = newMessage('MultiBoxLossParameter');
+    expect([mb.loc_loss_type, mb.conf_loss_type, mb.match_type, mb.mining_type, mb.code_type, mb.sample_size]).toEqual([1, 0, 1, 1, 1, 64]);
+    expect(newMessage('NormalizeParameter').eps).toBe(Math.fround(1e-10));
+    expect(newMessage('NonMaximumSuppressionParameter').nms_threshold).toBe(Math.fround(0.3));
+    expect(newMessage('PriorBoxParameter').offset).toBe(0.5);
+    expect(ids('LabelMapItem')).toEqual({ name: 1, label: 2, display_name: 3 });
+    expect(ids('AnnotatedDatum')).toEqual({ datum: 1, type: 2, annotation_group: 3 });
+    expect(ids('NormalizedBBox')).toEqual({ xmin: 1, ymin: 2, xmax: 3, ymax: 4, label: 5, difficult: 6, score: 7, size: 8 });
+  });
+  it('a caffemodel layer with norm_param decodes (field 206)', () => {
+    const lp = messageType('LayerParameter');
+    const msg = parseText('name: "n" type: "Normalize" norm_param { across_spatial: false eps: 0.001 }', lp);
+    const back = decodeMessage(encodeMessage(msg, lp), lp);
+    expect(back.norm_param.across_spatial).toBe(false);
+    expect(back.norm_param.eps).toBe(Math.fround(0.001));
   });
 });

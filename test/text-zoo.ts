@@ -4,6 +4,7 @@
 // "caffe.X" has no field named "y".; ...)" (the failure list may be cut short with "...").
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { forkFieldInfo, has, protobuf, type Message, type Type } from '../src/proto/schema.js';
 
 export const ZOO = process.env.CAFFE_TS_ZOO ?? join(import.meta.dirname, '..', 'fixtures', 'zoo-files');
 
@@ -47,3 +48,18 @@ export function readZooIndex(): ZooEntry[] {
 export function zooTypeOf(file: string): 'SolverParameter' | 'NetParameter' {
   return /solver/i.test(file.split('/').pop()!) ? 'SolverParameter' : 'NetParameter';
 }
+
+/** Whether a parsed message sets a field that one of Caffe's forks adds (proto/forks/*.proto). */
+export function usesForkField(m: Message, t: Type): boolean {
+  for (const f of t.fieldsArray) {
+    if (!has(m, f.name)) continue;
+    if (forkFieldInfo(f)) return true;
+    if (f.resolvedType instanceof protobuf.Type) {
+      const sub = f.resolvedType;
+      const values: Message[] = f.repeated ? m[f.name] : [m[f.name]];
+      if (values.some((v) => usesForkField(v, sub))) return true;
+    }
+  }
+  return false;
+}
+

@@ -1,4 +1,5 @@
 // Subcommand table; each command lives in its own file.
+import { detectCommand } from './detect.js';
 import { checkCommand } from './check.js';
 import { exportOnnxCommand } from './export-onnx.js';
 import { upgradeCommand } from './upgrade.js';
@@ -19,6 +20,7 @@ export interface Command {
 }
 
 export const commands: Record<string, Command> = {
+  detect: detectCommand,
   demo: demoCommand,
   forward: forwardCommand,
   info: infoCommand,
