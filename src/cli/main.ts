@@ -46,6 +46,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `caffe-ts ... | head`: a reader that closes the pipe ends the command quietly, as Unix tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
