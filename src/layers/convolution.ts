@@ -3,6 +3,7 @@
 //   out = (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1   per spatial axis
 // Several bottoms may be given (one top each); they share the weights and must have one shape.
 import type { Blob } from '../graph/blob.js';
+import { depthwiseEnabled, depthwiseForward, type DepthwiseConfig } from '../kernels/depthwise.js';
 import { convOutSize } from '../kernels/im2col.js';
 import { BaseConvolutionLayer } from './base-conv.js';
 import { registerLayer } from './registry.js';
@@ -29,13 +30,30 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
     }
   }
 
+  /** The geometry when this is a 2-D depthwise convolution (one filter per channel), else null. */
+  private depthwise(): DepthwiseConfig | null {
+    const C = this.channels;
+    if (this.numSpatialAxes !== 2 || this.group !== C || this.numOutput !== C || this.channelAxis !== 1 || this.forceNdIm2col) return null;
+    const { kernel, stride, pad, dilation } = this.geom;
+    return {
+      channels: C, inH: this.bottomShape[2], inW: this.bottomShape[3], kernelH: kernel[0], kernelW: kernel[1],
+      strideH: stride[0], strideW: stride[1], padH: pad[0], padW: pad[1], dilationH: dilation[0], dilationW: dilation[1],
+      outH: this.outputShape[0], outW: this.outputShape[1],
+    };
+  }
+
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const weight = this.blobs[0].data;
+    const dw = depthwiseEnabled() ? this.depthwise() : null;
     for (let i = 0; i < bottom.length; i++) {
       const x = bottom[i].data;
       const y = top[i].data;
       for (let n = 0; n < this.num; n++) {
         const yn = this.sample(y, n, this.topDim);
+        if (dw) {
+          depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, this.biasTerm ? this.blobs[1].data : null, yn);
+          continue;
+        }
         this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
         if (this.biasTerm) this.forwardBias(yn, this.blobs[1].data);
       }
