@@ -1,11 +1,13 @@
 // The direct depthwise convolution (src/kernels/depthwise.ts, wasm/depthwise.wat): the WebAssembly
-// kernel against the JS loop bit for bit (special values included), both against a float64
-// reference, and the Convolution layer on its direct path against its im2col + GEMM path (the
-// one Caffe takes), forward and backward, over many geometries.
+// kernels (forward, backward) against the JS loops bit for bit (special values included), against
+// float64 references, and the Convolution layer on its direct path against its im2col + GEMM path
+// (the one Caffe takes), forward and backward, over many geometries; gradient checks.
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Blob } from '../src/graph/blob.js';
-import { depthwiseBackend, depthwiseForward, depthwiseJs, setDepthwiseKernel, type DepthwiseConfig } from '../src/kernels/depthwise.js';
+import {
+  depthwiseBackend, depthwiseBackward, depthwiseBackwardJs, depthwiseForward, depthwiseJs, setDepthwiseKernel, type DepthwiseConfig,
+} from '../src/kernels/depthwise.js';
 import { convOutSize } from '../src/kernels/im2col.js';
 import { setSimdKernels } from '../src/kernels/simd.js';
 import { createLayer } from '../src/layers/index.js';
@@ -169,6 +171,81 @@ describe('depthwise kernel', () => {
   });
 });
 
+/** float64 references of depthwiseBackward's dx and (the increment of) dw. */
+function referenceBackward(c: DepthwiseConfig, x: Float32Array, dy: Float32Array, w: Float32Array): [Float64Array, Float64Array] {
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(w.length);
+  for (let ch = 0, o = 0; ch < c.channels; ch++)
+    for (let oy = 0; oy < c.outH; oy++)
+      for (let ox = 0; ox < c.outW; ox++, o++)
+        for (let ky = 0; ky < c.kernelH; ky++)
+          for (let kx = 0; kx < c.kernelW; kx++) {
+            const iy = oy * c.strideH - c.padH + ky * c.dilationH;
+            const ix = ox * c.strideW - c.padW + kx * c.dilationW;
+            if (iy < 0 || iy >= c.inH || ix < 0 || ix >= c.inW) continue;
+            const t = (ch * c.kernelH + ky) * c.kernelW + kx;
+            const i = (ch * c.inH + iy) * c.inW + ix;
+            dx[i] += w[t] * dy[o];
+            dw[t] += dy[o] * x[i];
+          }
+  return [dx, dw];
+}
+
+describe('depthwise backward kernel', () => {
+  it('WebAssembly and JS give the same bits, close to float64 sums; dw accumulates, dx is overwritten', () => {
+    shapes().forEach((sh, t) => {
+      const c = config(sh);
+      const x = random(c.channels * c.inH * c.inW, 3 * t + 1);
+      const dy = random(c.channels * c.outH * c.outW, 3 * t + 2);
+      const w = random(c.channels * c.kernelH * c.kernelW, 3 * t + 3);
+      const dw0 = random(w.length, t + 500);
+      const run = (f: typeof depthwiseBackward, wantDw: boolean, wantDx: boolean) => {
+        const dw = wantDw ? dw0.slice() : null;
+        const dx = wantDx ? new Float32Array(x.length).fill(NaN) : null;
+        f(c, x, dy, w, dw, dx);
+        return [dw, dx] as const;
+      };
+      const [dwS, dxS] = run(depthwiseBackward, true, true);
+      const [dwJ, dxJ] = run(depthwiseBackwardJs, true, true);
+      expectSameBits(dwS!, dwJ!, `dw ${desc(sh)}`);
+      expectSameBits(dxS!, dxJ!, `dx ${desc(sh)}`);
+      // each alone gives the same as both together
+      expectSameBits(run(depthwiseBackward, true, false)[0]!, dwS!, `dw alone ${desc(sh)}`);
+      expectSameBits(run(depthwiseBackward, false, true)[1]!, dxS!, `dx alone ${desc(sh)}`);
+      const [rdx, rdw] = referenceBackward(c, x, dy, w);
+      const taps = c.kernelH * c.kernelW;
+      expectClose(dxS!, rdx, taps * 2 ** -21, `dx ${desc(sh)}`);
+      const terms = c.outH * c.outW;
+      expectClose(dwS!.map((v, i) => v - dw0[i]), rdw, (terms + 2) * 2 ** -21, `dw ${desc(sh)}`);
+    });
+  });
+
+  it('WebAssembly and JS agree on special values; large planes stream in chunks', () => {
+    const specials = [NaN, Infinity, -Infinity, 0, -0, 1e-40, 3.4e38, -3.4e38];
+    const cases = shapes().slice(0, 12);
+    cases.push({ C: 40, H: 70, W: 67, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] }, { C: 2, H: 600, W: 300, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] });
+    cases.forEach((sh, t) => {
+      const c = config(sh);
+      const x = random(c.channels * c.inH * c.inW, 5);
+      const dy = random(c.channels * c.outH * c.outW, 6);
+      const w = random(c.channels * c.kernelH * c.kernelW, 7);
+      if (t < 12) {
+        for (let i = 0; i < x.length; i += 7) x[i] = specials[i % specials.length];
+        for (let i = 0; i < dy.length; i += 11) dy[i] = specials[(i + 5) % specials.length];
+        for (let i = 0; i < w.length; i += 5) w[i] = specials[(i + 3) % specials.length];
+      }
+      const dwS = new Float32Array(w.length);
+      const dxS = new Float32Array(x.length);
+      const dwJ = new Float32Array(w.length);
+      const dxJ = new Float32Array(x.length);
+      depthwiseBackward(c, x, dy, w, dwS, dxS);
+      depthwiseBackwardJs(c, x, dy, w, dwJ, dxJ);
+      expectSameBits(dwS, dwJ, `dw ${desc(sh)}`);
+      expectSameBits(dxS, dxJ, `dx ${desc(sh)}`);
+    });
+  });
+});
+
 // ---- the Convolution layer ------------------------------------------------------------------
 
 function dwLayer(sh: Shape, bias: boolean, extra: Record<string, unknown> = {}) {
@@ -225,7 +302,38 @@ describe('Convolution, depthwise', () => {
     expectSameBits(forward(sh, true, x, true, nd), forward(sh, true, x, false, nd), 'force_nd_im2col');
   });
 
-  it('backward (GEMM) passes the gradient check after a direct forward', () => {
+  it('the direct backward matches im2col + GEMM: dx bit for bit, dw within float32 rounding, bias diff', () => {
+    shapes().forEach((sh, t) => {
+      if (t >= 9 && t % 3) return;
+      const x = randomBlob([3, sh.C, sh.H, sh.W], t + 1);
+      for (const bias of [false, true]) {
+        const grads = (direct: boolean) => {
+          const old = setDepthwiseKernel(direct);
+          try {
+            const l = dwLayer(sh, bias);
+            const top = [new Blob()];
+            l.setUp([x], top);
+            l.forward([x], top);
+            top[0].diff.set(random(top[0].count, t + 77));
+            for (const b of l.blobs) b.diff.fill(0.5);
+            x.diff.fill(NaN);
+            l.backward(top, [true], [x]);
+            return [x.diff.slice(), ...l.blobs.map((b) => b.diff.slice())];
+          } finally {
+            setDepthwiseKernel(old);
+          }
+        };
+        const [dxD, dwD, dbD] = grads(true);
+        const [dxG, dwG, dbG] = grads(false);
+        expectSameBits(dxD, dxG, `dx ${desc(sh)}`);
+        // dy in [-1, 1), x in [-1, 1): |dw| <= 3 * outH * outW
+        expectClose(dwD, dwG, 3 * dxD.length * 2 ** -20, `dw ${desc(sh)}`);
+        if (bias) expectSameBits(dbD, dbG, `bias ${desc(sh)}`);
+      }
+    });
+  });
+
+  it('passes the gradient check on the direct path', () => {
     for (const sh of [
       { C: 3, H: 6, W: 5, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
       { C: 5, H: 7, W: 6, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] },

@@ -1,9 +1,11 @@
 // Convolution (Caffe's ConvolutionLayer): N-D cross-correlation over the axes after
-// convolution_param.axis, with groups, dilation, padding and stride; im2col + GEMM per sample.
+// convolution_param.axis, with groups, dilation, padding and stride; im2col + GEMM per sample,
+// except the 2-D depthwise case (one filter per channel), which kernels/depthwise.ts computes
+// directly, forward and backward (the same sums, without the per-channel GEMMs).
 //   out = (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1   per spatial axis
 // Several bottoms may be given (one top each); they share the weights and must have one shape.
 import type { Blob } from '../graph/blob.js';
-import { depthwiseEnabled, depthwiseForward, type DepthwiseConfig } from '../kernels/depthwise.js';
+import { depthwiseBackward, depthwiseEnabled, depthwiseForward, type DepthwiseConfig } from '../kernels/depthwise.js';
 import { convOutSize } from '../kernels/im2col.js';
 import { BaseConvolutionLayer } from './base-conv.js';
 import { registerLayer } from './registry.js';
@@ -64,6 +66,7 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
     const weight = this.blobs[0].data;
     const weightDiff = this.blobs[0].diff;
     const doWeights = this.paramPropagateDown(0);
+    const dw = depthwiseEnabled() ? this.depthwise() : null;
     for (let i = 0; i < top.length; i++) {
       const dy = top[i].diff;
       if (this.biasTerm && this.paramPropagateDown(1)) {
@@ -75,6 +78,11 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
       const dx = bottom[i].diff;
       for (let n = 0; n < this.num; n++) {
         const dyn = this.sample(dy, n, this.topDim);
+        if (dw) {
+          const dxn = propagateDown[i] ? this.sample(dx, n, this.bottomDim) : null;
+          depthwiseBackward(dw, this.sample(x, n, this.bottomDim), dyn, weight, doWeights ? weightDiff : null, dxn);
+          continue;
+        }
         // Gradient w.r.t. the weights (accumulated), then w.r.t. the bottom (overwritten).
         if (doWeights) this.weightGemm(this.sample(x, n, this.bottomDim), dyn, weightDiff);
         if (propagateDown[i]) this.backwardGemm(dyn, weight, this.sample(dx, n, this.bottomDim));
