@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Blob } from '../src/graph/blob.js';
 import {
-  depthwiseBackend, depthwiseBackward, depthwiseBackwardJs, depthwiseForward, depthwiseJs, setDepthwiseKernel, type DepthwiseConfig,
+  depthwiseBackend, depthwiseBackward, depthwiseBackwardJs, depthwiseEnabled, depthwiseForward, depthwiseJs, setDepthwiseKernel, type DepthwiseConfig,
 } from '../src/kernels/depthwise.js';
 import { convOutSize } from '../src/kernels/im2col.js';
 import { setSimdKernels } from '../src/kernels/simd.js';
@@ -289,15 +289,15 @@ describe('Convolution, depthwise', () => {
     });
   });
 
-  it('takes the same path with the SIMD kernels off (JS), and leaves other convolutions to GEMM', () => {
+  it('keeps im2col + GEMM with the SIMD kernels off (CAFFE_TS_SIMD=js) or force_nd_im2col', () => {
     const sh: Shape = { C: 6, H: 12, W: 9, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] };
     const x = randomBlob([2, sh.C, sh.H, sh.W], 3);
-    const simd = forward(sh, true, x, true);
+    const gemm = forward(sh, true, x, false);
+    expect(depthwiseEnabled()).toBe(process.env.CAFFE_TS_SIMD !== 'js');
     setSimdKernels(false);
-    const js = forward(sh, true, x, true);
+    expect(depthwiseEnabled()).toBe(false);
+    expectSameBits(forward(sh, true, x, true), gemm, 'SIMD off');
     setSimdKernels(true);
-    expectSameBits(simd, js, 'wasm vs js');
-    // force_nd_im2col: the GEMM path (bit-identical whether the direct path is on or off)
     const nd = { force_nd_im2col: true };
     expectSameBits(forward(sh, true, x, true, nd), forward(sh, true, x, false, nd), 'force_nd_im2col');
   });

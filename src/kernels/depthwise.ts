@@ -6,12 +6,15 @@
 // Two kernels per direction, the same float32 operations in the same order, hence the same bits:
 //  - WebAssembly SIMD (wasm/depthwise.wat): channels are copied into the module's memory a chunk
 //    at a time, each plane into a zero-padded scratch there, four outputs of a row per vector;
-//  - depthwiseJs / depthwiseBackwardJs below: the fallback (runtimes without WebAssembly SIMD,
-//    CAFFE_TS_SIMD=js or setSimdKernels(false), as simd.ts) and the reference the tests use.
+//  - depthwiseJs / depthwiseBackwardJs below: the reference the tests use, and the fallback of
+//    depthwiseForward / depthwiseBackward (runtimes without WebAssembly SIMD, CAFFE_TS_SIMD=js or
+//    setSimdKernels(false), as simd.ts); Convolution itself then keeps im2col + GEMM (see
+//    depthwiseEnabled).
 // The forward sums the taps as im2col + GEMM orders them (ky-major, each product rounded then
 // added, the bias last), but the GEMM kernels may accumulate in another precision (the JS one in
 // doubles), so the two paths agree to float32 rounding; the input gradient sums as col2im does
 // (Caffe's bits); the weight gradient sums over the outputs in its own order (see the .wat).
+import { validHi, validLo } from './im2col.js';
 import { instantiateKernel, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
 
 /** Geometry of one depthwise convolution (the per-axis fields of Caffe's ConvolutionParameter). */
@@ -55,9 +58,14 @@ export function setDepthwiseKernel(on: boolean): boolean {
   return old;
 }
 
-/** Whether Convolution takes the direct depthwise path for its depthwise layers. */
+/**
+ * Whether Convolution takes the direct path for its depthwise layers: when it is on and the
+ * WebAssembly kernel is available. The JS loops are no faster than im2col + the JS GEMM, and
+ * 2-3x slower than im2col + the WebAssembly GEMM (MobileNets), so without the kernel the layer
+ * keeps Caffe's path.
+ */
 export function depthwiseEnabled(): boolean {
-  return useDirect;
+  return useDirect && kernel() !== null;
 }
 
 /** The WebAssembly kernel, or null when the SIMD kernels are off or this one cannot load. */
@@ -226,24 +234,35 @@ export function depthwiseJs(cfg: DepthwiseConfig, x: Float32Array, w: Float32Arr
     const wc = c * kH * kW;
     for (let oy = 0; oy < Ho; oy++) {
       const row = (c * Ho + oy) * Wo;
-      // Tap by tap over the whole output row: y[row + ox] holds the float32 partial sums.
+      const end = row + Wo;
+      // Tap by tap over the whole output row: y[row + ox] holds the float32 partial sums. Outputs
+      // whose tap falls in the padding add f32(w * 0), as GEMM does with im2col's zeros.
       for (let ky = 0; ky < kH; ky++) {
         const iy = oy * sH - padH + ky * dH;
         const inside = iy >= 0 && iy < H;
-        const xr = xc + iy * W;
         for (let kx = 0; kx < kW; kx++) {
           const wt = w[wc + ky * kW + kx];
           const zero = f32(wt * 0);
-          const first = ky === 0 && kx === 0;
-          for (let ox = 0, ix = kx * dW - padW; ox < Wo; ox++, ix += sW) {
-            const p = inside && ix >= 0 && ix < W ? f32(wt * x[xr + ix]) : zero;
-            y[row + ox] = first ? p : y[row + ox] + p;
+          const off = kx * dW - padW;
+          const x0 = inside ? validLo(off, sW, Wo) : Wo;
+          const x1 = inside ? validHi(off, sW, W, Wo, x0) : Wo;
+          const lo = row + x0;
+          const hi = row + x1;
+          let i = xc + iy * W + x0 * sW + off;
+          if (ky === 0 && kx === 0) {
+            y.fill(zero, row, lo);
+            for (let o = lo; o < hi; o++, i += sW) y[o] = f32(wt * x[i]);
+            y.fill(zero, hi, end);
+          } else {
+            for (let o = row; o < lo; o++) y[o] += zero;
+            for (let o = lo; o < hi; o++, i += sW) y[o] += f32(wt * x[i]);
+            for (let o = hi; o < end; o++) y[o] += zero;
           }
         }
       }
       if (bias) {
         const b = bias[c];
-        for (let ox = 0; ox < Wo; ox++) y[row + ox] += b;
+        for (let o = row; o < end; o++) y[o] += b;
       }
     }
   }
