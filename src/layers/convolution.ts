@@ -52,11 +52,8 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
       const y = top[i].data;
       for (let n = 0; n < this.num; n++) {
         const yn = this.sample(y, n, this.topDim);
-        if (dw) {
-          depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, this.biasTerm ? this.blobs[1].data : null, yn);
-          continue;
-        }
-        this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
+        if (dw) depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, null, yn);
+        else this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
         if (this.biasTerm) this.forwardBias(yn, this.blobs[1].data);
       }
     }
