@@ -20,14 +20,14 @@ export function convOutSize(input: number, kernel: number, pad: number, stride: 
 }
 
 /** First output index o in [0, out] with o * stride + off >= 0. */
-function validLo(off: number, stride: number, out: number): number {
+export function validLo(off: number, stride: number, out: number): number {
   // o * stride + off >= 0  <=>  o >= ceil(-off / stride)
   const lo = off >= 0 ? 0 : Math.ceil(-off / stride);
   return lo > out ? out : lo;
 }
 
 /** One past the last output index o < out with o * stride + off < size (at least lo). */
-function validHi(off: number, stride: number, size: number, out: number, lo: number): number {
+export function validHi(off: number, stride: number, size: number, out: number, lo: number): number {
   // o * stride + off < size  <=>  o <= floor((size - 1 - off) / stride)
   let hi = size - 1 - off < 0 ? 0 : Math.floor((size - 1 - off) / stride) + 1;
   if (hi > out) hi = out;

@@ -46,11 +46,16 @@ interface SimdExports {
   ): void;
 }
 
-/** The loaded module and views of its memory (renewed when the memory grows). */
-export interface SimdKernel {
-  ex: SimdExports;
+/** A loaded module and views of its memory (renewed when the memory grows). */
+export interface WasmMemoryViews {
+  ex: { memory: WebAssembly.Memory };
   f32: Float32Array;
   i32: Int32Array;
+}
+
+/** The loaded module and views of its memory. */
+export interface SimdKernel extends WasmMemoryViews {
+  ex: SimdExports;
 }
 
 /** Elements per streamed block (64 KiB: two blocks and their operands stay in L2). */
@@ -68,7 +73,7 @@ export function setSimdMin(n: number): number {
   return old;
 }
 
-/** The module's memory maximum in 64 KiB pages (simd.wat declares the same): 128 MiB. */
+/** The modules' memory maximum in 64 KiB pages (simd.wat and depthwise.wat declare the same): 128 MiB. */
 const MAX_PAGES = 2048;
 
 let loaded: SimdKernel | null | undefined;
@@ -76,24 +81,29 @@ const envOff = typeof process === 'object' && process.env?.CAFFE_TS_SIMD === 'js
 let enabled = !envOff;
 let unavailable = '';
 
-function load(): SimdKernel | null {
-  if (typeof WebAssembly !== 'object') {
-    unavailable = 'no WebAssembly in this runtime';
-    return null;
-  }
-  const url = new URL('./wasm/simd.wasm', import.meta.url);
+/**
+ * Instantiates the module wasm/<file> beside this file (synchronously: the modules are small), or
+ * says why this runtime cannot.
+ */
+export function instantiateKernel<T>(file: string): T | string {
+  if (typeof WebAssembly !== 'object') return 'no WebAssembly in this runtime';
+  const url = new URL(`./wasm/${file}`, import.meta.url);
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = new Uint8Array(readFileSync(url));
   } catch (e) {
-    unavailable = `cannot read ${url.pathname}: ${(e as Error).message}`;
+    return `cannot read ${url.pathname}: ${(e as Error).message}`;
+  }
+  if (!WebAssembly.validate(bytes)) return 'this runtime has no WebAssembly SIMD';
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as T;
+}
+
+function load(): SimdKernel | null {
+  const ex = instantiateKernel<SimdExports>('simd.wasm');
+  if (typeof ex === 'string') {
+    unavailable = ex;
     return null;
   }
-  if (!WebAssembly.validate(bytes)) {
-    unavailable = 'this runtime has no WebAssembly SIMD';
-    return null;
-  }
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as SimdExports;
   return { ex, f32: new Float32Array(ex.memory.buffer), i32: new Int32Array(ex.memory.buffer) };
 }
 
@@ -122,7 +132,7 @@ export function simdBackend(): { kernel: string; reason: string } {
  * Grows the kernel's memory to at least `bytes` and renews the views; false when that would pass
  * the module's maximum (the caller then takes its JS loop).
  */
-export function simdReserve(k: SimdKernel, bytes: number): boolean {
+export function simdReserve(k: WasmMemoryViews, bytes: number): boolean {
   const { memory } = k.ex;
   const have = memory.buffer.byteLength;
   if (have < bytes) {

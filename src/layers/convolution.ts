@@ -1,8 +1,11 @@
 // Convolution (Caffe's ConvolutionLayer): N-D cross-correlation over the axes after
-// convolution_param.axis, with groups, dilation, padding and stride; im2col + GEMM per sample.
+// convolution_param.axis, with groups, dilation, padding and stride; im2col + GEMM per sample,
+// except the 2-D depthwise case (one filter per channel), which kernels/depthwise.ts computes
+// directly, forward and backward (the same sums, without the per-channel GEMMs).
 //   out = (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1   per spatial axis
 // Several bottoms may be given (one top each); they share the weights and must have one shape.
 import type { Blob } from '../graph/blob.js';
+import { depthwiseBackward, depthwiseEnabled, depthwiseForward, type DepthwiseConfig } from '../kernels/depthwise.js';
 import { convOutSize } from '../kernels/im2col.js';
 import { BaseConvolutionLayer } from './base-conv.js';
 import { registerLayer } from './registry.js';
@@ -29,14 +32,28 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
     }
   }
 
+  /** The geometry when this is a 2-D depthwise convolution (one filter per channel), else null. */
+  private depthwise(): DepthwiseConfig | null {
+    const C = this.channels;
+    if (this.numSpatialAxes !== 2 || this.group !== C || this.numOutput !== C || this.channelAxis !== 1 || this.forceNdIm2col) return null;
+    const { kernel, stride, pad, dilation } = this.geom;
+    return {
+      channels: C, inH: this.bottomShape[2], inW: this.bottomShape[3], kernelH: kernel[0], kernelW: kernel[1],
+      strideH: stride[0], strideW: stride[1], padH: pad[0], padW: pad[1], dilationH: dilation[0], dilationW: dilation[1],
+      outH: this.outputShape[0], outW: this.outputShape[1],
+    };
+  }
+
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const weight = this.blobs[0].data;
+    const dw = depthwiseEnabled() ? this.depthwise() : null;
     for (let i = 0; i < bottom.length; i++) {
       const x = bottom[i].data;
       const y = top[i].data;
       for (let n = 0; n < this.num; n++) {
         const yn = this.sample(y, n, this.topDim);
-        this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
+        if (dw) depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, null, yn);
+        else this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
         this.forwardEpilogue(yn);
       }
     }
@@ -46,6 +63,7 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
     const weight = this.blobs[0].data;
     const weightDiff = this.blobs[0].diff;
     const doWeights = this.paramPropagateDown(0);
+    const dw = depthwiseEnabled() ? this.depthwise() : null;
     for (let i = 0; i < top.length; i++) {
       const dy = top[i].diff;
       if (this.biasTerm && this.paramPropagateDown(1)) {
@@ -57,6 +75,11 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
       const dx = bottom[i].diff;
       for (let n = 0; n < this.num; n++) {
         const dyn = this.sample(dy, n, this.topDim);
+        if (dw) {
+          const dxn = propagateDown[i] ? this.sample(dx, n, this.bottomDim) : null;
+          depthwiseBackward(dw, this.sample(x, n, this.bottomDim), dyn, weight, doWeights ? weightDiff : null, dxn);
+          continue;
+        }
         // Gradient w.r.t. the weights (accumulated), then w.r.t. the bottom (overwritten).
         if (doWeights) this.weightGemm(this.sample(x, n, this.bottomDim), dyn, weightDiff);
         if (propagateDown[i]) this.backwardGemm(dyn, weight, this.sample(dx, n, this.bottomDim));

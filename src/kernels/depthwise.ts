@@ -1,0 +1,269 @@
+// Depthwise 2-D convolution for one sample, forward and backward: one kH x kW filter per channel
+// (Convolution with group == channels == num_output, as MobileNets use it), computed directly
+// instead of as one M = 1 GEMM per channel over im2col's columns.
+//   y[c, oy, ox] = sum_{ky, kx} w[c, ky, kx] * x[c, oy * sH - padH + ky * dH, ox * sW - padW + kx * dW]
+//                  (+ bias[c]), x read as 0 outside the plane
+// Two kernels per direction, the same float32 operations in the same order, hence the same bits:
+//  - WebAssembly SIMD (wasm/depthwise.wat): channels are copied into the module's memory a chunk
+//    at a time, each plane into a zero-padded scratch there, four outputs of a row per vector;
+//  - depthwiseJs / depthwiseBackwardJs below: the reference the tests use, and the fallback of
+//    depthwiseForward / depthwiseBackward (runtimes without WebAssembly SIMD, CAFFE_TS_SIMD=js or
+//    setSimdKernels(false), as simd.ts); Convolution itself then keeps im2col + GEMM (see
+//    depthwiseEnabled).
+// The forward sums the taps as im2col + GEMM orders them (ky-major, each product rounded then
+// added, the bias last), but the GEMM kernels may accumulate in another precision (the JS one in
+// doubles), so the two paths agree to float32 rounding; the input gradient sums as col2im does
+// (Caffe's bits); the weight gradient sums over the outputs in its own order (see the .wat).
+import { validHi, validLo } from './im2col.js';
+import { instantiateKernel, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
+
+/** Geometry of one depthwise convolution (the per-axis fields of Caffe's ConvolutionParameter). */
+export interface DepthwiseConfig {
+  channels: number;
+  inH: number;
+  inW: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+  outH: number;
+  outW: number;
+}
+
+/** The module's exports; their arguments are listed in depthwise.wat (geometry as geometryArgs). */
+interface DepthwiseExports {
+  memory: WebAssembly.Memory;
+  depthwise(...args: number[]): void;
+  depthwise_backward(...args: number[]): void;
+}
+
+interface DepthwiseKernel extends WasmMemoryViews {
+  ex: DepthwiseExports;
+}
+
+let loaded: DepthwiseKernel | null | undefined;
+let useDirect = true;
+
+/**
+ * Turns the direct depthwise path of Convolution on or off (off: im2col + GEMM per channel, as
+ * Caffe); returns the previous setting. For tests and timing.
+ */
+export function setDepthwiseKernel(on: boolean): boolean {
+  const old = useDirect;
+  useDirect = on;
+  return old;
+}
+
+/**
+ * Whether Convolution takes the direct path for its depthwise layers: when it is on and the
+ * WebAssembly kernel is available. The JS loops are no faster than im2col + the JS GEMM, and
+ * 2-3x slower than im2col + the WebAssembly GEMM (MobileNets), so without the kernel the layer
+ * keeps Caffe's path.
+ */
+export function depthwiseEnabled(): boolean {
+  return useDirect && kernel() !== null;
+}
+
+/** The WebAssembly kernel, or null when the SIMD kernels are off or this one cannot load. */
+function kernel(): DepthwiseKernel | null {
+  if (simdKernel() === null) return null;
+  if (loaded === undefined) {
+    const ex = instantiateKernel<DepthwiseExports>('depthwise.wasm');
+    loaded = typeof ex === 'string' ? null : { ex, f32: new Float32Array(ex.memory.buffer), i32: new Int32Array(ex.memory.buffer) };
+  }
+  return loaded;
+}
+
+/** Which kernel depthwiseForward runs: 'wasm-simd' or 'js'. */
+export function depthwiseBackend(): 'wasm-simd' | 'js' {
+  return kernel() === null ? 'js' : 'wasm-simd';
+}
+
+/** Bytes of input per chunk of channels streamed through the module: a few planes stay in L2. */
+const CHUNK_BYTES = 1 << 20;
+
+const align16 = (n: number) => (n + 15) & ~15;
+
+/**
+ * y (channels x outH x outW) = depthwise convolution of x (channels x inH x inW) with w
+ * (channels x kernelH x kernelW), plus bias (channels) unless null. Overwrites y.
+ */
+export function depthwiseForward(cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): void {
+  const k = kernel();
+  if (k === null || !depthwiseWasm(k, cfg, x, w, bias, y)) depthwiseJs(cfg, x, w, bias, y);
+}
+
+/** Bytes of one padded plane as depthwise.wat lays it out (its sizes, and 16 bytes of slack). */
+function paddedBytes(c: DepthwiseConfig): number {
+  const Wp = Math.ceil(c.outW / 4) * 4 * c.strideW + (c.kernelW - 1) * c.dilationW + 4;
+  const Hp = (c.outH - 1) * c.strideH + (c.kernelH - 1) * c.dilationH + 1;
+  return 4 * Hp * Wp + 16;
+}
+
+/** Channels per chunk: `floats` floats of operands per channel in about CHUNK_BYTES. */
+function chunk(c: DepthwiseConfig, floats: number): number {
+  return Math.max(1, Math.min(c.channels, Math.floor(CHUNK_BYTES / (4 * floats))));
+}
+
+/** The geometry arguments of both exports, in their order. */
+function geometryArgs(c: DepthwiseConfig): number[] {
+  return [c.inH, c.inW, c.kernelH, c.kernelW, c.strideH, c.strideW, c.padH, c.padW, c.dilationH, c.dilationW, c.outH, c.outW];
+}
+
+/** depthwiseForward on the WebAssembly kernel; false when a chunk does not fit its memory. */
+function depthwiseWasm(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+  const C = cfg.channels;
+  const inPlane = cfg.inH * cfg.inW;
+  const outPlane = cfg.outH * cfg.outW;
+  const taps = cfg.kernelH * cfg.kernelW;
+  const per = chunk(cfg, inPlane + outPlane);
+  const pOut = align16(4 * per * inPlane);
+  const pW = align16(pOut + 4 * per * outPlane + 16);
+  const pB = align16(pW + 4 * per * taps);
+  const pPad = align16(pB + 4 * per);
+  if (!simdReserve(k, pPad + paddedBytes(cfg))) return false;
+  const h = k.f32;
+  const geo = geometryArgs(cfg);
+  for (let c0 = 0; c0 < C; c0 += per) {
+    const m = Math.min(per, C - c0);
+    h.set(x.subarray(c0 * inPlane, (c0 + m) * inPlane), 0);
+    h.set(w.subarray(c0 * taps, (c0 + m) * taps), pW >> 2);
+    if (bias) h.set(bias.subarray(c0, c0 + m), pB >> 2);
+    k.ex.depthwise(0, pOut, pW, pB, bias ? 1 : 0, m, ...geo, pPad);
+    y.set(h.subarray(pOut >> 2, (pOut >> 2) + m * outPlane), c0 * outPlane);
+  }
+  return true;
+}
+
+/**
+ * Gradients of depthwiseForward for one sample, from dy (channels x outH x outW): dw (as w) +=
+ * the weight gradient unless dw is null; dx (as x) = the input gradient unless dx is null. dx
+ * has the bits of Caffe's col2im sums; dw sums in another order than GEMM (float32 rounding).
+ */
+export function depthwiseBackward(
+  cfg: DepthwiseConfig, x: Float32Array, dy: Float32Array, w: Float32Array, dw: Float32Array | null, dx: Float32Array | null,
+): void {
+  if (!dw && !dx) return;
+  const k = kernel();
+  if (k === null || !depthwiseBackwardWasm(k, cfg, x, dy, w, dw, dx)) depthwiseBackwardJs(cfg, x, dy, w, dw, dx);
+}
+
+function depthwiseBackwardWasm(
+  k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, dy: Float32Array, w: Float32Array, dw: Float32Array | null, dx: Float32Array | null,
+): boolean {
+  const C = cfg.channels;
+  const inPlane = cfg.inH * cfg.inW;
+  const outPlane = cfg.outH * cfg.outW;
+  const taps = cfg.kernelH * cfg.kernelW;
+  const per = chunk(cfg, 2 * inPlane + outPlane);
+  const pDy = align16(4 * per * inPlane);
+  const pDx = align16(pDy + 4 * per * outPlane);
+  const pW = align16(pDx + 4 * per * inPlane);
+  const pDw = align16(pW + 4 * per * taps);
+  const pPadX = align16(pDw + 4 * per * taps);
+  const pPadDx = align16(pPadX + paddedBytes(cfg));
+  const pAcc = align16(pPadDx + paddedBytes(cfg));
+  if (!simdReserve(k, pAcc + 16 * 9)) return false;
+  const h = k.f32;
+  const geo = geometryArgs(cfg);
+  for (let c0 = 0; c0 < C; c0 += per) {
+    const m = Math.min(per, C - c0);
+    if (dw) h.set(x.subarray(c0 * inPlane, (c0 + m) * inPlane), 0);
+    h.set(dy.subarray(c0 * outPlane, (c0 + m) * outPlane), pDy >> 2);
+    if (dx) h.set(w.subarray(c0 * taps, (c0 + m) * taps), pW >> 2);
+    if (dw) h.set(dw.subarray(c0 * taps, (c0 + m) * taps), pDw >> 2);
+    k.ex.depthwise_backward(0, pDy, pW, pDx, pDw, dx ? 1 : 0, dw ? 1 : 0, m, ...geo, pPadX, pPadDx, pAcc);
+    if (dw) dw.set(h.subarray(pDw >> 2, (pDw >> 2) + m * taps), c0 * taps);
+    if (dx) dx.set(h.subarray(pDx >> 2, (pDx >> 2) + m * inPlane), c0 * inPlane);
+  }
+  return true;
+}
+
+/** depthwiseBackward in plain JS (the same float32 operations as the WebAssembly kernel). */
+export function depthwiseBackwardJs(
+  cfg: DepthwiseConfig, x: Float32Array, dy: Float32Array, w: Float32Array, dw: Float32Array | null, dx: Float32Array | null,
+): void {
+  const { channels: C, inH: H, inW: W, kernelH: kH, kernelW: kW, strideH: sH, strideW: sW } = cfg;
+  const { padH, padW, dilationH: dH, dilationW: dW, outH: Ho, outW: Wo } = cfg;
+  const f32 = Math.fround;
+  const wo4 = Wo & ~3;
+  const lanes = new Float32Array(4);
+  for (let c = 0; c < C; c++) {
+    const xc = c * H * W;
+    const yc = c * Ho * Wo;
+    if (dx) dx.fill(0, xc, xc + H * W);
+    for (let ky = 0, tap = c * kH * kW; ky < kH; ky++) {
+      for (let kx = 0; kx < kW; kx++, tap++) {
+        // dW: 4 lane sums over the whole vectors of each row, one over the rest (as the kernel)
+        lanes.fill(0);
+        let rest = 0;
+        const wt = w[tap];
+        for (let oy = 0; oy < Ho; oy++) {
+          const iy = oy * sH - padH + ky * dH;
+          const inside = iy >= 0 && iy < H;
+          const xr = xc + iy * W;
+          const yr = yc + oy * Wo;
+          for (let ox = 0, ix = kx * dW - padW; ox < Wo; ox++, ix += sW) {
+            const hit = inside && ix >= 0 && ix < W;
+            const g = dy[yr + ox];
+            if (dw) {
+              const p = f32(g * (hit ? x[xr + ix] : 0));
+              if (ox < wo4) lanes[ox & 3] += p;
+              else rest = f32(rest + p);
+            }
+            if (dx && hit) dx[xr + ix] += f32(wt * g);
+          }
+        }
+        if (dw) dw[tap] += f32(f32(f32(lanes[0] + lanes[1]) + f32(lanes[2] + lanes[3])) + rest);
+      }
+    }
+  }
+}
+
+/** depthwiseForward in plain JS (the same float32 operations as the WebAssembly kernel). */
+export function depthwiseJs(cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): void {
+  const { channels: C, inH: H, inW: W, kernelH: kH, kernelW: kW, strideH: sH, strideW: sW } = cfg;
+  const { padH, padW, dilationH: dH, dilationW: dW, outH: Ho, outW: Wo } = cfg;
+  const f32 = Math.fround;
+  for (let c = 0; c < C; c++) {
+    const xc = c * H * W;
+    const wc = c * kH * kW;
+    for (let oy = 0; oy < Ho; oy++) {
+      const row = (c * Ho + oy) * Wo;
+      const end = row + Wo;
+      // Tap by tap over the whole output row: y[row + ox] holds the float32 partial sums. Outputs
+      // whose tap falls in the padding add f32(w * 0), as GEMM does with im2col's zeros.
+      for (let ky = 0; ky < kH; ky++) {
+        const iy = oy * sH - padH + ky * dH;
+        const inside = iy >= 0 && iy < H;
+        for (let kx = 0; kx < kW; kx++) {
+          const wt = w[wc + ky * kW + kx];
+          const zero = f32(wt * 0);
+          const off = kx * dW - padW;
+          const x0 = inside ? validLo(off, sW, Wo) : Wo;
+          const x1 = inside ? validHi(off, sW, W, Wo, x0) : Wo;
+          const lo = row + x0;
+          const hi = row + x1;
+          let i = xc + iy * W + x0 * sW + off;
+          if (ky === 0 && kx === 0) {
+            y.fill(zero, row, lo);
+            for (let o = lo; o < hi; o++, i += sW) y[o] = f32(wt * x[i]);
+            y.fill(zero, hi, end);
+          } else {
+            for (let o = row; o < lo; o++) y[o] += zero;
+            for (let o = lo; o < hi; o++, i += sW) y[o] += f32(wt * x[i]);
+            for (let o = hi; o < end; o++) y[o] += zero;
+          }
+        }
+      }
+      if (bias) {
+        const b = bias[c];
+        for (let o = row; o < end; o++) y[o] += b;
+      }
+    }
+  }
+}
