@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { Net } from '../src/graph/net.js';
 import { gemm } from '../src/kernels/gemm.js';
 import { packageRoot } from '../src/util/paths.js';
+import { netFlops } from './zoo.js';
 
 interface Model {
   name: string;
@@ -36,20 +37,6 @@ function gemmGflops(): number {
     best = Math.max(best, (2 * M * N * K) / (wallMs(t) * 1e6));
   }
   return best;
-}
-
-/** FLOPs of the GEMM-backed layers of one forward pass. */
-function netFlops(net: Net): number {
-  let flops = 0;
-  net.layers.forEach((layer, i) => {
-    const top = net.topVecs[i][0];
-    const w = layer.blobs[0];
-    if (!top || !w) return;
-    if (layer.type === 'Convolution') flops += 2 * top.count * (w.count / w.shape[0]);
-    else if (layer.type === 'Deconvolution') flops += 2 * net.bottomVecs[i][0].count * (w.count / w.shape[0]);
-    else if (layer.type === 'InnerProduct') flops += 2 * (top.count / (layer.param.inner_product_param.num_output || 1)) * w.count;
-  });
-  return flops;
 }
 
 export function runForwardBench(models: Model[]): string {
