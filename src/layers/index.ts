@@ -6,6 +6,7 @@ import './group-structure.js';
 import './group-loss.js';
 import './group-recurrent.js';
 import './group-data.js';
+import './group-forks.js';
 
 export { createLayer, layerTypes, registerLayer } from './registry.js';
 export { Layer, LossLayer, TRAIN, TEST, type Phase } from './layer.js';
