@@ -78,7 +78,11 @@ export class BNLayer extends Layer {
     }
     this.check(this.blobs.length === nBlobs && this.blobs.every((x) => x.count === c),
       () => `needs ${nBlobs} blobs of ${c} values, got ${this.blobs.map((x) => x.shapeString()).join(', ')}`);
+    this.setParamPropagateDown(0, true);
+    this.setParamPropagateDown(1, true);
     if (this.pspnet) {
+      this.setParamPropagateDown(2, false);
+      this.setParamPropagateDown(3, false);
       this.frozen = p.frozen;
       this.momentum = p.momentum;
       this.eps = p.eps;
