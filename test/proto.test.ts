@@ -7,9 +7,10 @@ import { addForkProto, enumType, fieldOf, forkFieldInfo, messageType, newMessage
 import { decodeMessage, encodeMessage } from '../src/format/binary.js';
 import { parseText } from '../src/format/text.js';
 
+/** The field numbers of BVLC's fields (fork fields from proto/forks/ left out). */
 function ids(typeName: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const f of messageType(typeName).fieldsArray) out[f.name] = f.id;
+  for (const f of messageType(typeName).fieldsArray) if (!forkFieldInfo(f)) out[f.name] = f.id;
   return out;
 }
 
@@ -36,7 +37,8 @@ function countTypes(): { messages: number; enums: number; fields: number } {
       if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) walk(o);
     }
   };
-  walk(root);
+  // caffe.proto's own types: the schema root also holds the forks' (proto/forks/*.proto).
+  walk(new protobuf.Root().loadSync(join(import.meta.dirname, '..', 'proto', 'caffe.proto'), { keepCase: true }));
   return { messages, enums, fields };
 }
 
