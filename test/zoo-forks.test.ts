@@ -1,0 +1,94 @@
+// Real models from Caffe's forks build and run forward (random weights: every parameter filled by
+// its prototxt's filler): ENet (BN, Upsample, Python spatial dropout), DenseNet (ceil_mode),
+// PSPNet (BN, Interp). Inputs are made small where the net allows; PSPNet's pyramid pooling
+// fixes its input size, so it runs at full size with its channel counts divided by 16 (every
+// layer and field of the file is still used), after one full-size build.
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { Net, readNetParameter } from '../src/index.js';
+import '../examples/spatial-dropout.js';
+import { randomBlob } from './gradient-checker.js';
+
+const ZOO = join(import.meta.dirname, '..', 'fixtures', 'zoo-files');
+
+function runWithInput(net: Net, shape: number[]): void {
+  const data = net.blob(net.inputs[0]);
+  data.reshape(shape);
+  data.data.set(randomBlob(shape, 3).data);
+  net.reshape();
+  net.forward();
+}
+
+const finite = (a: Float32Array) => a.every((v) => Number.isFinite(v));
+
+describe('ENet (TimoSaemann/ENet)', () => {
+  for (const file of ['enet_deploy_final.prototxt', 'enet_deploy.prototxt']) {
+    it(`${file} builds at 512x1024 and runs forward at 64x128`, () => {
+      const net = Net.fromFile(join(ZOO, 'enet', file), { phase: 'TEST' });
+      const out = net.blob(net.outputs[0]);
+      expect(out.shape).toEqual([1, 19, 512, 1024]);
+      runWithInput(net, [1, 3, 64, 128]);
+      expect(out.shape).toEqual([1, 19, 64, 128]);
+      expect(finite(out.data)).toBe(true);
+      // The last Deconvolution has no weight_filler, so its weights are Caffe's default constant 0.
+      expect(out.data.every((v) => v === 0)).toBe(true);
+      expect(net.blob('prelu5_1_4').data.some((v) => v !== 0)).toBe(true);
+      // Upsample undoes pooling: its output is zero except where the matching pool took its max.
+      const up = net.blob('upsample4_0_4').data;
+      const nonzero = up.filter((v) => v !== 0).length;
+      expect(nonzero).toBeLessThanOrEqual(net.blob('pool2_0_4').count);
+      expect(nonzero).toBeGreaterThan(0);
+    });
+  }
+});
+
+describe('DenseNet (shicai/DenseNet-Caffe)', () => {
+  it('DenseNet_121 pools with ceil_mode: false (FLOOR) and runs forward', () => {
+    const net = Net.fromFile(join(ZOO, 'densenet', 'DenseNet_121.prototxt'), { phase: 'TEST' });
+    // conv1 (7x7, stride 2, pad 3) gives 112x112; pool1 (3x3, stride 2, pad 1) floors to 56 (CEIL: 57).
+    expect(net.blob('pool1').shape).toEqual([1, 64, 56, 56]);
+    expect(net.blob('fc6').shape).toEqual([1, 1000, 1, 1]);
+    runWithInput(net, [1, 3, 64, 64]);
+    expect(net.blob('pool1').shape).toEqual([1, 64, 16, 16]);
+    expect(finite(net.blob('fc6').data)).toBe(true);
+  });
+});
+
+describe('PSPNet (hszhao/PSPNet)', () => {
+  it('pspnet50_ADE20K_473 builds at full size', () => {
+    const net = Net.fromFile(join(ZOO, 'pspnet', 'pspnet50_ADE20K_473.prototxt'), { phase: 'TEST' });
+    expect(net.blob('conv6_interp').shape).toEqual([1, 150, 473, 473]);
+    expect(net.blob('conv5_3_pool1_interp').shape).toEqual([1, 512, 60, 60]);
+  });
+  for (const [file, size, classes, side] of [
+    ['pspnet50_ADE20K_473.prototxt', 473, 150, 60],
+    ['pspnet101_VOC2012_473.prototxt', 473, 21, 60],
+    ['pspnet101_cityscapes_713.prototxt', 713, 19, 90],
+  ] as const) {
+    it(`${file} (channels / 16) runs forward`, () => {
+      const param = readNetParameter(join(ZOO, 'pspnet', file));
+      let convs = 0;
+      for (const l of param.layer) {
+        const cp = l.convolution_param;
+        if (l.type === 'Convolution' && l.name !== 'conv6') {
+          cp.num_output = Math.max(1, Math.floor(cp.num_output / 16));
+          convs++;
+        }
+      }
+      expect(convs).toBeGreaterThan(50);
+      const net = new Net(param, { phase: 'TEST' });
+      runWithInput(net, [1, 3, size, size]);
+      const out = net.blob('conv6_interp');
+      expect(out.shape).toEqual([1, classes, size, size]);
+      expect(finite(out.data)).toBe(true);
+      // The 1x1 pyramid level is one value per channel, so its interpolation is constant per plane.
+      const p1 = net.blob('conv5_3_pool1_interp');
+      expect(p1.shape.slice(2)).toEqual([side, side]);
+      const plane = side * side;
+      for (let c = 0; c < p1.shape[1]; c++) {
+        const v = p1.data.subarray(c * plane, (c + 1) * plane);
+        expect(v.every((x) => x === v[0])).toBe(true);
+      }
+    });
+  }
+});
