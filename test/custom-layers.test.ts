@@ -1,6 +1,7 @@
 // Layers of your own: registerLayer from TypeScript, Python layers resolved by module.layer, and
 // the README's example (examples/pyloss.ts) run on BVLC's own Python-layer net.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Blob, checkGradient, Layer, Net, parseText, randomBlob, registerLayer } from '../src/index.js';
 import { EuclideanLossLayer } from '../examples/pyloss.js';
@@ -117,5 +118,15 @@ describe('registerLayer: a type of your own', () => {
     expect(() => layer('Python', { python_param: { module: 'rpn.proposal_layer', layer: 'ProposalLayer' } })).toThrow(
       /Python layer 'rpn\.proposal_layer\.ProposalLayer' is not registered: .*registerLayer\('rpn\.proposal_layer\.ProposalLayer', MyLayer\)/,
     );
+  });
+});
+
+describe('README', () => {
+  it("shows examples/pyloss.ts as it is (importing from 'caffe-ts')", () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const shown = /```ts\n(import \{ Blob, Layer, registerLayer \} from 'caffe-ts';\n[\s\S]*?)```/.exec(readme)?.[1];
+    const file = readFileSync(join(import.meta.dirname, '..', 'examples', 'pyloss.ts'), 'utf8');
+    const code = file.slice(file.indexOf('import ')).replace("from '../src/index.js'", "from 'caffe-ts'");
+    expect(shown).toBe(code);
   });
 });
