@@ -45,6 +45,9 @@ function nearestTaps(inSize: number, outSize: number): Taps {
   return t;
 }
 
+/** The marker eachOutput passes for equal sizes (w0 = 0 never comes from a bilinear tap). */
+const isCopy = (h0: number, w0: number): boolean => h0 === 1 && w0 === 0;
+
 export class InterpLayer extends Layer {
   private nearest = false;
   private padBeg = 0;
@@ -125,39 +128,51 @@ export class InterpLayer extends Layer {
     this.cols = taps(this.effW, this.outW);
   }
 
-  private get same(): boolean {
-    return this.effH === this.outH && this.effW === this.outW;
-  }
-
-  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    const x = bottom[0].data;
-    const y = top[0].data;
-    const planes = bottom[0].shape[0] * bottom[0].shape[1];
-    const { inH, inW, outH, outW } = this;
+  /**
+   * Calls f(output index, four input indices, four weights) for every output element, with the
+   * fork's float weights. Equal sizes copy: they pass weights (1, 0, 0, 0), which bilinear taps never
+   * give (w0 = 1 - lambda > 0), see isCopy.
+   */
+  private eachOutput(planes: number, f: (o: number, i00: number, i01: number, i10: number, i11: number,
+    w00: number, w01: number, w10: number, w11: number) => void): void {
+    const { inH, inW, outH, outW, rows, cols } = this;
+    const same = this.effH === outH && this.effW === outW;
     const off = -this.padBeg;
-    const { rows, cols } = this;
     for (let c = 0; c < planes; c++) {
       const xb = c * inH * inW + off * inW + off;
       const yb = c * outH * outW;
       for (let h = 0; h < outH; h++) {
-        const r0 = xb + (this.same ? h : rows.idx[h]) * inW;
-        const r1 = r0 + (this.same ? 0 : rows.next[h]) * inW;
-        const hl = this.same ? 0 : rows.lambda[h];
+        const r0 = xb + (same ? h : rows.idx[h]) * inW;
+        const r1 = r0 + (same ? 0 : rows.next[h]) * inW;
+        const hl = same ? 0 : rows.lambda[h];
         const h0 = f32(1 - hl);
         for (let w = 0; w < outW; w++) {
-          if (this.same) {
-            y[yb + h * outW + w] = x[r0 + w];
+          const o = yb + h * outW + w;
+          if (same) {
+            f(o, r0 + w, r0 + w, r0 + w, r0 + w, 1, 0, 0, 0);
             continue;
           }
           const c0 = cols.idx[w];
           const c1 = c0 + cols.next[w];
           const wl = cols.lambda[w];
           const w0 = f32(1 - wl);
-          y[yb + h * outW + w] = f32(f32(h0 * f32(f32(w0 * x[r0 + c0]) + f32(wl * x[r0 + c1]))) +
-            f32(hl * f32(f32(w0 * x[r1 + c0]) + f32(wl * x[r1 + c1]))));
+          f(o, r0 + c0, r0 + c1, r1 + c0, r1 + c1, h0, w0, hl, wl);
         }
       }
     }
+  }
+
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    const x = bottom[0].data;
+    const y = top[0].data;
+    // y = h0 * (w0 * x00 + w1 * x01) + h1 * (w0 * x10 + w1 * x11), in float as the fork.
+    this.eachOutput(bottom[0].shape[0] * bottom[0].shape[1], (o, i00, i01, i10, i11, h0, w0, h1, w1) => {
+      if (isCopy(h0, w0)) {
+        y[o] = x[i00];
+        return;
+      }
+      y[o] = f32(f32(h0 * f32(f32(w0 * x[i00]) + f32(w1 * x[i01]))) + f32(h1 * f32(f32(w0 * x[i10]) + f32(w1 * x[i11]))));
+    });
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
@@ -165,34 +180,17 @@ export class InterpLayer extends Layer {
     const dx = bottom[0].diff;
     const dy = top[0].diff;
     dx.fill(0);
-    const planes = bottom[0].shape[0] * bottom[0].shape[1];
-    const { inH, inW, outH, outW, rows, cols } = this;
-    const off = -this.padBeg;
-    for (let c = 0; c < planes; c++) {
-      const xb = c * inH * inW + off * inW + off;
-      const yb = c * outH * outW;
-      for (let h = 0; h < outH; h++) {
-        const r0 = xb + (this.same ? h : rows.idx[h]) * inW;
-        const r1 = r0 + (this.same ? 0 : rows.next[h]) * inW;
-        const hl = this.same ? 0 : rows.lambda[h];
-        const h0 = f32(1 - hl);
-        for (let w = 0; w < outW; w++) {
-          const g = dy[yb + h * outW + w];
-          if (this.same) {
-            dx[r0 + w] = f32(dx[r0 + w] + g);
-            continue;
-          }
-          const c0 = cols.idx[w];
-          const c1 = c0 + cols.next[w];
-          const wl = cols.lambda[w];
-          const w0 = f32(1 - wl);
-          dx[r0 + c0] = f32(dx[r0 + c0] + f32(f32(h0 * w0) * g));
-          dx[r0 + c1] = f32(dx[r0 + c1] + f32(f32(h0 * wl) * g));
-          dx[r1 + c0] = f32(dx[r1 + c0] + f32(f32(hl * w0) * g));
-          dx[r1 + c1] = f32(dx[r1 + c1] + f32(f32(hl * wl) * g));
-        }
+    this.eachOutput(bottom[0].shape[0] * bottom[0].shape[1], (o, i00, i01, i10, i11, h0, w0, h1, w1) => {
+      const g = dy[o];
+      if (isCopy(h0, w0)) {
+        dx[i00] = f32(dx[i00] + g);
+        return;
       }
-    }
+      dx[i00] = f32(dx[i00] + f32(f32(h0 * w0) * g));
+      dx[i01] = f32(dx[i01] + f32(f32(h0 * w1) * g));
+      dx[i10] = f32(dx[i10] + f32(f32(h1 * w0) * g));
+      dx[i11] = f32(dx[i11] + f32(f32(h1 * w1) * g));
+    });
   }
 }
 
