@@ -52,26 +52,21 @@ export class SpatialDropoutLayer extends Layer {
     return this.train ? this.keep[map] * this.scale : this.scale;
   }
 
-  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
-    if (this.train) for (let i = 0; i < this.keep.length; i++) this.keep[i] = this.random() < 1 - this.p ? 1 : 0;
-    const x = bottom[0].data;
-    const y = top[0].data;
-    const len = bottom[0].countRange(2);
+  /** dst = src times each map's factor. */
+  private applyFactors(src: Float32Array, dst: Float32Array, len: number): void {
     for (let m = 0; m < this.keep.length; m++) {
       const f = this.factor(m);
-      for (let i = m * len; i < (m + 1) * len; i++) y[i] = x[i] * f;
+      for (let i = m * len; i < (m + 1) * len; i++) dst[i] = src[i] * f;
     }
   }
 
+  protected forwardCpu(bottom: Blob[], top: Blob[]): void {
+    if (this.train) for (let i = 0; i < this.keep.length; i++) this.keep[i] = this.random() < 1 - this.p ? 1 : 0;
+    this.applyFactors(bottom[0].data, top[0].data, bottom[0].countRange(2));
+  }
+
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
-    if (!propagateDown[0]) return;
-    const dy = top[0].diff;
-    const dx = bottom[0].diff;
-    const len = bottom[0].countRange(2);
-    for (let m = 0; m < this.keep.length; m++) {
-      const f = this.factor(m);
-      for (let i = m * len; i < (m + 1) * len; i++) dx[i] = dy[i] * f;
-    }
+    if (propagateDown[0]) this.applyFactors(top[0].diff, bottom[0].diff, bottom[0].countRange(2));
   }
 }
 
