@@ -2,7 +2,12 @@
 // finite-difference checks of every backward, and the errors for bad parameters or shapes.
 import { describe, expect, it } from 'vitest';
 import { Blob } from '../src/graph/blob.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeMessage, encodeMessage } from '../src/format/binary.js';
 import { parseText } from '../src/format/text.js';
+import { Net } from '../src/graph/net.js';
 import { CaffeError, LayerError } from '../src/util/errors.js';
 import { checkGradient, randomBlob, rng } from './gradient-checker.js';
 import { blobOf, layer, tops } from './helpers.js';
@@ -313,5 +318,45 @@ describe('errors are typed', () => {
       expect(e).toBeInstanceOf(CaffeError);
       expect(String(e)).toMatch(/'l'.*ShuffleChannel/);
     }
+  });
+});
+
+describe('Dropout scale_train (Fast R-CNN fork field)', () => {
+  it('false: TEST multiplies by 1 - dropout_ratio', () => {
+    const x = blobOf([4], [1, 2, 3, 4]);
+    const { top } = run('Dropout', { dropout_param: { dropout_ratio: 0.25, scale_train: false } }, [x], 1, 'TEST');
+    near(top[0].data, [0.75, 1.5, 2.25, 3]);
+    near(run('Dropout', { dropout_param: { dropout_ratio: 0.25 } }, [x], 1, 'TEST').top[0].data, [1, 2, 3, 4]);
+  });
+});
+
+describe('fork fields in binary files', () => {
+  const NET = `name: "n"
+    layer { name: "bn" type: "BN" bottom: "x" top: "y" bn_param { frozen: true momentum: 0.5 } }
+    layer { name: "i" type: "Interp" bottom: "y" top: "z" interp_param { zoom_factor: 2 } }
+    layer { name: "p" type: "Pooling" bottom: "z" top: "w" pooling_param { kernel_size: 3 ceil_mode: false } }
+    layer { name: "r" type: "ROIPooling" bottom: "w" bottom: "rois" top: "v" roi_pooling_param { pooled_h: 2 pooled_w: 2 spatial_scale: 0.5 } }`;
+  it('fields with their own number survive; text-only ones are left out', () => {
+    const msg = parseText(NET, 'NetParameter', 'n.prototxt');
+    const back = decodeMessage(encodeMessage(msg, 'NetParameter'), 'NetParameter');
+    expect(back.layer[0].bn_param.frozen).toBe(true);
+    expect(back.layer[0].bn_param.momentum).toBe(0.5);
+    expect(back.layer[3].roi_pooling_param.spatial_scale).toBe(0.5);
+    expect(back.layer[1].interp_param).toBeNull();
+    expect(back.layer[2].pooling_param.ceil_mode).toBe(true); // the default: not written
+  });
+  it('a PSPNet BN layer saves and reloads its four blobs', () => {
+    const text = `name: "n" layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 dim: 2 dim: 2 } } }
+      layer { name: "bn" type: "BN" bottom: "x" top: "y" bn_param { slope_filler { type: "gaussian" } bias_filler { type: "gaussian" } momentum: 0.5 } }`;
+    const a = new Net(parseText(text, 'NetParameter'), { phase: 'TRAIN' });
+    a.blob('x').data.set(randomBlob([2, 3, 2, 2], 3).data);
+    a.forward();
+    const dir = mkdtempSync(join(tmpdir(), 'bn-'));
+    a.save(join(dir, 'bn.caffemodel'));
+    const b = new Net(parseText(text, 'NetParameter'), { phase: 'TEST' });
+    b.copyTrainedLayersFromFile(join(dir, 'bn.caffemodel'));
+    a.params.get('bn')!.forEach((blob, i) => expect(Array.from(b.params.get('bn')![i].data)).toEqual(Array.from(blob.data)));
+    expect(b.params.get('bn')![2].data.some((v) => v !== 0)).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -92,3 +92,31 @@ describe('PSPNet (hszhao/PSPNet)', () => {
     });
   }
 });
+
+describe('Fast R-CNN (rbgirshick/py-faster-rcnn)', () => {
+  it('ZF fast_rcnn/test.prototxt pools its ROIs from conv5 and classifies each', () => {
+    const net = Net.fromFile(join(ZOO, 'py_faster_rcnn', 'ZF', 'fast_rcnn', 'test.prototxt'), { phase: 'TEST' });
+    // The prototxt has no fillers (weights come from a caffemodel): give every weight random values.
+    let seed = 1;
+    for (const blobs of net.params.values()) {
+      for (const b of blobs) b.data.set(randomBlob(b.shape as number[], seed++, -0.05, 0.05).data);
+    }
+    const rois = [0, 0, 0, 223, 223, 0, 16, 32, 100, 90, 0, -8, 40, 60, 250];
+    net.forward({ data: { shape: [1, 3, 224, 224], data: randomBlob([1, 3, 224, 224], 99, -50, 50).data }, rois: { shape: [3, 5], data: rois } });
+    const conv5 = net.blob('conv5');
+    const pooled = net.blob('roi_pool_conv5');
+    expect(pooled.shape).toEqual([3, conv5.shape[1], 6, 6]);
+    // ROI 0 scaled by 1/16 spans cells 0..14 (clipped to the 14x14 map): bins of 2.5 cells, the
+    // first covering rows and columns [0, 3).
+    const [, channels, h, w] = conv5.shape;
+    for (const c of [0, 17, channels - 1]) {
+      let m = -Infinity;
+      for (let y = 0; y < 3; y++) for (let x = 0; x < 3; x++) m = Math.max(m, conv5.data[(c * h + y) * w + x]);
+      expect(pooled.data[c * 36]).toBe(m);
+    }
+    const prob = net.blob('cls_prob');
+    expect(prob.shape).toEqual([3, 21]);
+    for (let r = 0; r < 3; r++) expect(prob.data.subarray(r * 21, r * 21 + 21).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(net.blob('bbox_pred').shape).toEqual([3, 84]);
+  });
+});
