@@ -1,6 +1,6 @@
 // Real models from Caffe's forks build and run forward (random weights: every parameter filled by
-// its prototxt's filler): ENet (BN, Upsample, Python spatial dropout), DenseNet (ceil_mode),
-// PSPNet (BN, Interp). Inputs are made small where the net allows; PSPNet's pyramid pooling
+// its prototxt's filler): ENet (BN, Upsample, Python spatial dropout), SegNet (BN, Upsample),
+// DenseNet (ceil_mode), PSPNet (BN, Interp), Fast R-CNN (ROIPooling, Dropout's scale_train). Inputs are made small where the net allows; PSPNet's pyramid pooling
 // fixes its input size, so it runs at full size with its channel counts divided by 16 (every
 // layer and field of the file is still used), after one full-size build.
 import { describe, expect, it } from 'vitest';
@@ -40,6 +40,20 @@ describe('ENet (TimoSaemann/ENet)', () => {
       expect(nonzero).toBeGreaterThan(0);
     });
   }
+});
+
+describe('SegNet (alexgkendall/SegNet-Tutorial)', () => {
+  it('segnet_pascal.prototxt builds at 224x224 and runs forward at 64x64', () => {
+    const net = Net.fromFile(join(ZOO, 'segnet', 'segnet_pascal.prototxt'), { phase: 'TEST' });
+    expect(net.blob('prob').shape).toEqual([1, 21, 224, 224]);
+    runWithInput(net, [1, 3, 64, 64]);
+    const prob = net.blob('prob');
+    expect(prob.shape).toEqual([1, 21, 64, 64]);
+    // Softmax over the 21 classes at every pixel.
+    let sum = 0;
+    for (let c = 0; c < 21; c++) sum += prob.data[c * 64 * 64 + 100];
+    expect(sum).toBeCloseTo(1, 5);
+  });
 });
 
 describe('DenseNet (shicai/DenseNet-Caffe)', () => {
