@@ -345,6 +345,21 @@ describe('fork fields in binary files', () => {
     expect(back.layer[1].interp_param).toBeNull();
     expect(back.layer[2].pooling_param.ceil_mode).toBe(true); // the default: not written
   });
+  it("a fork's own number of a text-only field is skipped when its wire type is not BVLC's", () => {
+    // PSPNet's interp_param { height: 60 } as its caffemodels hold it: field 143 (BVLC's
+    // input_param, a message of BlobShapes) holding field 1 as a varint.
+    const bytes = Uint8Array.from([0x0a, 0x01, 0x69, 0xfa, 0x08, 0x02, 0x08, 60]);
+    const lp = decodeMessage(bytes, 'LayerParameter');
+    expect(lp.name).toBe('i');
+    expect(lp.input_param).toBeNull();
+    // BVLC's own input_param under 143 still decodes.
+    const shape = decodeMessage(Uint8Array.from([0xfa, 0x08, 0x04, 0x0a, 0x02, 0x08, 0x05]), 'LayerParameter');
+    expect(shape.input_param.shape[0].dim).toEqual([5]);
+    // A wrong wire type under a number no fork uses stays an error (102: accuracy_param, as a varint).
+    expect(() => decodeMessage(Uint8Array.from([0x0a, 0x01, 0x69, 0xb0, 0x06, 60]), 'LayerParameter')).toThrow(/wrong wire type/);
+    // A value under 143 longer than the file is still an error (only whole values are skipped).
+    expect(() => decodeMessage(Uint8Array.from([0xfa, 0x08, 0x09, 0x0a, 0x05]), 'LayerParameter')).toThrow(/truncated|length|end/i);
+  });
   it('a PSPNet BN layer saves and reloads its four blobs', () => {
     const text = `name: "n" layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 dim: 2 dim: 2 } } }
       layer { name: "bn" type: "BN" bottom: "x" top: "y" bn_param { slope_filler { type: "gaussian" } bias_filler { type: "gaussian" } momentum: 0.5 } }`;
