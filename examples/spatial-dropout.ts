@@ -6,13 +6,7 @@
 // The phase is param_str's, not the net's, as in ENet. Backward keeps each sample's own draws
 // (ENet's backward reuses the last sample's). In your project, import from 'caffe-ts'.
 import { Blob, Layer, registerLayer } from '../src/index.js';
-
-/** The 'key': 'value' pairs of a flat Python dict literal. */
-export function parseParamStr(s: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const m of s.matchAll(/['"](\w+)['"]\s*:\s*['"]?([^'",}]*)['"]?/g)) out.set(m[1], m[2].trim());
-  return out;
-}
+import { parseParamStr } from './param-str.js';
 
 export class SpatialDropoutLayer extends Layer {
   private train = false;

@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Blob, checkGradient, Layer, Net, parseText, randomBlob, registerLayer } from '../src/index.js';
 import { EuclideanLossLayer } from '../examples/pyloss.js';
-import { parseParamStr, SpatialDropoutLayer } from '../examples/spatial-dropout.js';
+import { parseParamStr } from '../examples/param-str.js';
+import '../examples/spatial-dropout.js';
+import type { SpatialDropoutLayer } from '../examples/spatial-dropout.js';
+import { generateAnchors, nms } from '../examples/proposal-layer.js';
 import { layer, tops } from './helpers.js';
 
 const ZOO = join(import.meta.dirname, '..', 'fixtures', 'zoo-files');
@@ -115,8 +118,8 @@ describe('registerLayer: a type of your own', () => {
   });
   it('registering a type twice, and an unregistered Python layer, are clear errors', () => {
     expect(() => registerLayer('Times', TimesLayer)).toThrow(/registered twice/);
-    expect(() => layer('Python', { python_param: { module: 'rpn.proposal_layer', layer: 'ProposalLayer' } })).toThrow(
-      /Python layer 'rpn\.proposal_layer\.ProposalLayer' is not registered: .*registerLayer\('rpn\.proposal_layer\.ProposalLayer', MyLayer\)/,
+    expect(() => layer('Python', { python_param: { module: 'rpn.anchor_target_layer', layer: 'AnchorTargetLayer' } })).toThrow(
+      /Python layer 'rpn\.anchor_target_layer\.AnchorTargetLayer' is not registered: .*registerLayer\('rpn\.anchor_target_layer\.AnchorTargetLayer', MyLayer\)/,
     );
   });
 });
@@ -128,5 +131,62 @@ describe('README', () => {
     const file = readFileSync(join(import.meta.dirname, '..', 'examples', 'pyloss.ts'), 'utf8');
     const code = file.slice(file.indexOf('import ')).replace("from '../src/index.js'", "from 'caffe-ts'");
     expect(shown).toBe(code);
+  });
+});
+
+describe("Faster R-CNN's proposal layer (examples/proposal-layer.ts)", () => {
+  it("anchors are py-faster-rcnn's generate_anchors() (numpy's round half to even)", () => {
+    expect(generateAnchors()).toEqual([
+      [-84, -40, 99, 55], [-176, -88, 191, 103], [-360, -184, 375, 199],
+      [-56, -56, 71, 71], [-120, -120, 135, 135], [-248, -248, 263, 263],
+      [-36, -80, 51, 95], [-80, -168, 95, 183], [-168, -344, 183, 359],
+    ]);
+  });
+  it('NMS keeps a box unless it overlaps a better one by more than the threshold', () => {
+    // IoU(0, 1) = 81 / 119 = 0.68 (kept); IoU(0, 2) = 90 / 100 = 0.9 (suppressed).
+    const boxes = Float64Array.from([0, 0, 9, 9, 1, 1, 10, 10, 0, 0, 9, 8, 50, 50, 60, 60]);
+    expect(nms(boxes, 4, 0.7)).toEqual([0, 1, 3]);
+  });
+  it('turns anchors, deltas and scores into clipped, filtered, suppressed ROIs', () => {
+    const l = layer('Python', { python_param: { module: 'rpn.proposal_layer', layer: 'ProposalLayer', param_str: "'feat_stride': 16" } }, 'TEST');
+    const scores = new Blob([1, 18, 1, 1]);
+    for (let a = 0; a < 9; a++) scores.data[9 + a] = (a + 1) / 10;
+    const deltas = new Blob([1, 36, 1, 1]);
+    const info = new Blob([1, 3]);
+    info.data.set([100, 200, 1]);
+    const top = tops(2);
+    l.setUp([scores, deltas, info], top);
+    l.forward([scores, deltas, info], top);
+    const r = top[0];
+    // The best anchor (index 8, [-168, -344, 183, 359]) through zero deltas: centre 8 and width 352
+    // give x2 = 8 + 352 / 2 = 184 (bbox_transform_inv adds no -1), then clipped to the 200x100 image.
+    expect(Array.from(r.data.subarray(0, 5))).toEqual([0, 0, 0, 184, 99]);
+    expect(top[1].data[0]).toBeCloseTo(0.9, 6);
+    expect(r.shape[0]).toBeGreaterThan(1);
+    const boxes = Float64Array.from({ length: r.shape[0] * 4 }, (_, i) => r.data[5 * Math.floor(i / 4) + 1 + (i % 4)]);
+    // Already suppressed: NMS over the output keeps everything.
+    expect(nms(boxes, r.shape[0], 0.7)).toEqual([...Array(r.shape[0]).keys()]);
+    for (let i = 0; i < r.shape[0]; i++) {
+      const [x1, y1, x2, y2] = boxes.subarray(4 * i, 4 * i + 4);
+      expect(x1 >= 0 && y1 >= 0 && x2 <= 199 && y2 <= 99 && x2 - x1 + 1 >= 16 && y2 - y1 + 1 >= 16).toBe(true);
+    }
+    expect(() => layer('Python', { python_param: { module: 'rpn.proposal_layer', layer: 'ProposalLayer' } }).setUp([scores, deltas, info], tops(1))).toThrow(/feat_stride/);
+  });
+  it("runs py-faster-rcnn's ZF faster_rcnn_end2end/test.prototxt (RPN, proposals, ROIPooling) forward", () => {
+    const net = Net.fromFile(join(ZOO, 'py_faster_rcnn', 'ZF', 'faster_rcnn_end2end', 'test.prototxt'), { phase: 'TEST' });
+    let seed = 1;
+    for (const blobs of net.params.values()) for (const b of blobs) b.data.set(randomBlob(b.shape as number[], seed++, -0.05, 0.05).data);
+    net.forward({ data: { shape: [1, 3, 224, 224], data: randomBlob([1, 3, 224, 224], 7, -50, 50).data }, im_info: [224, 224, 1] });
+    const rois = net.blob('rois');
+    expect(rois.shape[1]).toBe(5);
+    expect(rois.shape[0]).toBeGreaterThan(0);
+    expect(rois.shape[0]).toBeLessThanOrEqual(300);
+    for (let i = 0; i < rois.shape[0]; i++) {
+      const [b, x1, y1, x2, y2] = rois.data.subarray(5 * i, 5 * i + 5);
+      expect(b === 0 && x1 >= 0 && y1 >= 0 && x2 <= 223 && y2 <= 223).toBe(true);
+    }
+    const prob = net.blob('cls_prob');
+    expect(prob.shape).toEqual([rois.shape[0], 21]);
+    expect(prob.data.subarray(0, 21).reduce((a, v) => a + v, 0)).toBeCloseTo(1, 5);
   });
 });
