@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Blob, checkGradient, Layer, Net, parseText, randomBlob, registerLayer } from '../src/index.js';
+import { Blob, checkGradient, Layer, Net, parseText, randomBlob, registerLayer, type NetOptions } from '../src/index.js';
 import { EuclideanLossLayer } from '../examples/pyloss.js';
 import { parseParamStr } from '../examples/param-str.js';
 import '../examples/spatial-dropout.js';
@@ -12,6 +12,9 @@ import { generateAnchors, nms } from '../examples/proposal-layer.js';
 import { layer, tops } from './helpers.js';
 
 const ZOO = join(import.meta.dirname, '..', 'fixtures', 'zoo-files');
+// Intermediate blobs are read after forward: keep them (keepBlobs turns off the inference memory
+// plan where Net has one; elsewhere every blob keeps its value anyway).
+const TEST_KEEPING = { phase: 'TEST', keepBlobs: true } as NetOptions;
 
 describe('README example: pycaffe\'s EuclideanLossLayer as a registered Python layer', () => {
   it('runs BVLC\'s linreg.prototxt (type "Python", module pyloss) forward and backward', () => {
@@ -173,7 +176,7 @@ describe("Faster R-CNN's proposal layer (examples/proposal-layer.ts)", () => {
     expect(() => layer('Python', { python_param: { module: 'rpn.proposal_layer', layer: 'ProposalLayer' } }).setUp([scores, deltas, info], tops(1))).toThrow(/feat_stride/);
   });
   it("runs py-faster-rcnn's ZF faster_rcnn_end2end/test.prototxt (RPN, proposals, ROIPooling) forward", () => {
-    const net = Net.fromFile(join(ZOO, 'py_faster_rcnn', 'ZF', 'faster_rcnn_end2end', 'test.prototxt'), { phase: 'TEST' });
+    const net = Net.fromFile(join(ZOO, 'py_faster_rcnn', 'ZF', 'faster_rcnn_end2end', 'test.prototxt'), TEST_KEEPING);
     let seed = 1;
     for (const blobs of net.params.values()) for (const b of blobs) b.data.set(randomBlob(b.shape as number[], seed++, -0.05, 0.05).data);
     net.forward({ data: { shape: [1, 3, 224, 224], data: randomBlob([1, 3, 224, 224], 7, -50, 50).data }, im_info: [224, 224, 1] });

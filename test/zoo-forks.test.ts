@@ -5,11 +5,14 @@
 // layer and field of the file is still used), after one full-size build.
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { Net, readNetParameter } from '../src/index.js';
+import { Net, readNetParameter, type NetOptions } from '../src/index.js';
 import '../examples/spatial-dropout.js';
 import { randomBlob } from './gradient-checker.js';
 
 const ZOO = join(import.meta.dirname, '..', 'fixtures', 'zoo-files');
+// The tests read intermediate blobs after forward: keep them all (keepBlobs turns off the inference
+// memory plan where Net has one; elsewhere every blob keeps its value anyway).
+const TEST_KEEPING = { phase: 'TEST', keepBlobs: true } as NetOptions;
 
 function runWithInput(net: Net, shape: number[]): void {
   const data = net.blob(net.inputs[0]);
@@ -24,7 +27,7 @@ const finite = (a: Float32Array) => a.every((v) => Number.isFinite(v));
 describe('ENet (TimoSaemann/ENet)', () => {
   for (const file of ['enet_deploy_final.prototxt', 'enet_deploy.prototxt']) {
     it(`${file} builds at 512x1024 and runs forward at 64x128`, () => {
-      const net = Net.fromFile(join(ZOO, 'enet', file), { phase: 'TEST' });
+      const net = Net.fromFile(join(ZOO, 'enet', file), TEST_KEEPING);
       const out = net.blob(net.outputs[0]);
       expect(out.shape).toEqual([1, 19, 512, 1024]);
       runWithInput(net, [1, 3, 64, 128]);
@@ -44,7 +47,7 @@ describe('ENet (TimoSaemann/ENet)', () => {
 
 describe('SegNet (alexgkendall/SegNet-Tutorial)', () => {
   it('segnet_pascal.prototxt builds at 224x224 and runs forward at 64x64', () => {
-    const net = Net.fromFile(join(ZOO, 'segnet', 'segnet_pascal.prototxt'), { phase: 'TEST' });
+    const net = Net.fromFile(join(ZOO, 'segnet', 'segnet_pascal.prototxt'), TEST_KEEPING);
     expect(net.blob('prob').shape).toEqual([1, 21, 224, 224]);
     runWithInput(net, [1, 3, 64, 64]);
     const prob = net.blob('prob');
@@ -58,7 +61,7 @@ describe('SegNet (alexgkendall/SegNet-Tutorial)', () => {
 
 describe('DenseNet (shicai/DenseNet-Caffe)', () => {
   it('DenseNet_121 pools with ceil_mode: false (FLOOR) and runs forward', () => {
-    const net = Net.fromFile(join(ZOO, 'densenet', 'DenseNet_121.prototxt'), { phase: 'TEST' });
+    const net = Net.fromFile(join(ZOO, 'densenet', 'DenseNet_121.prototxt'), TEST_KEEPING);
     // conv1 (7x7, stride 2, pad 3) gives 112x112; pool1 (3x3, stride 2, pad 1) floors to 56 (CEIL: 57).
     expect(net.blob('pool1').shape).toEqual([1, 64, 56, 56]);
     expect(net.blob('fc6').shape).toEqual([1, 1000, 1, 1]);
@@ -70,7 +73,7 @@ describe('DenseNet (shicai/DenseNet-Caffe)', () => {
 
 describe('PSPNet (hszhao/PSPNet)', () => {
   it('pspnet50_ADE20K_473 builds at full size', () => {
-    const net = Net.fromFile(join(ZOO, 'pspnet', 'pspnet50_ADE20K_473.prototxt'), { phase: 'TEST' });
+    const net = Net.fromFile(join(ZOO, 'pspnet', 'pspnet50_ADE20K_473.prototxt'), TEST_KEEPING);
     expect(net.blob('conv6_interp').shape).toEqual([1, 150, 473, 473]);
     expect(net.blob('conv5_3_pool1_interp').shape).toEqual([1, 512, 60, 60]);
   });
@@ -90,7 +93,7 @@ describe('PSPNet (hszhao/PSPNet)', () => {
         }
       }
       expect(convs).toBeGreaterThan(50);
-      const net = new Net(param, { phase: 'TEST' });
+      const net = new Net(param, TEST_KEEPING);
       runWithInput(net, [1, 3, size, size]);
       const out = net.blob('conv6_interp');
       expect(out.shape).toEqual([1, classes, size, size]);
@@ -109,7 +112,7 @@ describe('PSPNet (hszhao/PSPNet)', () => {
 
 describe('Fast R-CNN (rbgirshick/py-faster-rcnn)', () => {
   it('ZF fast_rcnn/test.prototxt pools its ROIs from conv5 and classifies each', () => {
-    const net = Net.fromFile(join(ZOO, 'py_faster_rcnn', 'ZF', 'fast_rcnn', 'test.prototxt'), { phase: 'TEST' });
+    const net = Net.fromFile(join(ZOO, 'py_faster_rcnn', 'ZF', 'fast_rcnn', 'test.prototxt'), TEST_KEEPING);
     // The prototxt has no fillers (weights come from a caffemodel): give every weight random values.
     let seed = 1;
     for (const blobs of net.params.values()) {
