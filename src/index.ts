@@ -2,7 +2,10 @@
 export { Net, parsePhase, type NetOptions, type PhaseName, type TensorInput } from './graph/net.js';
 export { Blob } from './graph/blob.js';
 export { Layer, LossLayer, TRAIN, TEST, type Phase } from './layers/layer.js';
-export { createLayer, registerLayer, layerTypes } from './layers/registry.js';
+export { createLayer, registerLayer, layerTypes, pythonLayerKey } from './layers/registry.js';
+export { NeuronLayer } from './layers/neuron.js';
+export { paramOf } from './layers/layer.js';
+export { checkGradient, randomBlob, rng, type GradientCheckOptions } from './testing/gradient-checker.js';
 export { parseText, printText } from './format/text.js';
 export { decodeMessage, encodeMessage } from './format/binary.js';
 export { upgradeNetAsNeeded, upgradeSolverAsNeeded } from './format/upgrade.js';

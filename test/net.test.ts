@@ -66,9 +66,9 @@ describe('construction errors name the layer, its type and the shapes', () => {
     expect(() => net(text)).toThrow(NetError);
     expect(() => net(text)).toThrow(/cannot share param 'w' owned by layer 'a' with layer 'b'/);
   });
-  it('a Python layer is refused clearly', () => {
+  it('an unregistered Python layer is refused clearly, saying how to register it', () => {
     expect(() => net(`${INPUT} layer { name: "py" type: "Python" bottom: "x" top: "y" python_param { module: "m" layer: "L" } }`)).toThrow(
-      /type 'Python' is not supported/,
+      /Python layer 'm\.L' is not registered: .*registerLayer\('m\.L', MyLayer\)/,
     );
   });
 });

@@ -270,7 +270,7 @@ describe('fork fields (proto/forks/*.proto, added by addForkProto)', () => {
     const lp = r.lookupType('caffe.LayerParameter');
     const f = fieldOf(lp, 'widget_param')!;
     expect(f.id).toBe(4001);
-    expect(forkFieldInfo(f)).toEqual({ file: 'widget.proto', textOnly: false });
+    expect(forkFieldInfo(f)).toEqual({ file: 'widget.proto', textOnly: false, number: 4001 });
     const msg = parseText('name: "w" type: "Widget" widget_param { gain: 2.5 filler { type: "xavier" } }', lp);
     expect(msg.widget_param.gain).toBe(2.5);
     const back = decodeMessage(encodeMessage(msg, lp), lp);

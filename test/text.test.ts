@@ -5,7 +5,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseText, printText, formatFloat, formatDouble, MAX_DEPTH } from '../src/format/text.js';
 import { messagesEqual, messagesDiff } from '../src/format/equal.js';
-import { messageType, has, Long, protobuf } from '../src/proto/schema.js';
+import { messageType, has, Long, protobuf, fieldOf, forkFieldInfo } from '../src/proto/schema.js';
 import type { Message, Type } from '../src/proto/schema.js';
 import { ParseError } from '../src/util/errors.js';
 import { readZooIndex, usesForkField, zooTypeOf, ZOO } from './text-zoo.js';
@@ -245,8 +245,8 @@ describe('parseText: syntax', () => {
 
 describe('parseText: errors (ParseError with line, column, detail)', () => {
   it('unknown field', () => {
-    expectError('name: "d"\nlayer {\n  name: "pool1"\n  pooling_param {\n    ceil_mode: false\n  }\n}\n', NET, 5, 5, "unknown field 'ceil_mode' in caffe.PoolingParameter");
-    expectError('layer {\n  bn_param { }\n}', NET, 2, 3, "unknown field 'bn_param' in caffe.LayerParameter");
+    expectError('name: "d"\nlayer {\n  name: "pool1"\n  pooling_param {\n    ceil_mod: false\n  }\n}\n', NET, 5, 5, "unknown field 'ceil_mod' in caffe.PoolingParameter");
+    expectError('layer {\n  dense_image_data_param { }\n}', NET, 2, 3, "unknown field 'dense_image_data_param' in caffe.LayerParameter");
     expectError('item { name: "x" }', NET, 1, 1, "unknown field 'item' in caffe.NetParameter");
     expectError('base_lr: 1\n  eval_kind: "detection"', 'SolverParameter', 2, 3, "unknown field 'eval_kind' in caffe.SolverParameter");
     expectError('Name: "x"', NET, 1, 1, "unknown field 'Name'"); // names are case-sensitive
@@ -582,6 +582,12 @@ describe('model zoo (fixtures/zoo-files): BVLC parse results and round trips', (
     expect(absent.filter((p) => !known.includes(p))).toEqual([]);
     expect(entries.reduce((n, e) => n + e.files.length, 0) - absent.length).toBeGreaterThan(190);
   });
+  // A reference failure on a field that a fork file (proto/forks/) now declares is no longer one:
+  // such a file parses, or stops at a later unknown field.
+  const forkDeclares = (x: { type: string; field: string }): boolean => {
+    const f = fieldOf(messageType(x.type), x.field);
+    return f !== undefined && forkFieldInfo(f) !== undefined;
+  };
   it.each(entries.map((e) => [e.dir, e] as const))('%s', (_dir, e) => {
     let ok = 0;
     let fail = 0;
@@ -606,7 +612,7 @@ describe('model zoo (fixtures/zoo-files): BVLC parse results and round trips', (
         expect(pe.detail, f).toMatch(/^unknown field '\w+' in caffe\.\w+$/);
         expect(pe.file).toBe(f);
         const listed = e.failures.find((x) => x.file === f);
-        if (listed) expect(pe.detail, f).toBe(`unknown field '${listed.field}' in ${listed.type}`);
+        if (listed && !forkDeclares(listed)) expect(pe.detail, f).toBe(`unknown field '${listed.field}' in ${listed.type}`);
         // the position points at the field name
         const line = src.split(/\r?\n/)[pe.line - 1];
         expect(line.slice(pe.column - 1), f).toMatch(new RegExp('^' + pe.detail.split("'")[1] + '\\b'));

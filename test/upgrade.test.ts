@@ -163,6 +163,7 @@ describe('model zoo', () => {
     'opencv_testdata_dnn/gtsrb.prototxt',
   ];
 
+  /** Whether a parsed message sets a field that only a fork declares (proto/forks/). */
   test('every prototxt BVLC parses upgrades; V1 nets round-trip', () => {
     const counts = indexCounts();
     const parsedPerDir = new Map<string, number>();

@@ -20,7 +20,7 @@
 // own properties of the message, repeated fields when non-empty.
 import { readFileSync } from 'node:fs';
 import { DecodeError } from '../util/errors.js';
-import { isTextOnly, Long, messageType, protobuf, type Message, type Type } from '../proto/schema.js';
+import { forkFieldInfo, isTextOnly, Long, messageType, protobuf, type Message, type Type } from '../proto/schema.js';
 
 /** Maximum nesting of embedded messages (protobuf's default recursion limit). */
 export const MAX_DEPTH = 100;
@@ -82,6 +82,8 @@ interface TypeInfo {
   readonly ordered: FieldInfo[];
   /** Repeated float/double fields (decoded messages always hold typed arrays for these). */
   readonly typedRepeated: FieldInfo[];
+  /** The forks' own numbers of text-only fields: a value of the wrong wire type there is skipped. */
+  readonly forkNumbers: Set<number>;
 }
 
 const KIND_BY_NAME: Record<string, Kind> = {
@@ -128,9 +130,13 @@ function infoOf(type: Type): TypeInfo {
   if (info) return info;
   const byId = new Map<number, FieldInfo>();
   const ordered: FieldInfo[] = [];
+  const forkNumbers = new Set<number>();
   for (const field of type.fieldsArray) {
     // A fork field whose number BVLC uses is set by name in prototxts only (schema.ts).
-    if (isTextOnly(field)) continue;
+    if (isTextOnly(field)) {
+      forkNumbers.add(forkFieldInfo(field)!.number);
+      continue;
+    }
     field.resolve();
     if (field.map) throw new Error(`binary codec: map field ${type.name}.${field.name} is not supported`);
     let kind: Kind;
@@ -171,7 +177,7 @@ function infoOf(type: Type): TypeInfo {
   }
   ordered.sort((a, b) => a.id - b.id);
   const typedRepeated = ordered.filter((f) => f.repeated && (f.kind === Kind.Float || f.kind === Kind.Double));
-  info = { type, ctor: type.ctor as unknown as new () => Message, byId, ordered, typedRepeated };
+  info = { type, ctor: type.ctor as unknown as new () => Message, byId, ordered, typedRepeated, forkNumbers };
   typeInfos.set(type, info);
   return info;
 }
@@ -207,6 +213,20 @@ class Decoder {
     // A plain Uint8Array view (not a Buffer), so subarray/slice behave as typed arrays.
     this.bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Whether the bytes up to `end` decode as `info` (the position is left where it was). */
+  decodesAs(info: TypeInfo, end: number, depth: number): boolean {
+    const at = this.pos;
+    try {
+      this.decodeInto(info, new info.ctor(), end, depth);
+      return true;
+    } catch (e) {
+      if (e instanceof DecodeError) return false;
+      throw e;
+    } finally {
+      this.pos = at;
+    }
   }
 
   fail(offset: number, detail: string): never {
@@ -339,6 +359,12 @@ class Decoder {
       }
       if (wt !== f.wireType && !(wt === WT_LEN && f.repeated && f.packable)) {
         if (wt === 3 || wt === 4 || wt > 5) this.skip(wt, end, tagAt, fieldNo); // throws
+        // A number a fork gives another field (interp_param's 143 is BVLC's input_param): a file of
+        // that fork is not corrupt, so skip the value as protobuf does with an unknown field.
+        if (info.forkNumbers.has(fieldNo)) {
+          this.skip(wt, end, tagAt, fieldNo);
+          continue;
+        }
         this.fail(
           tagAt,
           `wrong wire type for ${f.typeName}.${f.name} (field ${fieldNo}): expected ${WIRE_NAMES[f.wireType]}` +
@@ -351,6 +377,11 @@ class Decoder {
         const sub = infoOf(f.msgType!);
         const subEnd = this.pos + len;
         let child: Message;
+        if (info.forkNumbers.has(fieldNo) && !this.decodesAs(sub, subEnd, depth + 1)) {
+          // A fork's message under a number BVLC uses differently: unknown to BVLC's type, skipped.
+          this.pos = subEnd;
+          continue;
+        }
         if (f.repeated) {
           child = new sub.ctor();
           this.decodeInto(sub, child, subEnd, depth + 1);

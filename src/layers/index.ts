@@ -7,6 +7,7 @@ import './group-loss.js';
 import './group-recurrent.js';
 import './group-data.js';
 import './group-ssd.js';
+import './group-forks.js';
 
 export { createLayer, layerTypes, registerLayer } from './registry.js';
 export { Layer, LossLayer, TRAIN, TEST, type Phase } from './layer.js';

@@ -1,6 +1,7 @@
 // Pooling: MAX, AVE or STOCHASTIC pooling over 2-D windows of an (N, C, H, W) bottom (Caffe's
 // PoolingLayer). kernel_size or kernel_h+kernel_w (or global_pooling), pad / pad_h+pad_w,
-// stride / stride_h+stride_w (default 1), round_mode CEIL (default) or FLOOR for the output size.
+// stride / stride_h+stride_w (default 1), round_mode CEIL (default) or FLOOR for the output size
+// (or the forks' ceil_mode: true = CEIL, false = FLOOR).
 // With padding the last window must start inside the image or the padding before it, otherwise
 // that output row/column is dropped, as Caffe does. AVE divides by the window size clipped to the
 // padded image (padding cells count, cells beyond the padding do not). MAX may write the argmax
@@ -74,7 +75,8 @@ export class PoolingLayer extends Layer {
       'give pad, or both pad_h and pad_w, not both forms');
     this.check((!has(pp, 'stride') && has(pp, 'stride_h') && has(pp, 'stride_w')) || (!has(pp, 'stride_h') && !has(pp, 'stride_w')),
       'give stride, or both stride_h and stride_w, not both forms');
-    this.roundFloor = (pp.round_mode ?? 0) === ROUND_FLOOR;
+    // ceil_mode (a fork field, proto/forks/ceil-mode.proto) overrides round_mode when set.
+    this.roundFloor = has(pp, 'ceil_mode') ? !pp.ceil_mode : (pp.round_mode ?? 0) === ROUND_FLOOR;
     if (this.global) {
       this.check(bottom[0].numAxes === 4, () => `the bottom must be 4-D (num, channels, height, width), got ${bottom[0].shapeString()}`);
       this.kernelH = bottom[0].shape[2];

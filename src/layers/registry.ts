@@ -1,4 +1,6 @@
 // The string-keyed layer registry, as Caffe's LayerRegistry: each layer file registers its type.
+// Layers of your own register the same way, from TypeScript; a `type: "Python"` layer resolves to
+// the layer registered under its python_param's "module.layer" (Caffe runs that Python class).
 import { cloneMessage, type Message } from '../proto/schema.js';
 import { CaffeError } from '../util/errors.js';
 import type { Layer } from './layer.js';
@@ -13,16 +15,30 @@ export function registerLayer(type: string, ctor: LayerCtor): void {
 }
 
 /** Types known to be Caffe's but which this build does not run, with the reason. */
-const unsupported = new Map<string, string>([
-  ['Python', 'Python layers run user Python code, which caffe-ts cannot execute'],
-]);
+const unsupported = new Map<string, string>();
 
 export function markUnsupported(type: string, why: string): void {
   unsupported.set(type, why);
 }
 
+/** The registry key of a Python layer: its python_param's "module.layer". */
+export function pythonLayerKey(param: Message): string {
+  const pp = param.python_param;
+  return `${pp?.module ?? ''}.${pp?.layer ?? ''}`;
+}
+
 export function createLayer(param: Message): Layer {
   const type: string = param.type;
+  if (type === 'Python') {
+    const key = pythonLayerKey(param);
+    const name = param.name ? `'${param.name}'` : '(unnamed)';
+    const pyCtor = registry.get(key);
+    if (!pyCtor) {
+      throw new CaffeError(`layer ${name}: Python layer '${key}' is not registered: caffe-ts cannot run Python code; ` +
+        `write the layer in TypeScript and register it with registerLayer('${key}', MyLayer) before building the net`);
+    }
+    return new pyCtor(cloneMessage(param, 'LayerParameter'));
+  }
   const ctor = registry.get(type);
   if (!ctor) {
     const why = unsupported.get(type);

@@ -45,6 +45,8 @@ const protoDir = findProtoDir();
 export interface ForkFieldInfo {
   file: string;
   textOnly: boolean;
+  /** The number the fork gives the field (a text-only field's schema number is a stand-in). */
+  number: number;
 }
 
 const forkFields = new WeakMap<Field, ForkFieldInfo>();
@@ -83,7 +85,7 @@ export function addForkProto(into: protobuf.Root, source: string, file: string):
         throw new Error(`caffe-ts: ${file}: ${target.name} already has a field named ${obj.name}`);
       }
       const field = new protobuf.Field(obj.name, taken ? nextTextOnlyId-- : obj.id, obj.type, obj.rule, undefined, obj.options);
-      forkFields.set(field, { file, textOnly: taken });
+      forkFields.set(field, { file, textOnly: taken, number: obj.id });
       target.add(field);
     } else {
       caffe.add(obj);
