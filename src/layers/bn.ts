@@ -18,7 +18,6 @@
 // In TEST without frozen, PSPNet's backward still applies the batch formula to the normalized
 // output of the stored statistics, as the fork does (not the true gradient of that forward).
 import { Blob } from '../graph/blob.js';
-import { fillBlob } from '../graph/filler.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { Layer, paramOf, TEST } from './layer.js';
 import { f32 } from './neuron.js';
@@ -71,8 +70,8 @@ export class BNLayer extends Layer {
     const nBlobs = this.pspnet ? 4 : 2;
     if (this.blobs.length === 0) {
       this.blobs = Array.from({ length: nBlobs }, () => new Blob([1, c, 1, 1]));
-      fillBlob(this.blobs[0], this.pspnet ? p.slope_filler : p.scale_filler);
-      fillBlob(this.blobs[1], this.pspnet ? p.bias_filler : p.shift_filler);
+      this.fillParam(this.blobs[0], this.pspnet ? p.slope_filler : p.scale_filler, this.pspnet ? 'slope_filler' : 'scale_filler');
+      this.fillParam(this.blobs[1], this.pspnet ? p.bias_filler : p.shift_filler, this.pspnet ? 'bias_filler' : 'shift_filler');
       // PSPNet's stored statistics start at mean 0 and variance 1 when frozen, else 0.
       if (this.pspnet && p.frozen) this.blobs[3].data.fill(1);
     }
