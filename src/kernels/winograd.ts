@@ -1,0 +1,347 @@
+// Winograd convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015)
+// for 2-D 3x3 kernels, stride 1, dilation 1, any padding, one group: F(2x2,3x3) (tile 2) and
+// F(4x4,3x3) (tile 4). An m x m output tile comes from an n x n input tile (n = m + 2) as
+//   Y = A^T [ (G g G^T) .* (B^T d B) ] A
+// summed over the input channels. The sum over channels at each of the n*n transform positions
+// is one GEMM (M x C times C x tiles), so the products go through gemm() like im2col's, with
+// 9 / (m+2)^2 * m^2 ... i.e. 2.25x (tile 2) or 4x (tile 4) fewer multiply-adds than im2col + GEMM.
+//
+// Layout (all float32, row-major):
+//   U  [n*n][M][C]        transformed weights (winogradWeights), the GEMMs' A operands
+//   V  [n*n][C][T]        transformed input tiles, T = tiles of every sample in the batch chunk
+//   Mt [n*n][M][T]        the products, then the output transform writes Y (+ bias) clipped
+// Transforms run in doubles with one float32 rounding per stored value; the GEMM sums in float32.
+// Rounding: the transforms' coefficients grow with the tile (F(4,3)'s B^T holds 4s and 5s, A^T 8s),
+// so F(4,3) loses ~1-2 more bits than F(2,3); both stay well inside Caffe's case tolerances
+// (test/winograd.test.ts measures them against a float64 reference).
+import { gemm, gemmStage } from './gemm.js';
+
+export type WinogradTile = 2 | 4;
+
+/** What winogradApplies needs of a convolution (BaseConvolutionLayer's geom + group + axes). */
+export interface WinogradGeometry {
+  kernel: ArrayLike<number>;
+  stride: ArrayLike<number>;
+  pad: ArrayLike<number>;
+  dilation: ArrayLike<number>;
+  group: number;
+  /** Deconvolution and force_nd_im2col layers are not handled. */
+  reverse?: boolean;
+  forceNd?: boolean;
+}
+
+/** One forward call: `num` samples of C x H x W in, M x Ho x Wo out (Ho = H + 2 padH - 2). */
+export interface WinogradConfig {
+  num: number;
+  channels: number;
+  numOutput: number;
+  height: number;
+  width: number;
+  padH: number;
+  padW: number;
+  tile: WinogradTile;
+}
+
+/** True when the kernels here compute this convolution: 2-D, 3x3, stride 1, dilation 1, group 1. */
+export function winogradApplies(g: WinogradGeometry): boolean {
+  const { kernel: k, stride: s, dilation: d, pad: p } = g;
+  return (
+    !g.reverse && !g.forceNd && g.group === 1 && k.length === 2 &&
+    k[0] === 3 && k[1] === 3 && s[0] === 1 && s[1] === 1 && d[0] === 1 && d[1] === 1 && p[0] >= 0 && p[1] >= 0
+  );
+}
+
+/**
+ * The tile that pays for this shape, or 0 when im2col + GEMM is faster (measured with
+ * bench/winograd.ts; see docs/ARCHITECTURE.md). Small products (few channels, tiny images) keep
+ * the GEMM path: the transforms' fixed cost is not repaid there.
+ */
+export function winogradTileFor(channels: number, numOutput: number, outH: number, outW: number): WinogradTile | 0 {
+  if (channels < 16 || numOutput < 16) return 0;
+  if (outH * outW < 36) return 0;
+  return 4;
+}
+
+/** Output extent along one axis for a 3x3 stride-1 kernel. */
+function outSize(input: number, pad: number): number {
+  return input + 2 * pad - 2;
+}
+
+// ---- weight transform: U = G g G^T --------------------------------------------------------
+
+/**
+ * U[p][m][c] for weights M x C x 3 x 3 (row-major). `out` (n*n*M*C floats) is reused when given.
+ * O(M C n^2): cheap next to the products, but recomputing it every forward is measurable on
+ * small images (C = M = 512 at 7x7): cache it when the weights cannot have changed.
+ */
+export function winogradWeights(weights: Float32Array, M: number, C: number, tile: WinogradTile, out?: Float32Array): Float32Array {
+  const n = tile + 2;
+  const nn = n * n;
+  const MC = M * C;
+  const U = out && out.length >= nn * MC ? out : new Float32Array(nn * MC);
+  const t = new Float64Array(3 * n); // G g: n rows x 3 columns
+  for (let m = 0; m < M; m++) {
+    for (let c = 0; c < C; c++) {
+      const w = (m * C + c) * 9;
+      const o = m * C + c;
+      // Columns of g through G (n x 3), then rows of (G g) through G^T.
+      for (let j = 0; j < 3; j++) gTransform(tile, weights[w + j], weights[w + 3 + j], weights[w + 6 + j], t, j, 3);
+      for (let i = 0; i < n; i++) gTransform(tile, t[i * 3], t[i * 3 + 1], t[i * 3 + 2], U, o + i * n * MC, MC);
+    }
+  }
+  return U;
+}
+
+/** dst[o + k*stride] = (G (g0, g1, g2)^T)_k. */
+function gTransform(tile: WinogradTile, g0: number, g1: number, g2: number, dst: Float32Array | Float64Array, o: number, stride: number): void {
+  if (tile === 2) {
+    dst[o] = g0;
+    dst[o + stride] = 0.5 * (g0 + g1 + g2);
+    dst[o + 2 * stride] = 0.5 * (g0 - g1 + g2);
+    dst[o + 3 * stride] = g2;
+  } else {
+    const e = g0 + g2;
+    const q = g0 / 24 + g2 / 6;
+    dst[o] = g0 / 4;
+    dst[o + stride] = -(e + g1) / 6;
+    dst[o + 2 * stride] = -(e - g1) / 6;
+    dst[o + 3 * stride] = q + g1 / 12;
+    dst[o + 4 * stride] = q - g1 / 12;
+    dst[o + 5 * stride] = g2;
+  }
+}
+
+// ---- scratch -------------------------------------------------------------------------------
+
+let planeBuf = new Float32Array(0);
+let vBuf = new Float32Array(0);
+let mBuf = new Float32Array(0);
+let uBuf = new Float32Array(0);
+const grow = (a: Float32Array, n: number) => (a.length >= n ? a : new Float32Array(Math.max(n, Math.ceil(a.length * 1.5))));
+
+/** Floats of V (or Mt) a batch chunk may take: bounds the scratch for large batches. */
+const CHUNK_FLOATS = 4 << 20;
+
+// ---- forward --------------------------------------------------------------------------------
+
+/**
+ * output (num x M x Ho x Wo) = conv3x3(input (num x C x H x W), weights) + bias, overwriting
+ * output. `transformed` is winogradWeights(weights, M, C, cfg.tile) when the caller caches it;
+ * without it the weights are transformed here (once per call, for all samples).
+ */
+export function winogradConvForward(
+  cfg: WinogradConfig,
+  input: Float32Array,
+  weights: Float32Array,
+  bias: Float32Array | null,
+  output: Float32Array,
+  transformed?: Float32Array,
+): void {
+  const { num, channels: C, numOutput: M, height: H, width: W, padH, padW, tile } = cfg;
+  const Ho = outSize(H, padH);
+  const Wo = outSize(W, padW);
+  if (Ho <= 0 || Wo <= 0) throw new Error(`winograd: 3x3 kernel larger than the padded ${H}x${W} input (pad ${padH},${padW})`);
+  const n = tile + 2;
+  const nn = n * n;
+  let U = transformed;
+  if (!U) {
+    uBuf = grow(uBuf, nn * M * C);
+    U = winogradWeights(weights, M, C, tile, uBuf);
+  }
+  const th = Math.ceil(Ho / tile);
+  const tw = Math.ceil(Wo / tile);
+  const perImage = th * tw;
+  // Zero-padded plane covering every tile: its zeros are written once, each channel then
+  // overwrites the interior only.
+  const ph = th * tile + 2;
+  const pw = tw * tile + 2;
+  planeBuf = grow(planeBuf, ph * pw);
+  const plane = planeBuf.subarray(0, ph * pw);
+  plane.fill(0);
+  const chunk = Math.max(1, Math.min(num, Math.floor(CHUNK_FLOATS / (nn * Math.max(C, M) * perImage))));
+  const inDim = C * H * W;
+  const outDim = M * Ho * Wo;
+  for (let n0 = 0; n0 < num; n0 += chunk) {
+    const nb = Math.min(chunk, num - n0);
+    const T = nb * perImage;
+    // V straight into the GEMM kernel's memory when it takes it (one B region for all n*n products).
+    let V = gemmStage(nn * C * T, M, T, C);
+    if (V === null) {
+      vBuf = grow(vBuf, nn * C * T);
+      V = vBuf;
+    }
+    for (let s = 0; s < nb; s++) {
+      const x = input.subarray((n0 + s) * inDim, (n0 + s + 1) * inDim);
+      for (let c = 0; c < C; c++) {
+        padChannel(x, c * H * W, H, W, plane, pw, padH, padW);
+        if (tile === 2) inputTiles2(plane, pw, th, tw, V, c * T + s * perImage, C * T);
+        else inputTiles4(plane, pw, th, tw, V, c * T + s * perImage, C * T);
+      }
+    }
+    mBuf = grow(mBuf, nn * M * T);
+    const Mt = mBuf;
+    for (let p = 0; p < nn; p++) {
+      gemm(false, false, M, T, C, 1, U.subarray(p * M * C, (p + 1) * M * C), V.subarray(p * C * T, (p + 1) * C * T),
+        0, Mt.subarray(p * M * T, (p + 1) * M * T));
+    }
+    for (let s = 0; s < nb; s++) {
+      const y = output.subarray((n0 + s) * outDim, (n0 + s + 1) * outDim);
+      for (let m = 0; m < M; m++) {
+        const b = bias ? bias[m] : 0;
+        const src = m * T + s * perImage;
+        const dst = m * Ho * Wo;
+        if (tile === 2) outputTiles2(Mt, src, M * T, th, tw, y, dst, Ho, Wo, b);
+        else outputTiles4(Mt, src, M * T, th, tw, y, dst, Ho, Wo, b);
+      }
+    }
+  }
+}
+
+/** Copies channel plane x[off..] (H x W) into the padded plane at (padH, padW). */
+function padChannel(x: Float32Array, off: number, H: number, W: number, plane: Float32Array, pw: number, padH: number, padW: number): void {
+  // The plane extends past the padded input when the tiles overhang; rows/cols beyond the
+  // input stay zero from the initial fill.
+  for (let y = 0; y < H; y++) plane.set(x.subarray(off + y * W, off + (y + 1) * W), (y + padH) * pw + padW);
+}
+
+// ---- F(2x2,3x3) ----------------------------------------------------------------------------
+// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]    A^T = [1 1 1 0; 0 1 -1 -1]
+
+/** V[p * ps + o + tile index] = (B^T d B)_p for every 4x4 tile (stride 2) of the plane. */
+function inputTiles2(P: Float32Array, pw: number, th: number, tw: number, V: Float32Array, o: number, ps: number): void {
+  let t = o;
+  for (let i = 0; i < th; i++) {
+    let r0 = 2 * i * pw;
+    for (let j = 0; j < tw; j++, t++, r0 += 2) {
+      const r1 = r0 + pw, r2 = r1 + pw, r3 = r2 + pw;
+      // B^T d: combine rows, per column.
+      const a0 = P[r0] - P[r2], a1 = P[r0 + 1] - P[r2 + 1], a2 = P[r0 + 2] - P[r2 + 2], a3 = P[r0 + 3] - P[r2 + 3];
+      const b0 = P[r1] + P[r2], b1 = P[r1 + 1] + P[r2 + 1], b2 = P[r1 + 2] + P[r2 + 2], b3 = P[r1 + 3] + P[r2 + 3];
+      const c0 = P[r2] - P[r1], c1 = P[r2 + 1] - P[r1 + 1], c2 = P[r2 + 2] - P[r1 + 2], c3 = P[r2 + 3] - P[r1 + 3];
+      const d0 = P[r1] - P[r3], d1 = P[r1 + 1] - P[r3 + 1], d2 = P[r1 + 2] - P[r3 + 2], d3 = P[r1 + 3] - P[r3 + 3];
+      // ... then B on the right: combine columns, per row.
+      V[t] = a0 - a2; V[t + ps] = a1 + a2; V[t + 2 * ps] = a2 - a1; V[t + 3 * ps] = a1 - a3;
+      V[t + 4 * ps] = b0 - b2; V[t + 5 * ps] = b1 + b2; V[t + 6 * ps] = b2 - b1; V[t + 7 * ps] = b1 - b3;
+      V[t + 8 * ps] = c0 - c2; V[t + 9 * ps] = c1 + c2; V[t + 10 * ps] = c2 - c1; V[t + 11 * ps] = c1 - c3;
+      V[t + 12 * ps] = d0 - d2; V[t + 13 * ps] = d1 + d2; V[t + 14 * ps] = d2 - d1; V[t + 15 * ps] = d1 - d3;
+    }
+  }
+}
+
+/** y[dst + (2i+a) * Wo + 2j+b] = (A^T Mt A)_ab + bias for every tile, clipped to Ho x Wo. */
+function outputTiles2(
+  Mt: Float32Array, o: number, ps: number, th: number, tw: number, y: Float32Array, dst: number, Ho: number, Wo: number, bias: number,
+): void {
+  let t = o;
+  for (let i = 0; i < th; i++) {
+    const full = 2 * i + 2 <= Ho;
+    for (let j = 0; j < tw; j++, t++) {
+      const m0 = Mt[t], m1 = Mt[t + ps], m2 = Mt[t + 2 * ps], m3 = Mt[t + 3 * ps];
+      const m4 = Mt[t + 4 * ps], m5 = Mt[t + 5 * ps], m6 = Mt[t + 6 * ps], m7 = Mt[t + 7 * ps];
+      const m8 = Mt[t + 8 * ps], m9 = Mt[t + 9 * ps], m10 = Mt[t + 10 * ps], m11 = Mt[t + 11 * ps];
+      const m12 = Mt[t + 12 * ps], m13 = Mt[t + 13 * ps], m14 = Mt[t + 14 * ps], m15 = Mt[t + 15 * ps];
+      // A^T m: rows 0+1+2 and 1-2-3, per column.
+      const s0 = m0 + m4 + m8, s1 = m1 + m5 + m9, s2 = m2 + m6 + m10, s3 = m3 + m7 + m11;
+      const d0 = m4 - m8 - m12, d1 = m5 - m9 - m13, d2 = m6 - m10 - m14, d3 = m7 - m11 - m15;
+      const q = dst + 2 * i * Wo + 2 * j;
+      if (full && 2 * j + 2 <= Wo) {
+        y[q] = s0 + s1 + s2 + bias;
+        y[q + 1] = s1 - s2 - s3 + bias;
+        y[q + Wo] = d0 + d1 + d2 + bias;
+        y[q + Wo + 1] = d1 - d2 - d3 + bias;
+      } else {
+        const right = 2 * j + 1 < Wo;
+        y[q] = s0 + s1 + s2 + bias;
+        if (right) y[q + 1] = s1 - s2 - s3 + bias;
+        if (2 * i + 1 < Ho) {
+          y[q + Wo] = d0 + d1 + d2 + bias;
+          if (right) y[q + Wo + 1] = d1 - d2 - d3 + bias;
+        }
+      }
+    }
+  }
+}
+
+// ---- F(4x4,3x3) ----------------------------------------------------------------------------
+// B^T rows: [4 0 -5 0 1 0] [0 -4 -4 1 1 0] [0 4 -4 -1 1 0] [0 -2 -1 2 1 0] [0 2 -1 -2 1 0] [0 4 0 -5 0 1]
+// A^T rows: [1 1 1 1 1 0] [0 1 -1 2 -2 0] [0 1 1 4 4 0] [0 1 -1 8 -8 1]
+
+const tileScratch = new Float64Array(36);
+
+/** V[p * ps + o + tile index] = (B^T d B)_p for every 6x6 tile (stride 4) of the plane. */
+function inputTiles4(P: Float32Array, pw: number, th: number, tw: number, V: Float32Array, o: number, ps: number): void {
+  const w = tileScratch;
+  let t = o;
+  for (let i = 0; i < th; i++) {
+    let r = 4 * i * pw;
+    for (let j = 0; j < tw; j++, t++, r += 4) {
+      // B^T d, one column at a time (w is 6 x 6, row-major) ...
+      for (let k = 0; k < 6; k++) {
+        const q = r + k;
+        const d0 = P[q], d1 = P[q + pw], d2 = P[q + 2 * pw], d3 = P[q + 3 * pw], d4 = P[q + 4 * pw], d5 = P[q + 5 * pw];
+        const e = d4 - 4 * d2; // shared by rows 1, 2
+        const f = d4 - d2; // rows 3, 4
+        const g = 4 * d1 - d3;
+        const h = 2 * (d1 - d3);
+        w[k] = 4 * d0 - 5 * d2 + d4;
+        w[6 + k] = e - g;
+        w[12 + k] = e + g;
+        w[18 + k] = f - h;
+        w[24 + k] = f + h;
+        w[30 + k] = 4 * d1 - 5 * d3 + d5;
+      }
+      // ... then B on the right, one row at a time.
+      for (let k = 0, v = t; k < 36; k += 6, v += 6 * ps) {
+        const d0 = w[k], d1 = w[k + 1], d2 = w[k + 2], d3 = w[k + 3], d4 = w[k + 4], d5 = w[k + 5];
+        const e = d4 - 4 * d2;
+        const f = d4 - d2;
+        const g = 4 * d1 - d3;
+        const h = 2 * (d1 - d3);
+        V[v] = 4 * d0 - 5 * d2 + d4;
+        V[v + ps] = e - g;
+        V[v + 2 * ps] = e + g;
+        V[v + 3 * ps] = f - h;
+        V[v + 4 * ps] = f + h;
+        V[v + 5 * ps] = 4 * d1 - 5 * d3 + d5;
+      }
+    }
+  }
+}
+
+/** y[dst + (4i+a) * Wo + 4j+b] = (A^T Mt A)_ab + bias for every tile, clipped to Ho x Wo. */
+function outputTiles4(
+  Mt: Float32Array, o: number, ps: number, th: number, tw: number, y: Float32Array, dst: number, Ho: number, Wo: number, bias: number,
+): void {
+  const w = tileScratch; // A^T m: 4 rows x 6 columns
+  let t = o;
+  for (let i = 0; i < th; i++) {
+    const rows = Math.min(4, Ho - 4 * i);
+    for (let j = 0; j < tw; j++, t++) {
+      for (let k = 0, v = t; k < 6; k++, v += ps) {
+        const m0 = Mt[v], m1 = Mt[v + 6 * ps], m2 = Mt[v + 12 * ps], m3 = Mt[v + 18 * ps], m4 = Mt[v + 24 * ps], m5 = Mt[v + 30 * ps];
+        const a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+        w[k] = m0 + a + c;
+        w[6 + k] = b + 2 * d;
+        w[12 + k] = a + 4 * c;
+        w[18 + k] = b + 8 * d + m5;
+      }
+      const cols = Math.min(4, Wo - 4 * j);
+      let q = dst + 4 * i * Wo + 4 * j;
+      for (let r = 0; r < rows; r++, q += Wo) {
+        const k = 6 * r;
+        const m0 = w[k], m1 = w[k + 1], m2 = w[k + 2], m3 = w[k + 3], m4 = w[k + 4], m5 = w[k + 5];
+        const a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+        if (cols === 4) {
+          y[q] = m0 + a + c + bias;
+          y[q + 1] = b + 2 * d + bias;
+          y[q + 2] = a + 4 * c + bias;
+          y[q + 3] = b + 8 * d + m5 + bias;
+        } else {
+          y[q] = m0 + a + c + bias;
+          if (cols > 1) y[q + 1] = b + 2 * d + bias;
+          if (cols > 2) y[q + 2] = a + 4 * c + bias;
+        }
+      }
+    }
+  }
+}
