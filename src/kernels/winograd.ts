@@ -113,11 +113,11 @@ function gTransform(tile: WinogradTile, g0: number, g1: number, g2: number, dst:
 
 // ---- scratch -------------------------------------------------------------------------------
 
-let planeBuf = new Float32Array(0);
-let vBuf = new Float32Array(0);
-let mBuf = new Float32Array(0);
-let uBuf = new Float32Array(0);
-const grow = (a: Float32Array, n: number) => (a.length >= n ? a : new Float32Array(Math.max(n, Math.ceil(a.length * 1.5))));
+let planeBuf: Float32Array = new Float32Array(0);
+let vBuf: Float32Array = new Float32Array(0);
+let mBuf: Float32Array = new Float32Array(0);
+let uBuf: Float32Array = new Float32Array(0);
+const grow = (a: Float32Array, n: number): Float32Array => (a.length >= n ? a : new Float32Array(Math.max(n, Math.ceil(a.length * 1.5))));
 
 /** Floats of V (or Mt) a batch chunk may take: bounds the scratch for large batches. */
 const CHUNK_FLOATS = 4 << 20;
