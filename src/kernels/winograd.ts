@@ -10,6 +10,7 @@
 //   U  [n*n][M][C]        transformed weights (winogradWeights), the GEMMs' A operands
 //   V  [n*n][C][T]        transformed input tiles, T = tiles of every sample in the batch chunk
 //   Mt [n*n][M][T]        the products, then the output transform writes Y (+ bias) clipped
+// (planes planeStride apart, not packed: see there).
 // Transforms run in doubles with one float32 rounding per stored value; the GEMM sums in float32.
 // Rounding: the transforms' coefficients grow with the tile (F(4,3)'s B^T holds 4s and 5s, A^T 8s),
 // so F(4,3) loses ~1-2 more bits than F(2,3); both stay well inside Caffe's case tolerances
@@ -71,43 +72,86 @@ function outSize(input: number, pad: number): number {
 
 /**
  * U[p][m][c] for weights M x C x 3 x 3 (row-major). `out` (n*n*M*C floats) is reused when given.
- * O(M C n^2): cheap next to the products, but recomputing it every forward is measurable on
- * small images (C = M = 512 at 7x7): cache it when the weights cannot have changed.
+ * O(M C n^2): cheap next to the products on large images, but measurable on small ones (C = M =
+ * 512 at 7x7): cache it when the caller knows the weights have not changed.
  */
 export function winogradWeights(weights: Float32Array, M: number, C: number, tile: WinogradTile, out?: Float32Array): Float32Array {
-  const n = tile + 2;
-  const nn = n * n;
-  const MC = M * C;
-  const U = out && out.length >= nn * MC ? out : new Float32Array(nn * MC);
-  const t = new Float64Array(3 * n); // G g: n rows x 3 columns
-  for (let m = 0; m < M; m++) {
-    for (let c = 0; c < C; c++) {
-      const w = (m * C + c) * 9;
-      const o = m * C + c;
-      // Columns of g through G (n x 3), then rows of (G g) through G^T.
-      for (let j = 0; j < 3; j++) gTransform(tile, weights[w + j], weights[w + 3 + j], weights[w + 6 + j], t, j, 3);
-      for (let i = 0; i < n; i++) gTransform(tile, t[i * 3], t[i * 3 + 1], t[i * 3 + 2], U, o + i * n * MC, MC);
-    }
-  }
+  const size = winogradWeightsSize(M, C, tile);
+  const U = out && out.length >= size ? out : new Float32Array(size);
+  if (tile === 2) weightTiles2(weights, M * C, planeStride(M * C), U);
+  else weightTiles4(weights, M * C, planeStride(M * C), U);
   return U;
 }
 
-/** dst[o + k*stride] = (G (g0, g1, g2)^T)_k. */
-function gTransform(tile: WinogradTile, g0: number, g1: number, g2: number, dst: Float32Array | Float64Array, o: number, stride: number): void {
-  if (tile === 2) {
-    dst[o] = g0;
-    dst[o + stride] = 0.5 * (g0 + g1 + g2);
-    dst[o + 2 * stride] = 0.5 * (g0 - g1 + g2);
-    dst[o + 3 * stride] = g2;
-  } else {
-    const e = g0 + g2;
-    const q = g0 / 24 + g2 / 6;
-    dst[o] = g0 / 4;
-    dst[o + stride] = -(e + g1) / 6;
-    dst[o + 2 * stride] = -(e - g1) / 6;
-    dst[o + 3 * stride] = q + g1 / 12;
-    dst[o + 4 * stride] = q - g1 / 12;
-    dst[o + 5 * stride] = g2;
+/** Floats winogradWeights writes: n*n planes of M x C, padded (planeStride). */
+export function winogradWeightsSize(M: number, C: number, tile: WinogradTile): number {
+  return (tile + 2) * (tile + 2) * planeStride(M * C);
+}
+
+/**
+ * Distance between the n*n planes of U, V and Mt: the transforms read or write one value in
+ * each plane per tile, and planes 4 KiB apart (any count that is a multiple of 1024) would all
+ * fall in one L1 set (3x slower measured); an odd number of 64-byte lines spreads them.
+ */
+function planeStride(count: number): number {
+  const lines = Math.ceil(count / 16);
+  return 16 * (lines % 2 === 0 ? lines + 1 : lines);
+}
+
+// G (F(2,3)) = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+function weightTiles2(w: Float32Array, count: number, MC: number, U: Float32Array): void {
+  for (let o = 0, k = 0; o < count; o++, k += 9) {
+    const g00 = w[k], g01 = w[k + 1], g02 = w[k + 2];
+    const g10 = w[k + 3], g11 = w[k + 4], g12 = w[k + 5];
+    const g20 = w[k + 6], g21 = w[k + 7], g22 = w[k + 8];
+    // G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2.
+    const a0 = 0.5 * (g00 + g10 + g20), a1 = 0.5 * (g01 + g11 + g21), a2 = 0.5 * (g02 + g12 + g22);
+    const b0 = 0.5 * (g00 - g10 + g20), b1 = 0.5 * (g01 - g11 + g21), b2 = 0.5 * (g02 - g12 + g22);
+    // ... times G^T: the same combination of each row's three entries.
+    let u = o;
+    U[u] = g00; U[u + MC] = 0.5 * (g00 + g01 + g02); U[u + 2 * MC] = 0.5 * (g00 - g01 + g02); U[u + 3 * MC] = g02;
+    u += 4 * MC;
+    U[u] = a0; U[u + MC] = 0.5 * (a0 + a1 + a2); U[u + 2 * MC] = 0.5 * (a0 - a1 + a2); U[u + 3 * MC] = a2;
+    u += 4 * MC;
+    U[u] = b0; U[u + MC] = 0.5 * (b0 + b1 + b2); U[u + 2 * MC] = 0.5 * (b0 - b1 + b2); U[u + 3 * MC] = b2;
+    u += 4 * MC;
+    U[u] = g20; U[u + MC] = 0.5 * (g20 + g21 + g22); U[u + 2 * MC] = 0.5 * (g20 - g21 + g22); U[u + 3 * MC] = g22;
+  }
+}
+
+const gScratch = new Float64Array(18);
+const S6 = 1 / 6;
+const S12 = 1 / 12;
+const S24 = 1 / 24;
+
+// G (F(4,3)) rows: [1/4 0 0] [-1/6 -1/6 -1/6] [-1/6 1/6 -1/6] [1/24 1/12 1/6] [1/24 -1/12 1/6] [0 0 1]
+function weightTiles4(w: Float32Array, count: number, MC: number, U: Float32Array): void {
+  const t = gScratch; // G g: 6 rows x 3 columns
+  for (let o = 0, k = 0; o < count; o++, k += 9) {
+    for (let j = 0; j < 3; j++) {
+      const g0 = w[k + j], g1 = w[k + 3 + j], g2 = w[k + 6 + j];
+      const e = g0 + g2;
+      const q = g0 * S24 + g2 * S6;
+      const h = g1 * S12;
+      t[j] = 0.25 * g0;
+      t[3 + j] = -(e + g1) * S6;
+      t[6 + j] = (g1 - e) * S6;
+      t[9 + j] = q + h;
+      t[12 + j] = q - h;
+      t[15 + j] = g2;
+    }
+    for (let i = 0, u = o; i < 18; i += 3, u += 6 * MC) {
+      const g0 = t[i], g1 = t[i + 1], g2 = t[i + 2];
+      const e = g0 + g2;
+      const q = g0 * S24 + g2 * S6;
+      const h = g1 * S12;
+      U[u] = 0.25 * g0;
+      U[u + MC] = -(e + g1) * S6;
+      U[u + 2 * MC] = (g1 - e) * S6;
+      U[u + 3 * MC] = q + h;
+      U[u + 4 * MC] = q - h;
+      U[u + 5 * MC] = g2;
+    }
   }
 }
 
@@ -145,9 +189,10 @@ export function winogradConvForward(
   const nn = n * n;
   let U = transformed;
   if (!U) {
-    uBuf = grow(uBuf, nn * M * C);
+    uBuf = grow(uBuf, winogradWeightsSize(M, C, tile));
     U = winogradWeights(weights, M, C, tile, uBuf);
   }
+  const us = planeStride(M * C);
   const th = Math.ceil(Ho / tile);
   const tw = Math.ceil(Wo / tile);
   const perImage = th * tw;
@@ -165,24 +210,26 @@ export function winogradConvForward(
     const nb = Math.min(chunk, num - n0);
     const T = nb * perImage;
     // V straight into the GEMM kernel's memory when it takes it (one B region for all n*n products).
-    let V = gemmStage(nn * C * T, M, T, C);
+    const vs = planeStride(C * T);
+    const ms = planeStride(M * T);
+    let V = gemmStage(nn * vs, M, T, C);
     if (V === null) {
-      vBuf = grow(vBuf, nn * C * T);
+      vBuf = grow(vBuf, nn * vs);
       V = vBuf;
     }
     for (let s = 0; s < nb; s++) {
       const x = input.subarray((n0 + s) * inDim, (n0 + s + 1) * inDim);
       for (let c = 0; c < C; c++) {
         padChannel(x, c * H * W, H, W, plane, pw, padH, padW);
-        if (tile === 2) inputTiles2(plane, pw, th, tw, V, c * T + s * perImage, C * T);
-        else inputTiles4(plane, pw, th, tw, V, c * T + s * perImage, C * T);
+        if (tile === 2) inputTiles2(plane, pw, th, tw, V, c * T + s * perImage, vs);
+        else inputTiles4(plane, pw, th, tw, V, c * T + s * perImage, vs);
       }
     }
-    mBuf = grow(mBuf, nn * M * T);
+    mBuf = grow(mBuf, nn * ms);
     const Mt = mBuf;
     for (let p = 0; p < nn; p++) {
-      gemm(false, false, M, T, C, 1, U.subarray(p * M * C, (p + 1) * M * C), V.subarray(p * C * T, (p + 1) * C * T),
-        0, Mt.subarray(p * M * T, (p + 1) * M * T));
+      gemm(false, false, M, T, C, 1, U.subarray(p * us, p * us + M * C), V.subarray(p * vs, p * vs + C * T),
+        0, Mt.subarray(p * ms, p * ms + M * T));
     }
     for (let s = 0; s < nb; s++) {
       const y = output.subarray((n0 + s) * outDim, (n0 + s + 1) * outDim);
@@ -190,8 +237,8 @@ export function winogradConvForward(
         const b = bias ? bias[m] : 0;
         const src = m * T + s * perImage;
         const dst = m * Ho * Wo;
-        if (tile === 2) outputTiles2(Mt, src, M * T, th, tw, y, dst, Ho, Wo, b);
-        else outputTiles4(Mt, src, M * T, th, tw, y, dst, Ho, Wo, b);
+        if (tile === 2) outputTiles2(Mt, src, ms, th, tw, y, dst, Ho, Wo, b);
+        else outputTiles4(Mt, src, ms, th, tw, y, dst, Ho, Wo, b);
       }
     }
   }
