@@ -6,7 +6,7 @@ import { Blob } from '../src/graph/blob.js';
 import { gemm, setGemmThreads } from '../src/kernels/gemm.js';
 import { im2col } from '../src/kernels/im2col.js';
 import {
-  winogradApplies, winogradConvForward, winogradTileFor, winogradWeights, type WinogradConfig, type WinogradTile,
+  WinogradWeightCache, winogradApplies, winogradConvForward, winogradTileFor, winogradWeights, type WinogradConfig, type WinogradTile,
 } from '../src/kernels/winograd.js';
 import { createLayer } from '../src/layers/index.js';
 import { fromObject } from '../src/proto/schema.js';
@@ -189,6 +189,38 @@ describe('winograd 3x3 convolution', () => {
     expect(winogradApplies({ ...g, kernel: [3, 3, 3], stride: [1, 1, 1], pad: [1, 1, 1], dilation: [1, 1, 1] })).toBe(false);
     expect(winogradApplies({ ...g, reverse: true })).toBe(false);
     expect(winogradApplies({ ...g, forceNd: true })).toBe(false);
+  });
+
+  it('picks F(4,3) on large images, F(2,3) or nothing on small ones, nothing for few channels', () => {
     expect(winogradTileFor(3, 64, 224, 224)).toBe(0);
+    expect(winogradTileFor(64, 64, 56, 56)).toBe(4);
+    expect(winogradTileFor(128, 128, 28, 28)).toBe(4);
+    expect(winogradTileFor(256, 256, 14, 14)).toBe(2);
+    expect(winogradTileFor(256, 256, 14, 14, true)).toBe(4);
+    expect(winogradTileFor(512, 512, 7, 7)).toBe(0);
+    expect(winogradTileFor(512, 512, 7, 7, true)).toBe(2);
+  });
+
+  it('the weight cache transforms again exactly when the weights change', () => {
+    const M = 6;
+    const C = 5;
+    const r = rng(5);
+    const w = rand(M * C * 9, r);
+    const cache = new WinogradWeightCache();
+    const u1 = cache.get(w, M, C, 4);
+    expect(u1).toEqual(winogradWeights(w, M, C, 4));
+    expect(cache.get(w, M, C, 4)).toBe(u1); // unchanged weights: the same array, not recomputed
+    // One bit of one weight, in place (as a solver update does): a new transform.
+    const bits = new Int32Array(w.buffer);
+    bits[M * C * 9 - 1] ^= 1;
+    expect(Array.from(cache.get(w, M, C, 4))).toEqual(Array.from(winogradWeights(w, M, C, 4)));
+    // -0 and +0 differ in bits: transformed again (the sign of a zero can reach the output).
+    // (U[0] = g[0][0][0][0] / 4.)
+    w[0] = 0;
+    expect(Object.is(cache.get(w, M, C, 4)[0], 0)).toBe(true);
+    w[0] = -0;
+    expect(Object.is(cache.get(w, M, C, 4)[0], -0)).toBe(true);
+    // Another tile: another transform.
+    expect(Array.from(cache.get(w, M, C, 2).subarray(0, 16 * M * C))).toEqual(Array.from(winogradWeights(w, M, C, 2).subarray(0, 16 * M * C)));
   });
 });

@@ -53,14 +53,19 @@ export function winogradApplies(g: WinogradGeometry): boolean {
 }
 
 /**
- * The tile that pays for this shape, or 0 when im2col + GEMM is faster (measured with
- * bench/winograd.ts; see docs/ARCHITECTURE.md). Small products (few channels, tiny images) keep
- * the GEMM path: the transforms' fixed cost is not repaid there.
+ * The tile that pays for this shape, or 0 when im2col + GEMM is as fast (bench/winograd.ts, one
+ * thread, ResNet-50 / GoogLeNet / SqueezeNet 3x3 shapes). F(4,3) needs fewer multiply-adds but
+ * 36 products of T/4 columns; on small images the products get thin and, when U is recomputed
+ * every call (`cachedWeights` false), the weight transform (O(M C), against the products' O(M C T))
+ * eats the gain: there F(2,3) or nothing. Few channels leave too little GEMM work to repay the
+ * transforms.
  */
-export function winogradTileFor(channels: number, numOutput: number, outH: number, outW: number): WinogradTile | 0 {
-  if (channels < 16 || numOutput < 16) return 0;
-  if (outH * outW < 36) return 0;
-  return 4;
+export function winogradTileFor(channels: number, numOutput: number, outH: number, outW: number, cachedWeights = false): WinogradTile | 0 {
+  if (channels < 32 || numOutput < 32) return 0;
+  const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4);
+  const tiles2 = Math.ceil(outH / 2) * Math.ceil(outW / 2);
+  if (cachedWeights) return tiles4 >= 16 ? 4 : tiles2 >= 16 ? 2 : 0;
+  return tiles4 >= 36 ? 4 : outH * outW >= 196 ? 2 : 0;
 }
 
 /** Output extent along one axis for a 3x3 stride-1 kernel. */
@@ -86,6 +91,40 @@ export function winogradWeights(weights: Float32Array, M: number, C: number, til
 /** Floats winogradWeights writes: n*n planes of M x C, padded (planeStride). */
 export function winogradWeightsSize(M: number, C: number, tile: WinogradTile): number {
   return (tile + 2) * (tile + 2) * planeStride(M * C);
+}
+
+/**
+ * One layer's transformed weights, recomputed only when the weights differ bit for bit from the
+ * ones last transformed (an exact comparison against a kept copy, not a checksum: it cannot miss
+ * a change). The comparison reads 2 M C 9 floats, 5-10x less work than the transform. Memory:
+ * the copy (M C 9 floats) and U (16 M C for F(2,3), 36 M C for F(4,3)).
+ */
+export class WinogradWeightCache {
+  private copy = new Int32Array(0);
+  private U: Float32Array | null = null;
+  private key = '';
+
+  get(weights: Float32Array, M: number, C: number, tile: WinogradTile): Float32Array {
+    const bits = new Int32Array(weights.buffer, weights.byteOffset, weights.length);
+    const key = `${M},${C},${tile}`;
+    if (this.U !== null && key === this.key && sameBits(bits, this.copy)) return this.U;
+    if (this.copy.length !== bits.length) this.copy = new Int32Array(bits.length);
+    this.copy.set(bits);
+    this.key = key;
+    this.U = winogradWeights(weights, M, C, tile, this.U ?? undefined);
+    return this.U;
+  }
+}
+
+function sameBits(a: Int32Array, b: Int32Array): boolean {
+  const n = a.length;
+  if (b.length !== n) return false;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    if ((a[i] ^ b[i]) | (a[i + 1] ^ b[i + 1]) | (a[i + 2] ^ b[i + 2]) | (a[i + 3] ^ b[i + 3])) return false;
+  }
+  for (; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
