@@ -6,7 +6,7 @@ import { Blob } from '../src/graph/blob.js';
 import { gemm, setGemmThreads } from '../src/kernels/gemm.js';
 import { im2col } from '../src/kernels/im2col.js';
 import {
-  WinogradWeightCache, winogradApplies, winogradConvForward, winogradTileFor, winogradWeights, type WinogradConfig, type WinogradTile,
+  WinogradWeightCache, setWinogradSimd, winogradApplies, winogradBackend, winogradConvForward, winogradTileFor, winogradWeights, type WinogradConfig, type WinogradTile,
 } from '../src/kernels/winograd.js';
 import { createLayer } from '../src/layers/index.js';
 import { fromObject } from '../src/proto/schema.js';
@@ -102,25 +102,36 @@ const shapes: Case[] = [
 ];
 
 describe('winograd 3x3 convolution', () => {
-  for (const tile of [2, 4] as const) {
+  it('runs F(4,3) with the WebAssembly SIMD transforms here', () => {
+    expect(winogradBackend()).toBe('wasm-simd');
+  });
+
+  // F(4,3) twice: the SIMD transforms (float32) and the JS ones (doubles).
+  const variants = [[2, true], [4, true], [4, false]] as const;
+  for (const [tile, simd] of variants) {
     for (const c of shapes) {
-      const name = `F(${tile}x${tile},3x3) ${c.num}x${c.C}x${c.H}x${c.W} -> ${c.M}, pad ${c.padH},${c.padW}`;
+      const name = `F(${tile}x${tile},3x3)${tile === 4 ? (simd ? ' simd' : ' js') : ''} ${c.num}x${c.C}x${c.H}x${c.W} -> ${c.M}, pad ${c.padH},${c.padW}`;
       it(name, () => {
-        const r = rng(c.C * 1000 + c.M * 10 + c.H + tile);
-        const x = rand(c.num * c.C * c.H * c.W, r);
-        const w = rand(c.M * c.C * 9, r, 1 / Math.sqrt(9 * c.C));
-        const b = rand(c.M, r);
-        const ref = direct(c, x, w, b);
-        const got = winograd(c, tile, x, w, b);
-        const old = gemmPath(c, x, w, b);
-        const eNew = relErr(got, ref);
-        const eOld = relErr(old, ref);
-        // float32: the GEMM path sits near 2^-24 * sqrt(K); the transforms add a few bits.
-        expect(eNew).toBeLessThan(tile === 2 ? 2e-6 : 1e-5);
-        expect(relErr(got, old)).toBeLessThan(tile === 2 ? 2e-6 : 1e-5);
-        expect(eOld).toBeLessThan(2e-6);
-        // Pre-transformed weights give the same values, bit for bit.
-        expect(winograd(c, tile, x, w, b, true)).toEqual(got);
+        const was = setWinogradSimd(simd);
+        try {
+          const r = rng(c.C * 1000 + c.M * 10 + c.H + tile);
+          const x = rand(c.num * c.C * c.H * c.W, r);
+          const w = rand(c.M * c.C * 9, r, 1 / Math.sqrt(9 * c.C));
+          const b = rand(c.M, r);
+          const ref = direct(c, x, w, b);
+          const got = winograd(c, tile, x, w, b);
+          const eNew = relErr(got, ref);
+          const old = gemmPath(c, x, w, b);
+          const eOld = relErr(old, ref);
+          // float32: the GEMM path sits near 2^-24 * sqrt(K); the transforms add a few bits.
+          expect(eNew).toBeLessThan(tile === 2 ? 2e-6 : 1e-5);
+          expect(eOld).toBeLessThan(2e-6);
+          expect(relErr(got, old)).toBeLessThan(tile === 2 ? 3e-6 : 1e-5);
+          // Pre-transformed weights give the same values, bit for bit.
+          expect(winograd(c, tile, x, w, b, true)).toEqual(got);
+        } finally {
+          setWinogradSimd(was);
+        }
       });
     }
   }
@@ -133,6 +144,9 @@ describe('winograd 3x3 convolution', () => {
       const w = rand(c.M * c.C * 9, r);
       const ref = direct(c, x, w, null);
       for (const tile of [2, 4] as const) expect(relErr(winograd(c, tile, x, w, null), ref)).toBeLessThan(1e-5);
+      setWinogradSimd(false);
+      expect(relErr(winograd(c, 4, x, w, null), ref)).toBeLessThan(1e-5);
+      setWinogradSimd(true);
     }
   });
 

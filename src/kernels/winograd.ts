@@ -15,6 +15,7 @@
 // Rounding: the transforms' coefficients grow with the tile (F(4,3)'s B^T holds 4s and 5s, A^T 8s),
 // so F(4,3) loses ~1-2 more bits than F(2,3); both stay well inside Caffe's case tolerances
 // (test/winograd.test.ts measures them against a float64 reference).
+import { readFileSync } from 'node:fs';
 import { gemm, gemmStage } from './gemm.js';
 
 export type WinogradTile = 2 | 4;
@@ -205,12 +206,72 @@ const grow = (a: Float32Array, n: number): Float32Array => (a.length >= n ? a : 
 /** Floats of V (or Mt) a batch chunk may take: bounds the scratch for large batches. */
 const CHUNK_FLOATS = 4 << 20;
 
+// ---- WebAssembly SIMD transforms (wasm/winograd.wat: F(4,3) only) ---------------------------
+
+interface WinogradExports {
+  memory: WebAssembly.Memory;
+  pad(src: number, H: number, W: number, dst: number, pw: number, padH: number, padW: number): void;
+  input4(P: number, pw: number, th: number, tw: number, V: number, ps: number, S: number): void;
+  output4(M: number, ps: number, th: number, tw: number, Y: number, Ho: number, Wo: number, bias: number, S: number): void;
+}
+
+const MAX_PAGES = 2048; // as winograd.wat declares: 128 MiB
+let simdOn = !(typeof process === 'object' && process.env?.CAFFE_TS_SIMD === 'js');
+let simdModule: WinogradExports | null | undefined;
+
+function simdKernel(): WinogradExports | null {
+  if (!simdOn) return null;
+  if (simdModule === undefined) {
+    simdModule = null;
+    try {
+      const bytes = new Uint8Array(readFileSync(new URL('./wasm/winograd.wasm', import.meta.url)));
+      if (typeof WebAssembly === 'object' && WebAssembly.validate(bytes)) {
+        simdModule = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WinogradExports;
+      }
+    } catch {
+      // No file or no WebAssembly: the JS transforms run.
+    }
+  }
+  return simdModule;
+}
+
+/** Tests: turns the SIMD transforms off (JS transforms) or on; returns the previous setting. */
+export function setWinogradSimd(on: boolean): boolean {
+  const old = simdOn;
+  simdOn = on;
+  return old;
+}
+
+/** Which transforms F(4,3) runs: 'wasm-simd' or 'js'. */
+export function winogradBackend(): 'wasm-simd' | 'js' {
+  return simdKernel() ? 'wasm-simd' : 'js';
+}
+
 // ---- forward --------------------------------------------------------------------------------
+
+/** One call's geometry (tiles, padded plane), shared by the chunk drivers. */
+interface Plan {
+  C: number;
+  M: number;
+  H: number;
+  W: number;
+  padH: number;
+  padW: number;
+  Ho: number;
+  Wo: number;
+  tile: WinogradTile;
+  nn: number;
+  th: number;
+  tw: number;
+  perImage: number;
+  ph: number;
+  pw: number;
+}
 
 /**
  * output (num x M x Ho x Wo) = conv3x3(input (num x C x H x W), weights) + bias, overwriting
- * output. `transformed` is winogradWeights(weights, M, C, cfg.tile) when the caller caches it;
- * without it the weights are transformed here (once per call, for all samples).
+ * output. `transformed` is winogradWeights(weights, M, C, cfg.tile) when the caller caches it
+ * (WinogradWeightCache); without it the weights are transformed here, once per call.
  */
 export function winogradConvForward(
   cfg: WinogradConfig,
@@ -224,63 +285,113 @@ export function winogradConvForward(
   const Ho = outSize(H, padH);
   const Wo = outSize(W, padW);
   if (Ho <= 0 || Wo <= 0) throw new Error(`winograd: 3x3 kernel larger than the padded ${H}x${W} input (pad ${padH},${padW})`);
-  const n = tile + 2;
-  const nn = n * n;
+  const nn = (tile + 2) * (tile + 2);
   let U = transformed;
   if (!U) {
     uBuf = grow(uBuf, winogradWeightsSize(M, C, tile));
     U = winogradWeights(weights, M, C, tile, uBuf);
   }
-  const us = planeStride(M * C);
   const th = Math.ceil(Ho / tile);
   const tw = Math.ceil(Wo / tile);
-  const perImage = th * tw;
-  // Zero-padded plane covering every tile: its zeros are written once, each channel then
-  // overwrites the interior only.
-  const ph = th * tile + 2;
-  const pw = tw * tile + 2;
-  planeBuf = grow(planeBuf, ph * pw);
-  const plane = planeBuf.subarray(0, ph * pw);
-  plane.fill(0);
-  const chunk = Math.max(1, Math.min(num, Math.floor(CHUNK_FLOATS / (nn * Math.max(C, M) * perImage))));
+  // The zero-padded plane covers every tile (they may overhang the padded input).
+  const plan: Plan = { C, M, H, W, padH, padW, Ho, Wo, tile, nn, th, tw, perImage: th * tw, ph: th * tile + 2, pw: tw * tile + 2 };
+  const chunk = Math.max(1, Math.min(num, Math.floor(CHUNK_FLOATS / (nn * Math.max(C, M) * plan.perImage))));
+  const k = tile === 4 ? simdKernel() : null;
   const inDim = C * H * W;
   const outDim = M * Ho * Wo;
   for (let n0 = 0; n0 < num; n0 += chunk) {
     const nb = Math.min(chunk, num - n0);
-    const T = nb * perImage;
-    // V straight into the GEMM kernel's memory when it takes it (one B region for all n*n products).
-    const vs = planeStride(C * T);
-    const ms = planeStride(M * T);
-    let V = gemmStage(nn * vs, M, T, C);
-    if (V === null) {
-      vBuf = grow(vBuf, nn * vs);
-      V = vBuf;
-    }
-    for (let s = 0; s < nb; s++) {
-      const x = input.subarray((n0 + s) * inDim, (n0 + s + 1) * inDim);
-      for (let c = 0; c < C; c++) {
-        padChannel(x, c * H * W, H, W, plane, pw, padH, padW);
-        if (tile === 2) inputTiles2(plane, pw, th, tw, V, c * T + s * perImage, vs);
-        else inputTiles4(plane, pw, th, tw, V, c * T + s * perImage, vs);
-      }
-    }
-    mBuf = grow(mBuf, nn * ms);
-    const Mt = mBuf;
-    for (let p = 0; p < nn; p++) {
-      gemm(false, false, M, T, C, 1, U.subarray(p * us, p * us + M * C), V.subarray(p * vs, p * vs + C * T),
-        0, Mt.subarray(p * ms, p * ms + M * T));
-    }
-    for (let s = 0; s < nb; s++) {
-      const y = output.subarray((n0 + s) * outDim, (n0 + s + 1) * outDim);
-      for (let m = 0; m < M; m++) {
-        const b = bias ? bias[m] : 0;
-        const src = m * T + s * perImage;
-        const dst = m * Ho * Wo;
-        if (tile === 2) outputTiles2(Mt, src, ms, th, tw, y, dst, Ho, Wo, b);
-        else outputTiles4(Mt, src, ms, th, tw, y, dst, Ho, Wo, b);
-      }
+    const x = input.subarray(n0 * inDim, (n0 + nb) * inDim);
+    const y = output.subarray(n0 * outDim, (n0 + nb) * outDim);
+    if (k === null || !simdChunk(k, plan, nb, x, U, bias, y)) jsChunk(plan, nb, x, U, bias, y);
+  }
+}
+
+/** The n*n products of one chunk: Mt[p] (M x T) = U[p] (M x C) V[p] (C x T). */
+function products(p: Plan, T: number, U: Float32Array, V: Float32Array, vs: number, Mt: Float32Array, ms: number): void {
+  const { M, C } = p;
+  const us = planeStride(M * C);
+  for (let q = 0; q < p.nn; q++) {
+    gemm(false, false, M, T, C, 1, U.subarray(q * us, q * us + M * C), V.subarray(q * vs, q * vs + C * T), 0, Mt.subarray(q * ms, q * ms + M * T));
+  }
+}
+
+/** nb samples with the JS transforms. */
+function jsChunk(p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Float32Array | null, y: Float32Array): void {
+  const { C, M, H, W, Ho, Wo, th, tw, perImage, pw, nn, tile } = p;
+  const T = nb * perImage;
+  const vs = planeStride(C * T);
+  const ms = planeStride(M * T);
+  planeBuf = grow(planeBuf, p.ph * pw);
+  const plane = planeBuf.subarray(0, p.ph * pw);
+  plane.fill(0); // each channel then overwrites the interior only
+  // V straight into the GEMM kernel's memory when it takes it (one B region for all n*n products).
+  let V = gemmStage(nn * vs, M, T, C);
+  if (V === null) {
+    vBuf = grow(vBuf, nn * vs);
+    V = vBuf;
+  }
+  for (let s = 0; s < nb; s++) {
+    for (let c = 0; c < C; c++) {
+      padChannel(x, (s * C + c) * H * W, H, W, plane, pw, p.padH, p.padW);
+      if (tile === 2) inputTiles2(plane, pw, th, tw, V, c * T + s * perImage, vs);
+      else inputTiles4(plane, pw, th, tw, V, c * T + s * perImage, vs);
     }
   }
+  mBuf = grow(mBuf, nn * ms);
+  products(p, T, U, V, vs, mBuf, ms);
+  for (let s = 0; s < nb; s++) {
+    for (let m = 0; m < M; m++) {
+      const b = bias ? bias[m] : 0;
+      const src = m * T + s * perImage;
+      const dst = (s * M + m) * Ho * Wo;
+      if (tile === 2) outputTiles2(mBuf, src, ms, th, tw, y, dst, Ho, Wo, b);
+      else outputTiles4(mBuf, src, ms, th, tw, y, dst, Ho, Wo, b);
+    }
+  }
+}
+
+/**
+ * nb samples with the SIMD transforms, in the module's memory (bytes): scratch, the samples, the
+ * padded plane, V, Mt, the outputs. The products read V and write Mt through views of it (gemm
+ * copies them in and out, as any operand). False when that memory would pass the module's cap.
+ */
+function simdChunk(k: WinogradExports, p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+  const { C, M, H, W, Ho, Wo, th, tw, perImage, pw, nn } = p;
+  const T = nb * perImage;
+  const vs = planeStride(C * T);
+  const ms = planeStride(M * T);
+  const at = (bytes: number) => Math.ceil(bytes / 64) * 64;
+  const S = 0;
+  const X = 2048;
+  const P = at(X + 4 * x.length);
+  const V = at(P + 4 * (p.ph * pw + 32)); // the last tile row's dropped lanes read past the plane
+  const Mt = at(V + 4 * nn * vs);
+  const Y = at(Mt + 4 * (nn * ms + 16)); // ... and past Mt's last plane
+  const end = Y + 4 * y.length;
+  const mem = k.memory;
+  if (mem.buffer.byteLength < end) {
+    const pages = Math.ceil((end - mem.buffer.byteLength) / 65536);
+    if (mem.buffer.byteLength / 65536 + pages > MAX_PAGES) return false;
+    mem.grow(pages);
+  }
+  const h = new Float32Array(mem.buffer);
+  h.set(x, X >> 2);
+  h.fill(0, P >> 2, (P >> 2) + p.ph * pw + 32);
+  for (let s = 0; s < nb; s++) {
+    for (let c = 0; c < C; c++) {
+      k.pad(X + 4 * (s * C + c) * H * W, H, W, P, pw, p.padH, p.padW);
+      k.input4(P, pw, th, tw, V + 4 * (c * T + s * perImage), 4 * vs, S);
+    }
+  }
+  products(p, T, U, h.subarray(V >> 2), vs, h.subarray(Mt >> 2), ms);
+  for (let s = 0; s < nb; s++) {
+    for (let m = 0; m < M; m++) {
+      k.output4(Mt + 4 * (m * T + s * perImage), 4 * ms, th, tw, Y + 4 * (s * M + m) * Ho * Wo, Ho, Wo, bias ? bias[m] : 0, S);
+    }
+  }
+  y.set(h.subarray(Y >> 2, (Y >> 2) + y.length));
+  return true;
 }
 
 /** Copies channel plane x[off..] (H x W) into the padded plane at (padH, padW). */
