@@ -210,9 +210,12 @@ describe('winograd 3x3 convolution', () => {
     expect(winogradTileFor(64, 64, 56, 56)).toBe(4);
     expect(winogradTileFor(128, 128, 28, 28)).toBe(4);
     expect(winogradTileFor(256, 256, 14, 14)).toBe(2);
-    expect(winogradTileFor(256, 256, 14, 14, true)).toBe(4);
+    expect(winogradTileFor(256, 256, 14, 14, { cachedWeights: true })).toBe(4);
     expect(winogradTileFor(512, 512, 7, 7)).toBe(0);
-    expect(winogradTileFor(512, 512, 7, 7, true)).toBe(2);
+    expect(winogradTileFor(512, 512, 7, 7, { cachedWeights: true })).toBe(2);
+    // Before a backward pass: F(2,3) at most (accuracy).
+    expect(winogradTileFor(64, 64, 56, 56, { backward: true })).toBe(2);
+    expect(winogradTileFor(3, 64, 224, 224, { backward: true })).toBe(0);
   });
 
   it('the weight cache transforms again exactly when the weights change', () => {

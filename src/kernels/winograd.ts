@@ -53,20 +53,34 @@ export function winogradApplies(g: WinogradGeometry): boolean {
   );
 }
 
+/** What the tile choice depends on besides the shape. */
+export interface WinogradChoice {
+  /** U comes from a cache (WinogradWeightCache): no weight transform per call. */
+  cachedWeights?: boolean;
+  /** A backward pass will use this forward's output (TRAIN phase): F(2,3) at most, see below. */
+  backward?: boolean;
+}
+
 /**
  * The tile that pays for this shape, or 0 when im2col + GEMM is as fast (bench/winograd.ts, one
  * thread, ResNet-50 / GoogLeNet / SqueezeNet 3x3 shapes). F(4,3) needs fewer multiply-adds but
  * 36 products of T/4 columns; on small images the products get thin and, when U is recomputed
- * every call (`cachedWeights` false), the weight transform (O(M C), against the products' O(M C T))
- * eats the gain: there F(2,3) or nothing. Few channels leave too little GEMM work to repay the
- * transforms.
+ * every call, the weight transform (O(M C), against the products' O(M C T)) eats the gain:
+ * there F(2,3) or nothing. Few channels leave too little GEMM work to repay the transforms.
+ * Accuracy: F(2,3)'s error is the GEMM path's (~1e-7 of the output's range); F(4,3)'s is ~25x
+ * that (~3e-6), fine for a forward (every TEST reference case passes with it) but it flips the
+ * sign of enough near-zero pre-ReLU values that a following backward's weight gradients move by
+ * ~1e-3 (a TRAIN reference case, vgg16, fails with it): with `backward`, F(2,3) only.
  */
-export function winogradTileFor(channels: number, numOutput: number, outH: number, outW: number, cachedWeights = false): WinogradTile | 0 {
+export function winogradTileFor(channels: number, numOutput: number, outH: number, outW: number, choice: WinogradChoice = {}): WinogradTile | 0 {
   if (channels < 32 || numOutput < 32) return 0;
   const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4);
   const tiles2 = Math.ceil(outH / 2) * Math.ceil(outW / 2);
-  if (cachedWeights) return tiles4 >= 16 ? 4 : tiles2 >= 16 ? 2 : 0;
-  return tiles4 >= 36 ? 4 : outH * outW >= 196 ? 2 : 0;
+  let tile: WinogradTile | 0;
+  if (choice.cachedWeights) tile = tiles4 >= 16 ? 4 : tiles2 >= 16 ? 2 : 0;
+  else tile = tiles4 >= 36 ? 4 : outH * outW >= 196 ? 2 : 0;
+  if (tile === 4 && choice.backward) return 2;
+  return tile;
 }
 
 /** Output extent along one axis for a 3x3 stride-1 kernel. */
