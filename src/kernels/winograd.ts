@@ -3,18 +3,25 @@
 // F(4x4,3x3) (tile 4). An m x m output tile comes from an n x n input tile (n = m + 2) as
 //   Y = A^T [ (G g G^T) .* (B^T d B) ] A
 // summed over the input channels. The sum over channels at each of the n*n transform positions
-// is one GEMM (M x C times C x tiles), so the products go through gemm() like im2col's, with
-// 9 / (m+2)^2 * m^2 ... i.e. 2.25x (tile 2) or 4x (tile 4) fewer multiply-adds than im2col + GEMM.
+// is one GEMM (M x C times C x tiles, all tiles of the call in one product so the GEMM's packing
+// amortises), through gemm() like im2col's: 16 / 4 = 4 multiply-adds per output and channel pair
+// for F(2,3), 36 / 16 = 2.25 for F(4,3), against im2col's 9.
 //
 // Layout (all float32, row-major):
 //   U  [n*n][M][C]        transformed weights (winogradWeights), the GEMMs' A operands
 //   V  [n*n][C][T]        transformed input tiles, T = tiles of every sample in the batch chunk
 //   Mt [n*n][M][T]        the products, then the output transform writes Y (+ bias) clipped
 // (planes planeStride apart, not packed: see there).
-// Transforms run in doubles with one float32 rounding per stored value; the GEMM sums in float32.
-// Rounding: the transforms' coefficients grow with the tile (F(4,3)'s B^T holds 4s and 5s, A^T 8s),
-// so F(4,3) loses ~1-2 more bits than F(2,3); both stay well inside Caffe's case tolerances
-// (test/winograd.test.ts measures them against a float64 reference).
+// The JS transforms run in doubles with one float32 rounding per stored value; F(4,3)'s input
+// and output transforms run in WebAssembly SIMD (wasm/winograd.wat, float32) unless
+// CAFFE_TS_SIMD=js. The GEMM sums in float32. Error against a float64 convolution, as a share of
+// the output's largest value: F(2,3) 2-4e-7 (im2col + GEMM: 2-3e-7), F(4,3) 3e-6 - 1.2e-5 (its
+// transforms hold 4s, 5s and 8s); see winogradTileFor for what that means for training.
+//
+// Calling it from a convolution layer (per forward, all samples at once):
+//   if (winogradApplies(geometry)) tile = winogradTileFor(C, M, Ho, Wo, { backward, cachedWeights })
+//   if (tile) winogradConvForward({ num, channels, numOutput, height, width, padH, padW, tile },
+//                                 bottom, weights, bias, top, cache?.get(weights, M, C, tile))
 import { readFileSync } from 'node:fs';
 import { gemm, gemmStage } from './gemm.js';
 
@@ -63,24 +70,27 @@ export interface WinogradChoice {
 
 /**
  * The tile that pays for this shape, or 0 when im2col + GEMM is as fast (bench/winograd.ts, one
- * thread, ResNet-50 / GoogLeNet / SqueezeNet 3x3 shapes). F(4,3) needs fewer multiply-adds but
- * 36 products of T/4 columns; on small images the products get thin and, when U is recomputed
- * every call, the weight transform (O(M C), against the products' O(M C T)) eats the gain:
- * there F(2,3) or nothing. Few channels leave too little GEMM work to repay the transforms.
- * Accuracy: F(2,3)'s error is the GEMM path's (~1e-7 of the output's range); F(4,3)'s is ~25x
- * that (~3e-6), fine for a forward (every TEST reference case passes with it) but it flips the
- * sign of enough near-zero pre-ReLU values that a following backward's weight gradients move by
- * ~1e-3 (a TRAIN reference case, vgg16, fails with it): with `backward`, F(2,3) only.
+ * thread, CPU time, ResNet-50 / GoogLeNet / SqueezeNet / Inception-BN 3x3 shapes; ratios old/new):
+ *  - F(4,3) with its SIMD transforms: 2.7-3.0x at 56x56, 1.9x at 28x28, 1.3-1.8x with 16 input
+ *    channels, 1.0 with 8 and 0.8 with 3 (too little GEMM work to repay the transforms). On small
+ *    images the 36 products get thin and, when U is recomputed every call, the weight transform
+ *    (O(M C), against the products' O(M C T)) eats the gain: 1.0x at 14x14, 0.4x at 7x7; with U
+ *    cached (`cachedWeights`) 1.7-2.0x at 13x13-14x14, 1.0-1.1x at 7x7.
+ *  - F(2,3) (JS transforms): 1.4-1.7x at 28x28-56x56 with 32 channels or more (0.65-0.8x with
+ *    16), 1.2x at 14x14; 7x7 only with U cached (1.35-1.45x).
+ * Accuracy: F(2,3)'s error is the GEMM path's (2-4e-7 of the output's range); F(4,3)'s is 10-30x
+ * that, fine for a forward (every TEST reference case passes with it) but it flips the sign of
+ * enough near-zero pre-ReLU values that a following backward's weight gradients move by ~1e-3
+ * (the vgg16 TRAIN reference case fails with it): with `backward`, F(2,3) or nothing.
  */
 export function winogradTileFor(channels: number, numOutput: number, outH: number, outW: number, choice: WinogradChoice = {}): WinogradTile | 0 {
-  if (channels < 32 || numOutput < 32) return 0;
   const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4);
   const tiles2 = Math.ceil(outH / 2) * Math.ceil(outW / 2);
-  let tile: WinogradTile | 0;
-  if (choice.cachedWeights) tile = tiles4 >= 16 ? 4 : tiles2 >= 16 ? 2 : 0;
-  else tile = tiles4 >= 36 ? 4 : outH * outW >= 196 ? 2 : 0;
-  if (tile === 4 && choice.backward) return 2;
-  return tile;
+  const cached = !!choice.cachedWeights;
+  const f4 = !choice.backward && channels >= 16 && numOutput >= 32 && tiles4 >= (cached ? 16 : 36);
+  if (f4) return 4;
+  const f2 = channels >= 32 && numOutput >= 32 && (cached ? tiles2 >= 16 : outH * outW >= 196);
+  return f2 ? 2 : 0;
 }
 
 /** Output extent along one axis for a 3x3 stride-1 kernel. */
