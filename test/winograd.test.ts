@@ -1,7 +1,9 @@
 // Winograd F(2x2,3x3) and F(4x4,3x3) against a float64 direct convolution and against the
 // im2col + GEMM path (what Convolution runs otherwise), on odd/even sizes, pads 0-2, channel
 // counts that are not multiples of the GEMM's panels, batches, and large/small magnitudes.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { assemble } from '../scripts/build-wasm.mjs';
 import { Blob } from '../src/graph/blob.js';
 import { gemm, setGemmThreads } from '../src/kernels/gemm.js';
 import { im2col } from '../src/kernels/im2col.js';
@@ -102,8 +104,12 @@ const shapes: Case[] = [
 ];
 
 describe('winograd 3x3 convolution', () => {
-  it('runs F(4,3) with the WebAssembly SIMD transforms here', () => {
-    expect(winogradBackend()).toBe('wasm-simd');
+  it('runs F(4,3) with the WebAssembly SIMD transforms here, from the current winograd.wat', async () => {
+    expect(winogradBackend()).toBe(process.env.CAFFE_TS_SIMD === 'js' ? 'js' : 'wasm-simd');
+    const wat = new URL('../src/kernels/wasm/winograd.wat', import.meta.url);
+    const bytes = await assemble(wat.pathname, readFileSync(wat, 'utf8'));
+    const committed = readFileSync(new URL('../src/kernels/wasm/winograd.wasm', import.meta.url));
+    expect(committed.equals(bytes), 'src/kernels/wasm/winograd.wasm is stale: run npm run build').toBe(true);
   });
 
   // F(4,3) twice: the SIMD transforms (float32) and the JS ones (doubles).
@@ -218,6 +224,20 @@ describe('winograd 3x3 convolution', () => {
     // Before a backward pass: F(2,3) at most (accuracy), and F(2,3) needs 32 channels.
     expect(winogradTileFor(64, 64, 56, 56, { backward: true })).toBe(2);
     expect(winogradTileFor(16, 64, 55, 55, { backward: true })).toBe(0);
+  });
+
+  it('transforms F(4,3) weights in SIMD as in JS (to float32 rounding), any kernel count', () => {
+    for (const [M, C] of [[1, 1], [3, 5], [8, 8], [7, 33]]) {
+      const w = rand(M * C * 9, rng(M * 100 + C));
+      const simd = winogradWeights(w, M, C, 4);
+      const was = setWinogradSimd(false);
+      const js = winogradWeights(w, M, C, 4);
+      setWinogradSimd(was);
+      expect(simd.length).toBe(js.length);
+      let e = 0;
+      for (let i = 0; i < js.length; i++) e = Math.max(e, Math.abs(simd[i] - js[i]));
+      expect(e).toBeLessThan(4e-7);
+    }
   });
 
   it('the weight cache transforms again exactly when the weights change', () => {

@@ -108,8 +108,13 @@ function outSize(input: number, pad: number): number {
 export function winogradWeights(weights: Float32Array, M: number, C: number, tile: WinogradTile, out?: Float32Array): Float32Array {
   const size = winogradWeightsSize(M, C, tile);
   const U = out && out.length >= size ? out : new Float32Array(size);
-  if (tile === 2) weightTiles2(weights, M * C, planeStride(M * C), U);
-  else weightTiles4(weights, M * C, planeStride(M * C), U);
+  const k = tile === 4 ? simdKernel() : null;
+  const h = k && reserve(k, SIMD_BASE + 4 * (weights.length + size) + 64);
+  if (k && h) {
+    const Ub = simdWeights(k, h, weights, M * C, SIMD_BASE);
+    U.set(h.subarray(Ub >> 2, (Ub >> 2) + size));
+  } else if (tile === 2) weightTiles2(weights, M * C, planeStride(M * C), U);
+  else weightTiles4(weights, 0, M * C, planeStride(M * C), U);
   return U;
 }
 
@@ -189,9 +194,9 @@ const S12 = 1 / 12;
 const S24 = 1 / 24;
 
 // G (F(4,3)) rows: [1/4 0 0] [-1/6 -1/6 -1/6] [-1/6 1/6 -1/6] [1/24 1/12 1/6] [1/24 -1/12 1/6] [0 0 1]
-function weightTiles4(w: Float32Array, count: number, MC: number, U: Float32Array): void {
+function weightTiles4(w: Float32Array, start: number, count: number, MC: number, U: Float32Array): void {
   const t = gScratch; // G g: 6 rows x 3 columns
-  for (let o = 0, k = 0; o < count; o++, k += 9) {
+  for (let o = start, k = 9 * start; o < count; o++, k += 9) {
     for (let j = 0; j < 3; j++) {
       const g0 = w[k + j], g1 = w[k + 3 + j], g2 = w[k + 6 + j];
       const e = g0 + g2;
@@ -236,6 +241,7 @@ interface WinogradExports {
   memory: WebAssembly.Memory;
   pad(src: number, H: number, W: number, dst: number, pw: number, padH: number, padW: number): void;
   input4(P: number, pw: number, th: number, tw: number, V: number, ps: number, S: number): void;
+  weights4(w: number, count: number, U: number, ps: number, S: number): void;
   output4(M: number, ps: number, th: number, tw: number, Y: number, Ho: number, Wo: number, bias: number, S: number): void;
 }
 
@@ -257,6 +263,37 @@ function simdKernel(): WinogradExports | null {
     }
   }
   return simdModule;
+}
+
+/** Module memory below this is the kernels' scratch. */
+const SIMD_BASE = 2048;
+const at64 = (bytes: number) => Math.ceil(bytes / 64) * 64;
+
+/** A view of the module's memory grown to `bytes`, or null past its cap. */
+function reserve(k: WinogradExports, bytes: number): Float32Array | null {
+  const mem = k.memory;
+  if (mem.buffer.byteLength < bytes) {
+    const pages = Math.ceil((bytes - mem.buffer.byteLength) / 65536);
+    if (mem.buffer.byteLength / 65536 + pages > MAX_PAGES) return null;
+    mem.grow(pages);
+  }
+  return new Float32Array(mem.buffer);
+}
+
+/**
+ * F(4,3)'s U of `count` kernels, computed in the module's memory from `at` (the weights, then U);
+ * returns U's byte address. The kernels past the last multiple of 4 take the JS loop.
+ */
+function simdWeights(k: WinogradExports, h: Float32Array, weights: Float32Array, count: number, at: number): number {
+  const Ub = at64(at + 4 * weights.length);
+  const us = planeStride(count);
+  h.set(weights, at >> 2);
+  const four = count & ~3;
+  k.weights4(at, four, Ub, 4 * us, 0);
+  if (four < count) weightTiles4(h.subarray(at >> 2), four, count, us, h.subarray(Ub >> 2));
+  // The gaps between the planes hold what the memory held: zeros, as the JS transform leaves.
+  for (let p = 0, u = Ub >> 2; p < 36; p++, u += us) h.fill(0, u + count, u + us);
+  return Ub;
 }
 
 /** Tests: turns the SIMD transforms off (JS transforms) or on; returns the previous setting. */
@@ -310,28 +347,42 @@ export function winogradConvForward(
   const Wo = outSize(W, padW);
   if (Ho <= 0 || Wo <= 0) throw new Error(`winograd: 3x3 kernel larger than the padded ${H}x${W} input (pad ${padH},${padW})`);
   const nn = (tile + 2) * (tile + 2);
-  let U = transformed;
-  if (!U) {
-    uBuf = grow(uBuf, winogradWeightsSize(M, C, tile));
-    U = winogradWeights(weights, M, C, tile, uBuf);
-  }
   const th = Math.ceil(Ho / tile);
   const tw = Math.ceil(Wo / tile);
   // The zero-padded plane covers every tile (they may overhang the padded input).
   const plan: Plan = { C, M, H, W, padH, padW, Ho, Wo, tile, nn, th, tw, perImage: th * tw, ph: th * tile + 2, pw: tw * tile + 2 };
   const chunk = Math.max(1, Math.min(num, Math.floor(CHUNK_FLOATS / (nn * Math.max(C, M) * plan.perImage))));
-  const k = tile === 4 ? simdKernel() : null;
   const inDim = C * H * W;
   const outDim = M * Ho * Wo;
+  let U = transformed;
+  // F(4,3) with SIMD transforms: U (unless given) and the chunks' buffers in the module's memory,
+  // reserved at once (growing it later would detach the views of U).
+  let k = tile === 4 ? simdKernel() : null;
+  let h: Float32Array | null = null;
+  let base = SIMD_BASE;
+  if (k) {
+    const uBytes = U ? 0 : at64(4 * weights.length) + 4 * winogradWeightsSize(M, C, 4) + 64;
+    h = reserve(k, base + uBytes + simdChunkBytes(plan, chunk));
+    if (h === null) k = null;
+    else if (!U) {
+      const Ub = simdWeights(k, h, weights, M * C, base);
+      U = h.subarray(Ub >> 2, (Ub >> 2) + winogradWeightsSize(M, C, 4));
+      base = at64(Ub + 4 * U.length);
+    }
+  }
+  if (!U) {
+    uBuf = grow(uBuf, winogradWeightsSize(M, C, tile));
+    U = winogradWeights(weights, M, C, tile, uBuf);
+  }
   for (let n0 = 0; n0 < num; n0 += chunk) {
     const nb = Math.min(chunk, num - n0);
     const x = input.subarray(n0 * inDim, (n0 + nb) * inDim);
     const y = output.subarray(n0 * outDim, (n0 + nb) * outDim);
-    if (k === null || !simdChunk(k, plan, nb, x, U, bias, y)) jsChunk(plan, nb, x, U, bias, y);
+    if (k && h) simdChunk(k, h, base, plan, nb, x, U, bias, y);
+    else jsChunk(plan, nb, x, U, bias, y);
   }
 }
 
-/** The n*n products of one chunk: Mt[p] (M x T) = U[p] (M x C) V[p] (C x T). */
 function products(p: Plan, T: number, U: Float32Array, V: Float32Array, vs: number, Mt: Float32Array, ms: number): void {
   const { M, C } = p;
   const us = planeStride(M * C);
@@ -375,47 +426,49 @@ function jsChunk(p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Fl
   }
 }
 
+/** Byte offsets of one chunk's buffers from `base` in the module's memory, and their end. */
+function simdLayout(p: Plan, nb: number, base: number): { X: number; P: number; V: number; Mt: number; Y: number; end: number } {
+  const T = nb * p.perImage;
+  const X = base;
+  const P = at64(X + 4 * nb * p.C * p.H * p.W);
+  const V = at64(P + 4 * (p.ph * p.pw + 32)); // the last tile row's dropped lanes read past the plane
+  const Mt = at64(V + 4 * p.nn * planeStride(p.C * T));
+  const Y = at64(Mt + 4 * (p.nn * planeStride(p.M * T) + 16)); // ... and past Mt's last plane
+  return { X, P, V, Mt, Y, end: Y + 4 * nb * p.M * p.Ho * p.Wo };
+}
+
+function simdChunkBytes(p: Plan, nb: number): number {
+  return simdLayout(p, nb, 0).end;
+}
+
 /**
- * nb samples with the SIMD transforms, in the module's memory (bytes): scratch, the samples, the
- * padded plane, V, Mt, the outputs. The products read V and write Mt through views of it (gemm
- * copies them in and out, as any operand). False when that memory would pass the module's cap.
+ * nb samples with the SIMD transforms, in the module's memory h (reserved for them from `base`):
+ * the samples, the padded plane, V, Mt, the outputs. The products read V and write Mt through
+ * views of it (gemm copies them in and out, as any operand).
  */
-function simdChunk(k: WinogradExports, p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
-  const { C, M, H, W, Ho, Wo, th, tw, perImage, pw, nn } = p;
+function simdChunk(
+  k: WinogradExports, h: Float32Array, base: number, p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Float32Array | null, y: Float32Array,
+): void {
+  const { C, M, H, W, Ho, Wo, th, tw, perImage, pw } = p;
   const T = nb * perImage;
   const vs = planeStride(C * T);
   const ms = planeStride(M * T);
-  const at = (bytes: number) => Math.ceil(bytes / 64) * 64;
-  const S = 0;
-  const X = 2048;
-  const P = at(X + 4 * x.length);
-  const V = at(P + 4 * (p.ph * pw + 32)); // the last tile row's dropped lanes read past the plane
-  const Mt = at(V + 4 * nn * vs);
-  const Y = at(Mt + 4 * (nn * ms + 16)); // ... and past Mt's last plane
-  const end = Y + 4 * y.length;
-  const mem = k.memory;
-  if (mem.buffer.byteLength < end) {
-    const pages = Math.ceil((end - mem.buffer.byteLength) / 65536);
-    if (mem.buffer.byteLength / 65536 + pages > MAX_PAGES) return false;
-    mem.grow(pages);
-  }
-  const h = new Float32Array(mem.buffer);
+  const { X, P, V, Mt, Y } = simdLayout(p, nb, base);
   h.set(x, X >> 2);
   h.fill(0, P >> 2, (P >> 2) + p.ph * pw + 32);
   for (let s = 0; s < nb; s++) {
     for (let c = 0; c < C; c++) {
       k.pad(X + 4 * (s * C + c) * H * W, H, W, P, pw, p.padH, p.padW);
-      k.input4(P, pw, th, tw, V + 4 * (c * T + s * perImage), 4 * vs, S);
+      k.input4(P, pw, th, tw, V + 4 * (c * T + s * perImage), 4 * vs, 0);
     }
   }
   products(p, T, U, h.subarray(V >> 2), vs, h.subarray(Mt >> 2), ms);
   for (let s = 0; s < nb; s++) {
     for (let m = 0; m < M; m++) {
-      k.output4(Mt + 4 * (m * T + s * perImage), 4 * ms, th, tw, Y + 4 * (s * M + m) * Ho * Wo, Ho, Wo, bias ? bias[m] : 0, S);
+      k.output4(Mt + 4 * (m * T + s * perImage), 4 * ms, th, tw, Y + 4 * (s * M + m) * Ho * Wo, Ho, Wo, bias ? bias[m] : 0, 0);
     }
   }
   y.set(h.subarray(Y >> 2, (Y >> 2) + y.length));
-  return true;
 }
 
 /** Copies channel plane x[off..] (H x W) into the padded plane at (padH, padW). */

@@ -1,4 +1,4 @@
-;; WebAssembly SIMD (f32x4) input and output transforms of Winograd F(4x4,3x3) for
+;; WebAssembly SIMD (f32x4) weight, input and output transforms of Winograd F(4x4,3x3) for
 ;; src/kernels/winograd.ts (which holds the plain-JS versions, the layout and the matrices).
 ;; Assembled by scripts/build-wasm.mjs (wabt) into winograd.wasm next to this file.
 ;;
@@ -78,6 +78,68 @@
     (local.set $d (i32.add (local.get $d) (local.get $ds)))
     (v128.store (local.get $d)
       (f32x4.add (f32x4.add (local.get $b) (f32x4.mul (f32x4.splat (f32.const 8)) (local.get $e))) (local.get $m5))))
+
+;; dst[k * ds] = (G g)_k for g_k = src[k * ss], k < 3 in, 6 out.
+  ;; G rows: [1/4 0 0] [-1/6 -1/6 -1/6] [-1/6 1/6 -1/6] [1/24 1/12 1/6] [1/24 -1/12 1/6] [0 0 1]
+  (func $gt6 (param $s i32) (param $ss i32) (param $d i32) (param $ds i32)
+    (local $g0 v128) (local $g1 v128) (local $g2 v128) (local $e v128) (local $q v128) (local $h v128)
+    (local.set $g0 (v128.load (local.get $s)))
+    (local.set $s (i32.add (local.get $s) (local.get $ss)))
+    (local.set $g1 (v128.load (local.get $s)))
+    (local.set $s (i32.add (local.get $s) (local.get $ss)))
+    (local.set $g2 (v128.load (local.get $s)))
+    (local.set $e (f32x4.add (local.get $g0) (local.get $g2)))
+    (local.set $q (f32x4.add (f32x4.mul (local.get $g0) (f32x4.splat (f32.const 0x1.555556p-5)))
+      (f32x4.mul (local.get $g2) (f32x4.splat (f32.const 0x1.555556p-3)))))
+    (local.set $h (f32x4.mul (local.get $g1) (f32x4.splat (f32.const 0x1.555556p-4))))
+    (v128.store (local.get $d) (f32x4.mul (local.get $g0) (f32x4.splat (f32.const 0.25))))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (f32x4.mul (f32x4.add (local.get $e) (local.get $g1)) (f32x4.splat (f32.const -0x1.555556p-3))))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (f32x4.mul (f32x4.sub (local.get $g1) (local.get $e)) (f32x4.splat (f32.const 0x1.555556p-3))))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (f32x4.add (local.get $q) (local.get $h)))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (f32x4.sub (local.get $q) (local.get $h)))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (local.get $g2)))
+
+  ;; U[p * ps + 4 o] = (G g_o G^T)_p for the 3x3 kernels g_o at w (9 floats each), o < count,
+  ;; count a multiple of 4 (four kernels per vector). S: 512 bytes of scratch.
+  (func (export "weights4") (param $w i32) (param $count i32) (param $U i32) (param $ps i32) (param $S i32)
+    (local $o i32) (local $l i32) (local $k i32) (local $T i32) (local $src i32)
+    (local.set $T (i32.add (local.get $S) (i32.const 144)))
+    (block $bo (loop $lo
+      (br_if $bo (i32.ge_u (local.get $o) (local.get $count)))
+      ;; Transpose four kernels: S[k] lane l = w[(o + l) * 9 + k].
+      (local.set $l (i32.const 0))
+      (block $bl (loop $ll
+        (br_if $bl (i32.ge_u (local.get $l) (i32.const 4)))
+        (local.set $src (i32.add (local.get $w) (i32.mul (i32.add (local.get $o) (local.get $l)) (i32.const 36))))
+        (local.set $k (i32.const 0))
+        (block $bk (loop $lk
+          (br_if $bk (i32.ge_u (local.get $k) (i32.const 9)))
+          (f32.store (i32.add (i32.add (local.get $S) (i32.shl (local.get $k) (i32.const 4))) (i32.shl (local.get $l) (i32.const 2)))
+            (f32.load (i32.add (local.get $src) (i32.shl (local.get $k) (i32.const 2)))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $lk)))
+        (local.set $l (i32.add (local.get $l) (i32.const 1)))
+        (br $ll)))
+      ;; G down the kernel's columns (T is 6 x 3) ...
+      (call $gt6 (local.get $S) (i32.const 48) (local.get $T) (i32.const 48))
+      (call $gt6 (i32.add (local.get $S) (i32.const 16)) (i32.const 48) (i32.add (local.get $T) (i32.const 16)) (i32.const 48))
+      (call $gt6 (i32.add (local.get $S) (i32.const 32)) (i32.const 48) (i32.add (local.get $T) (i32.const 32)) (i32.const 48))
+      ;; ... then along T's rows, into the 36 planes.
+      (local.set $k (i32.const 0))
+      (block $br (loop $lr
+        (br_if $br (i32.ge_u (local.get $k) (i32.const 6)))
+        (call $gt6 (i32.add (local.get $T) (i32.mul (local.get $k) (i32.const 48))) (i32.const 16)
+          (i32.add (i32.add (local.get $U) (i32.shl (local.get $o) (i32.const 2))) (i32.mul (local.get $k) (i32.mul (local.get $ps) (i32.const 6))))
+          (local.get $ps))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $lr)))
+      (local.set $o (i32.add (local.get $o) (i32.const 4)))
+      (br $lo))))
 
   ;; Copies the H x W plane at src into the plane at dst (row stride pw floats) at row padH,
   ;; column padW; the rest of dst keeps its zeros.
