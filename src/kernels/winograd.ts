@@ -243,6 +243,8 @@ interface WinogradExports {
   pad(src: number, H: number, W: number, dst: number, pw: number, padH: number, padW: number): void;
   input4(P: number, pw: number, th: number, tw: number, V: number, ps: number, S: number): void;
   weights4(w: number, count: number, U: number, ps: number, S: number): void;
+  input2(P: number, pw: number, th: number, tw: number, V: number, ps: number, S: number): void;
+  output2(M: number, ps: number, th: number, tw: number, Y: number, Ho: number, Wo: number, bias: number, S: number): void;
   output4(M: number, ps: number, th: number, tw: number, Y: number, Ho: number, Wo: number, bias: number, S: number): void;
 }
 
@@ -304,7 +306,7 @@ export function setWinogradSimd(on: boolean): boolean {
   return old;
 }
 
-/** Which transforms F(4,3) runs: 'wasm-simd' or 'js'. */
+/** Which input/output transforms the forward runs: 'wasm-simd' or 'js'. */
 export function winogradBackend(): 'wasm-simd' | 'js' {
   return simdKernel() ? 'wasm-simd' : 'js';
 }
@@ -356,16 +358,16 @@ export function winogradConvForward(
   const inDim = C * H * W;
   const outDim = M * Ho * Wo;
   let U = transformed;
-  // F(4,3) with SIMD transforms: U (unless given) and the chunks' buffers in the module's memory,
+  // SIMD transforms: the chunks' buffers (and F(4,3)'s U unless given) in the module's memory,
   // reserved at once (growing it later would detach the views of U).
-  let k = tile === 4 ? simdKernel() : null;
+  let k = simdKernel();
   let h: Float32Array | null = null;
   let base = SIMD_BASE;
   if (k) {
-    const uBytes = U ? 0 : at64(4 * weights.length) + 4 * winogradWeightsSize(M, C, 4) + 64;
+    const uBytes = U || tile === 2 ? 0 : at64(4 * weights.length) + 4 * winogradWeightsSize(M, C, 4) + 64;
     h = reserve(k, base + uBytes + simdChunkBytes(plan, chunk));
     if (h === null) k = null;
-    else if (!U) {
+    else if (uBytes > 0) {
       const Ub = simdWeights(k, h, weights, M * C, base);
       U = h.subarray(Ub >> 2, (Ub >> 2) + winogradWeightsSize(M, C, 4));
       base = at64(Ub + 4 * U.length);
@@ -460,13 +462,17 @@ function simdChunk(
   for (let s = 0; s < nb; s++) {
     for (let c = 0; c < C; c++) {
       k.pad(X + 4 * (s * C + c) * H * W, H, W, P, pw, p.padH, p.padW);
-      k.input4(P, pw, th, tw, V + 4 * (c * T + s * perImage), 4 * vs, 0);
+      if (p.tile === 4) k.input4(P, pw, th, tw, V + 4 * (c * T + s * perImage), 4 * vs, 0);
+      else k.input2(P, pw, th, tw, V + 4 * (c * T + s * perImage), 4 * vs, 0);
     }
   }
   products(p, T, U, h.subarray(V >> 2), vs, h.subarray(Mt >> 2), ms);
   for (let s = 0; s < nb; s++) {
     for (let m = 0; m < M; m++) {
-      k.output4(Mt + 4 * (m * T + s * perImage), 4 * ms, th, tw, Y + 4 * (s * M + m) * Ho * Wo, Ho, Wo, bias ? bias[m] : 0, 0);
+      const o = Mt + 4 * (m * T + s * perImage);
+      const q = Y + 4 * (s * M + m) * Ho * Wo;
+      if (p.tile === 4) k.output4(o, 4 * ms, th, tw, q, Ho, Wo, bias ? bias[m] : 0, 0);
+      else k.output2(o, 4 * ms, th, tw, q, Ho, Wo, bias ? bias[m] : 0, 0);
     }
   }
   y.set(h.subarray(Y >> 2, (Y >> 2) + y.length));

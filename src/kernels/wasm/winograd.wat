@@ -1,5 +1,5 @@
-;; WebAssembly SIMD (f32x4) weight, input and output transforms of Winograd F(4x4,3x3) for
-;; src/kernels/winograd.ts (which holds the plain-JS versions, the layout and the matrices).
+;; WebAssembly SIMD (f32x4) transforms of Winograd F(4x4,3x3) (weights, input, output) and
+;; F(2x2,3x3) (input, output) for src/kernels/winograd.ts (which holds the plain-JS versions, the layout and the matrices).
 ;; Assembled by scripts/build-wasm.mjs (wabt) into winograd.wasm next to this file.
 ;;
 ;; Why: in JS the two transforms took 40-57% of an F(4,3) forward on 28x28-56x56 images (the
@@ -140,6 +140,177 @@
         (br $lr)))
       (local.set $o (i32.add (local.get $o) (i32.const 4)))
       (br $lo))))
+
+;; ---- F(2x2,3x3): B^T rows [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1], A^T rows [1 1 1 0] [0 1 -1 -1]
+
+  ;; dst[k * ds] = (B^T d)_k for d_k = src[k * ss], k < 4.
+  (func $bt4 (param $s i32) (param $ss i32) (param $d i32) (param $ds i32)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128)
+    (local.set $d0 (v128.load (local.get $s)))
+    (local.set $s (i32.add (local.get $s) (local.get $ss)))
+    (local.set $d1 (v128.load (local.get $s)))
+    (local.set $s (i32.add (local.get $s) (local.get $ss)))
+    (local.set $d2 (v128.load (local.get $s)))
+    (local.set $s (i32.add (local.get $s) (local.get $ss)))
+    (local.set $d3 (v128.load (local.get $s)))
+    (v128.store (local.get $d) (f32x4.sub (local.get $d0) (local.get $d2)))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (f32x4.add (local.get $d1) (local.get $d2)))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (f32x4.sub (local.get $d2) (local.get $d1)))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (f32x4.sub (local.get $d1) (local.get $d3))))
+
+  ;; dst[k * ds] = (A^T m)_k for m_k = src[k * ss], k < 4 in, 2 out.
+  (func $at4 (param $s i32) (param $ss i32) (param $d i32) (param $ds i32)
+    (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $m3 v128)
+    (local.set $m0 (v128.load (local.get $s)))
+    (local.set $s (i32.add (local.get $s) (local.get $ss)))
+    (local.set $m1 (v128.load (local.get $s)))
+    (local.set $s (i32.add (local.get $s) (local.get $ss)))
+    (local.set $m2 (v128.load (local.get $s)))
+    (local.set $s (i32.add (local.get $s) (local.get $ss)))
+    (local.set $m3 (v128.load (local.get $s)))
+    (v128.store (local.get $d) (f32x4.add (f32x4.add (local.get $m0) (local.get $m1)) (local.get $m2)))
+    (local.set $d (i32.add (local.get $d) (local.get $ds)))
+    (v128.store (local.get $d) (f32x4.sub (f32x4.sub (local.get $m1) (local.get $m2)) (local.get $m3))))
+
+  ;; input4's F(2,3) twin: 4x4 tiles, stride 2 (plane row stride pw >= 2 tw + 2 floats; dropped
+  ;; lanes read up to 8 floats past the plane's rows). S: 512 bytes of scratch.
+  (func (export "input2") (param $P i32) (param $pw i32) (param $th i32) (param $tw i32) (param $V i32) (param $ps i32) (param $S i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $y i32) (local $k i32) (local $n i32) (local $l i32) (local $p i32)
+    (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128)
+    (local $E i32) (local $out i32) (local $os i32)
+    (local.set $E (i32.add (local.get $S) (i32.const 256)))
+    (block $bi (loop $li
+      (br_if $bi (i32.ge_u (local.get $i) (local.get $th)))
+      (local.set $j (i32.const 0))
+      (block $bj (loop $lj
+        (br_if $bj (i32.ge_u (local.get $j) (local.get $tw)))
+        ;; S[y][k] lane l = P[2i + y][2(j + l) + k]: even and odd lanes of two loads, twice.
+        (local.set $r (i32.add (local.get $P)
+          (i32.shl (i32.add (i32.mul (i32.shl (local.get $i) (i32.const 1)) (local.get $pw)) (i32.shl (local.get $j) (i32.const 1))) (i32.const 2))))
+        (local.set $y (i32.const 0))
+        (block $by (loop $ly
+          (br_if $by (i32.ge_u (local.get $y) (i32.const 4)))
+          (local.set $a0 (v128.load (local.get $r)))
+          (local.set $a1 (v128.load offset=16 (local.get $r)))
+          (local.set $b0 (v128.load offset=8 (local.get $r)))
+          (local.set $b1 (v128.load offset=24 (local.get $r)))
+          (local.set $k (i32.add (local.get $S) (i32.shl (local.get $y) (i32.const 6))))
+          (v128.store (local.get $k) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a0) (local.get $a1)))
+          (v128.store offset=16 (local.get $k) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a0) (local.get $a1)))
+          (v128.store offset=32 (local.get $k) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $b0) (local.get $b1)))
+          (v128.store offset=48 (local.get $k) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $b0) (local.get $b1)))
+          (local.set $r (i32.add (local.get $r) (i32.shl (local.get $pw) (i32.const 2))))
+          (local.set $y (i32.add (local.get $y) (i32.const 1)))
+          (br $ly)))
+        (local.set $k (i32.const 0))
+        (block $bk (loop $lk
+          (br_if $bk (i32.ge_u (local.get $k) (i32.const 4)))
+          (call $bt4 (i32.add (local.get $S) (i32.shl (local.get $k) (i32.const 4))) (i32.const 64)
+            (i32.add (local.get $S) (i32.shl (local.get $k) (i32.const 4))) (i32.const 64))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $lk)))
+        (local.set $n (i32.sub (local.get $tw) (local.get $j)))
+        (if (i32.gt_u (local.get $n) (i32.const 4)) (then (local.set $n (i32.const 4))))
+        (if (i32.eq (local.get $n) (i32.const 4))
+          (then
+            (local.set $out (local.get $V))
+            (local.set $os (local.get $ps)))
+          (else
+            (local.set $out (local.get $E))
+            (local.set $os (i32.const 16))))
+        (local.set $y (i32.const 0))
+        (block $br (loop $lr
+          (br_if $br (i32.ge_u (local.get $y) (i32.const 4)))
+          (call $bt4 (i32.add (local.get $S) (i32.shl (local.get $y) (i32.const 6))) (i32.const 16)
+            (i32.add (local.get $out) (i32.mul (local.get $y) (i32.shl (local.get $os) (i32.const 2)))) (local.get $os))
+          (local.set $y (i32.add (local.get $y) (i32.const 1)))
+          (br $lr)))
+        (if (i32.lt_u (local.get $n) (i32.const 4))
+          (then
+            (local.set $p (i32.const 0))
+            (block $bp (loop $lp
+              (br_if $bp (i32.ge_u (local.get $p) (i32.const 16)))
+              (local.set $l (i32.const 0))
+              (block $bl (loop $ll
+                (br_if $bl (i32.ge_u (local.get $l) (local.get $n)))
+                (f32.store
+                  (i32.add (i32.add (local.get $V) (i32.mul (local.get $p) (local.get $ps))) (i32.shl (local.get $l) (i32.const 2)))
+                  (f32.load (i32.add (i32.add (local.get $E) (i32.shl (local.get $p) (i32.const 4))) (i32.shl (local.get $l) (i32.const 2)))))
+                (local.set $l (i32.add (local.get $l) (i32.const 1)))
+                (br $ll)))
+              (local.set $p (i32.add (local.get $p) (i32.const 1)))
+              (br $lp)))))
+        (local.set $V (i32.add (local.get $V) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $lj)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $li))))
+
+  ;; output4's F(2,3) twin: 2x2 output tiles. S: 256 bytes of scratch.
+  (func (export "output2") (param $M i32) (param $ps i32) (param $th i32) (param $tw i32) (param $Y i32) (param $Ho i32) (param $Wo i32) (param $bias f32) (param $S i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $a i32) (local $b i32) (local $n i32)
+    (local $rows i32) (local $cols i32) (local $q i32) (local $src i32) (local $S2 i32)
+    (local $o0 v128) (local $o1 v128) (local $vb v128)
+    (local.set $vb (f32x4.splat (local.get $bias)))
+    (local.set $S2 (i32.add (local.get $S) (i32.const 128)))
+    (block $bi (loop $li
+      (br_if $bi (i32.ge_u (local.get $i) (local.get $th)))
+      (local.set $rows (i32.sub (local.get $Ho) (i32.shl (local.get $i) (i32.const 1))))
+      (if (i32.gt_s (local.get $rows) (i32.const 2)) (then (local.set $rows (i32.const 2))))
+      (local.set $j (i32.const 0))
+      (block $bj (loop $lj
+        (br_if $bj (i32.ge_u (local.get $j) (local.get $tw)))
+        (local.set $k (i32.const 0))
+        (block $bk (loop $lk
+          (br_if $bk (i32.ge_u (local.get $k) (i32.const 4)))
+          (call $at4 (i32.add (local.get $M) (i32.mul (local.get $k) (local.get $ps))) (i32.shl (local.get $ps) (i32.const 2))
+            (i32.add (local.get $S) (i32.shl (local.get $k) (i32.const 4))) (i32.const 64))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $lk)))
+        ;; Rows a of the four tiles, interleaved: S2[a] = output row a, columns 2j .. 2j + 7.
+        (local.set $a (i32.const 0))
+        (block $ba (loop $la
+          (br_if $ba (i32.ge_u (local.get $a) (i32.const 2)))
+          (call $at4 (i32.add (local.get $S) (i32.shl (local.get $a) (i32.const 6))) (i32.const 16) (local.get $S2) (i32.const 16))
+          (local.set $o0 (f32x4.add (v128.load (local.get $S2)) (local.get $vb)))
+          (local.set $o1 (f32x4.add (v128.load offset=16 (local.get $S2)) (local.get $vb)))
+          (local.set $q (i32.add (local.get $S2) (i32.add (i32.const 32) (i32.shl (local.get $a) (i32.const 5)))))
+          (v128.store (local.get $q) (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $o0) (local.get $o1)))
+          (v128.store offset=16 (local.get $q) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $o0) (local.get $o1)))
+          (local.set $a (i32.add (local.get $a) (i32.const 1)))
+          (br $la)))
+        (local.set $n (i32.sub (local.get $tw) (local.get $j)))
+        (if (i32.gt_s (local.get $n) (i32.const 4)) (then (local.set $n (i32.const 4))))
+        (local.set $cols (i32.sub (local.get $Wo) (i32.shl (local.get $j) (i32.const 1))))
+        (local.set $a (i32.const 0))
+        (block $bs (loop $ls
+          (br_if $bs (i32.ge_u (local.get $a) (local.get $rows)))
+          (local.set $q (i32.add (local.get $Y) (i32.shl
+            (i32.add (i32.mul (i32.add (i32.shl (local.get $i) (i32.const 1)) (local.get $a)) (local.get $Wo)) (i32.shl (local.get $j) (i32.const 1)))
+            (i32.const 2))))
+          (local.set $src (i32.add (local.get $S2) (i32.add (i32.const 32) (i32.shl (local.get $a) (i32.const 5)))))
+          (if (i32.ge_s (local.get $cols) (i32.const 8))
+            (then
+              (v128.store (local.get $q) (v128.load (local.get $src)))
+              (v128.store offset=16 (local.get $q) (v128.load offset=16 (local.get $src))))
+            (else
+              (local.set $b (i32.const 0))
+              (block $bb (loop $lb
+                (br_if $bb (i32.ge_s (local.get $b) (local.get $cols)))
+                (f32.store (i32.add (local.get $q) (i32.shl (local.get $b) (i32.const 2)))
+                  (f32.load (i32.add (local.get $src) (i32.shl (local.get $b) (i32.const 2)))))
+                (local.set $b (i32.add (local.get $b) (i32.const 1)))
+                (br $lb)))))
+          (local.set $a (i32.add (local.get $a) (i32.const 1)))
+          (br $ls)))
+        (local.set $M (i32.add (local.get $M) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $lj)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $li))))
 
   ;; Copies the H x W plane at src into the plane at dst (row stride pw floats) at row padH,
   ;; column padW; the rest of dst keeps its zeros.
