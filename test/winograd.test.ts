@@ -214,19 +214,19 @@ describe('winograd 3x3 convolution', () => {
 
   it('picks F(4,3) on large images, F(2,3) or nothing on small ones and before a backward', () => {
     expect(winogradTileFor(3, 64, 224, 224)).toBe(0);
+    expect(winogradTileFor(8, 16, 28, 28)).toBe(0);
     expect(winogradTileFor(16, 64, 55, 55)).toBe(4);
     expect(winogradTileFor(64, 64, 56, 56)).toBe(4);
     expect(winogradTileFor(128, 128, 28, 28)).toBe(4);
-    expect(winogradTileFor(256, 256, 14, 14)).toBe(4);
-    expect(winogradTileFor(64, 256, 13, 13)).toBe(4);
-    expect(winogradTileFor(8, 16, 28, 28)).toBe(0);
+    expect(winogradTileFor(256, 256, 14, 14)).toBe(2);
+    expect(winogradTileFor(64, 256, 13, 13)).toBe(2);
+    expect(winogradTileFor(256, 256, 14, 14, { cachedWeights: true })).toBe(4);
     expect(winogradTileFor(512, 512, 7, 7)).toBe(0);
     expect(winogradTileFor(512, 512, 7, 7, { cachedWeights: true })).toBe(2);
-    // Before a backward pass: F(2,3) at most (accuracy), and F(2,3) needs 32 channels.
+    // Before a backward pass: F(2,3) at most (accuracy).
     expect(winogradTileFor(64, 64, 56, 56, { backward: true })).toBe(2);
-    expect(winogradTileFor(256, 256, 14, 14, { backward: true })).toBe(2);
-    expect(winogradTileFor(64, 256, 13, 13, { backward: true })).toBe(0);
-    expect(winogradTileFor(16, 64, 55, 55, { backward: true })).toBe(0);
+    expect(winogradTileFor(16, 64, 55, 55, { backward: true })).toBe(2);
+    expect(winogradTileFor(256, 256, 14, 14, { backward: true, cachedWeights: true })).toBe(2);
   });
 
   it('transforms F(4,3) weights in SIMD as in JS (to float32 rounding), any kernel count', () => {

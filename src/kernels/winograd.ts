@@ -72,23 +72,25 @@ export interface WinogradChoice {
 /**
  * The tile that pays for this shape, or 0 when im2col + GEMM is as fast (bench/winograd.ts, one
  * thread, CPU time, ResNet-50 / GoogLeNet / SqueezeNet / Inception-BN 3x3 shapes; old/new):
- *  - F(4,3) (SIMD transforms): 2.8-3.1x at 56x56, 2.1-2.4x at 28x28, 1.2-1.3x at 13x13-14x14
- *    (2.0x with U cached), 1.5-1.9x with 16 input channels, 1.0x with 8 and 0.8x with 3 (too
- *    little GEMM work to repay the transforms). At 7x7 the 36 products are 4 columns wide and the
- *    weight transform (O(M C) against the products' O(M C T)) dominates: 0.5x (0.95x cached).
- *  - F(2,3) (JS transforms): 1.4-1.7x at 28x28-56x56 with 32 channels or more (0.6-0.85x with
- *    16), 1.0-1.2x at 14x14, 0.8x at 7x7 (1.3-1.45x with U cached (`cachedWeights`)).
+ *            56x56     28x28     13x13-14x14            7x7              16 -> 32..64 ch  8 -> 16  3 -> 16..64
+ *   F(4,3)   3.0-3.3x  2.2-2.6x  1.1-1.3x (cached 1.8-2.0) 0.45-0.55 (cached 0.9)  1.55-2.0x  1.0x      0.8-0.95x
+ *   F(2,3)   2.0x      1.7-1.8x  1.1-1.3x (cached 1.4-1.8) 0.85 (cached 1.4-1.5)    1.1-1.2x   0.8x      0.5x
+ * Few channels leave too little GEMM work to repay the transforms; on small images the products
+ * get thin and, when U is recomputed every call, the weight transform (O(M C), against the
+ * products' O(M C T)) eats the gain: F(4,3)'s U is 36 M C floats, F(2,3)'s 16. Where the two tie
+ * (13x13-14x14 without a cache) F(2,3) is taken for its accuracy.
  * Accuracy: F(2,3)'s error is the GEMM path's (2-4e-7 of the output's range); F(4,3)'s is 10-30x
  * that, fine for a forward (every TEST reference case passes with it) but it flips the sign of
  * enough near-zero pre-ReLU values that a following backward's weight gradients move by ~1e-3
  * (the vgg16 and resnet50 TRAIN reference cases fail with it): with `backward`, F(2,3) or nothing.
  */
 export function winogradTileFor(channels: number, numOutput: number, outH: number, outW: number, choice: WinogradChoice = {}): WinogradTile | 0 {
+  if (channels < 16 || numOutput < 32) return 0;
   const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4);
   const tiles2 = Math.ceil(outH / 2) * Math.ceil(outW / 2);
-  if (!choice.backward && channels >= 16 && numOutput >= 32 && tiles4 >= 16) return 4;
-  const f2 = channels >= 32 && numOutput >= 32 && (choice.cachedWeights ? tiles2 >= 16 : outH * outW >= 196);
-  return f2 ? 2 : 0;
+  const cached = !!choice.cachedWeights;
+  if (!choice.backward && tiles4 >= (cached ? 16 : 36)) return 4;
+  return tiles2 >= (cached ? 16 : 49) ? 2 : 0;
 }
 
 /** Output extent along one axis for a 3x3 stride-1 kernel. */
