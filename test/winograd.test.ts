@@ -212,7 +212,7 @@ describe('winograd 3x3 convolution', () => {
     expect(winogradApplies({ ...g, forceNd: true })).toBe(false);
   });
 
-  it('picks F(4,3) on large images, F(2,3) or nothing on small ones and before a backward', () => {
+  it('picks F(4,3) on large images, F(2,3) or nothing on small ones, nothing before a backward', () => {
     expect(winogradTileFor(3, 64, 224, 224)).toBe(0);
     expect(winogradTileFor(8, 16, 28, 28)).toBe(0);
     expect(winogradTileFor(16, 64, 55, 55)).toBe(4);
@@ -223,10 +223,9 @@ describe('winograd 3x3 convolution', () => {
     expect(winogradTileFor(256, 256, 14, 14, { cachedWeights: true })).toBe(4);
     expect(winogradTileFor(512, 512, 7, 7)).toBe(0);
     expect(winogradTileFor(512, 512, 7, 7, { cachedWeights: true })).toBe(2);
-    // Before a backward pass: F(2,3) at most (accuracy).
-    expect(winogradTileFor(64, 64, 56, 56, { backward: true })).toBe(2);
-    expect(winogradTileFor(16, 64, 55, 55, { backward: true })).toBe(2);
-    expect(winogradTileFor(256, 256, 14, 14, { backward: true, cachedWeights: true })).toBe(2);
+    // Before a backward pass: im2col + GEMM (accuracy).
+    expect(winogradTileFor(64, 64, 56, 56, { backward: true })).toBe(0);
+    expect(winogradTileFor(256, 256, 14, 14, { backward: true, cachedWeights: true })).toBe(0);
   });
 
   it('transforms F(4,3) weights in SIMD as in JS (to float32 rounding), any kernel count', () => {

@@ -65,7 +65,7 @@ export function winogradApplies(g: WinogradGeometry): boolean {
 export interface WinogradChoice {
   /** U comes from a cache (WinogradWeightCache): no weight transform per call. */
   cachedWeights?: boolean;
-  /** A backward pass will use this forward's output (TRAIN phase): F(2,3) at most, see below. */
+  /** A backward pass will use this forward's output (TRAIN phase): im2col + GEMM, see below. */
   backward?: boolean;
 }
 
@@ -79,17 +79,19 @@ export interface WinogradChoice {
  * get thin and, when U is recomputed every call, the weight transform (O(M C), against the
  * products' O(M C T)) eats the gain: F(4,3)'s U is 36 M C floats, F(2,3)'s 16. Where the two tie
  * (13x13-14x14 without a cache) F(2,3) is taken for its accuracy.
- * Accuracy: F(2,3)'s error is the GEMM path's (2-4e-7 of the output's range); F(4,3)'s is 10-30x
- * that, fine for a forward (every TEST reference case passes with it) but it flips the sign of
- * enough near-zero pre-ReLU values that a following backward's weight gradients move by ~1e-3
- * (the vgg16 and resnet50 TRAIN reference cases fail with it): with `backward`, F(2,3) or nothing.
+ * Accuracy: F(2,3)'s error is the GEMM path's (2-4e-7 of the output's range), F(4,3)'s 10-30x
+ * that: both pass every TEST reference case (forward only) by a wide margin. Before a backward
+ * they are not taken: one pre-ReLU value that lands on the other side of zero moves the weight
+ * gradients below it by ~1e-3 (a single flipped value at 1.2e-6, a float32 rounding of that
+ * layer's outputs, fails the vgg16 TRAIN case with either tile in SIMD; F(4,3) also fails
+ * resnet50 TRAIN). The GEMM path sums as Caffe's BLAS does and keeps those signs.
  */
 export function winogradTileFor(channels: number, numOutput: number, outH: number, outW: number, choice: WinogradChoice = {}): WinogradTile | 0 {
-  if (channels < 16 || numOutput < 32) return 0;
+  if (choice.backward || channels < 16 || numOutput < 32) return 0;
   const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4);
   const tiles2 = Math.ceil(outH / 2) * Math.ceil(outW / 2);
   const cached = !!choice.cachedWeights;
-  if (!choice.backward && tiles4 >= (cached ? 16 : 36)) return 4;
+  if (tiles4 >= (cached ? 16 : 36)) return 4;
   return tiles2 >= (cached ? 16 : 49) ? 2 : 0;
 }
 
