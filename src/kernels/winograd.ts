@@ -12,15 +12,17 @@
 //   V  [n*n][C][T]        transformed input tiles, T = tiles of every sample in the batch chunk
 //   Mt [n*n][M][T]        the products, then the output transform writes Y (+ bias) clipped
 // (planes planeStride apart, not packed: see there).
-// The JS transforms run in doubles with one float32 rounding per stored value; F(4,3)'s weight,
-// input and output transforms run in WebAssembly SIMD (wasm/winograd.wat, float32; 2-4x the JS
-// ones) unless CAFFE_TS_SIMD=js. The transforms run on the calling thread only: with gemm()'s
-// worker threads the products shrink and the transforms' share grows. The GEMM sums in float32. Error against a float64 convolution, as a share of
-// the output's largest value: F(2,3) 2-4e-7 (im2col + GEMM: 2-3e-7), F(4,3) 3e-6 - 1.2e-5 (its
-// transforms hold 4s, 5s and 8s); see winogradTileFor for what that means for training.
+// The transforms run in WebAssembly SIMD (wasm/winograd.wat, float32, four tiles per vector;
+// 2-4x the JS ones): F(4,3)'s weight, input and output transforms, F(2,3)'s input and output
+// ones. The JS versions here (doubles, one float32 rounding per stored value) run with
+// CAFFE_TS_SIMD=js or without WebAssembly SIMD. They run on the calling thread only: with gemm()'s
+// worker threads the products shrink and the transforms' share grows. The GEMM sums in float32.
+// Error against a float64 convolution, as a share of the output's largest value: F(2,3) 2-4e-7
+// (im2col + GEMM: 2-3e-7), F(4,3) 4e-6 - 1.2e-5 (its transforms hold 4s, 5s and 8s); see
+// winogradTileFor for what that means for training.
 //
 // Calling it from a convolution layer (per forward, all samples at once):
-//   if (winogradApplies(geometry)) tile = winogradTileFor(C, M, Ho, Wo, { backward, cachedWeights })
+//   tile = winogradApplies(geometry) ? winogradTileFor(C, M, Ho, Wo, { backward, cachedWeights }) : 0
 //   if (tile) winogradConvForward({ num, channels, numOutput, height, width, padH, padW, tile },
 //                                 bottom, weights, bias, top, cache?.get(weights, M, C, tile))
 import { readFileSync } from 'node:fs';
@@ -129,7 +131,7 @@ export function winogradWeightsSize(M: number, C: number, tile: WinogradTile): n
  * One layer's transformed weights, recomputed only when the weights differ bit for bit from the
  * ones last transformed (an exact comparison against a kept copy, not a checksum: it cannot miss
  * a change). The comparison reads 2 M C 9 floats: ~0.5 ms for 256 x 256 x 3 x 3 weights, against
- * ~1.5 ms for F(4,3)'s SIMD weight transform, but ~4 ms for 512 x 512 (out of cache), as much as
+ * ~2 ms for F(4,3)'s SIMD weight transform, but ~4 ms for 512 x 512 (out of cache), as much as
  * the transform. Memory: the copy (9 M C floats) and U (16 M C for F(2,3), 36 M C for F(4,3)),
  * ~160 MB for ResNet-50's 3x3 layers. A weights version the layer bumps when its blobs change
  * would make caching free; Blob has none today.
