@@ -14,6 +14,32 @@
 (module
   (memory (export "memory") 16 2048)
 
+  ;; The first n lanes of the npos vectors at E (16 bytes apart) to V + p * ps, p < npos: the
+  ;; input transforms' last tiles of a row, which fill fewer than four lanes.
+  (func $lanes (param $E i32) (param $V i32) (param $ps i32) (param $npos i32) (param $n i32)
+    (local $p i32) (local $l i32)
+    (block $bp (loop $lp
+      (br_if $bp (i32.ge_u (local.get $p) (local.get $npos)))
+      (local.set $l (i32.const 0))
+      (block $bl (loop $ll
+        (br_if $bl (i32.ge_u (local.get $l) (local.get $n)))
+        (f32.store (i32.add (i32.add (local.get $V) (i32.mul (local.get $p) (local.get $ps))) (i32.shl (local.get $l) (i32.const 2)))
+          (f32.load (i32.add (i32.add (local.get $E) (i32.shl (local.get $p) (i32.const 4))) (i32.shl (local.get $l) (i32.const 2)))))
+        (local.set $l (i32.add (local.get $l) (i32.const 1)))
+        (br $ll)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $lp))))
+
+  ;; n floats from src to dst: the output transforms' clipped row ends.
+  (func $copy (param $src i32) (param $dst i32) (param $n i32)
+    (local $b i32)
+    (block $bb (loop $lb
+      (br_if $bb (i32.ge_s (local.get $b) (local.get $n)))
+      (f32.store (i32.add (local.get $dst) (i32.shl (local.get $b) (i32.const 2)))
+        (f32.load (i32.add (local.get $src) (i32.shl (local.get $b) (i32.const 2)))))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $lb))))
+
   ;; dst[k * ds] = (B^T d)_k for d_k = src[k * ss], k < 6, four lanes at a time.
   ;; B^T rows: [4 0 -5 0 1 0] [0 -4 -4 1 1 0] [0 4 -4 -1 1 0] [0 -2 -1 2 1 0] [0 2 -1 -2 1 0] [0 4 0 -5 0 1]
   (func $bt6 (param $s i32) (param $ss i32) (param $d i32) (param $ds i32)
@@ -178,7 +204,7 @@
   ;; input4's F(2,3) twin: 4x4 tiles, stride 2 (plane row stride pw >= 2 tw + 2 floats; dropped
   ;; lanes read up to 8 floats past the plane's rows). S: 512 bytes of scratch.
   (func (export "input2") (param $P i32) (param $pw i32) (param $th i32) (param $tw i32) (param $V i32) (param $ps i32) (param $S i32)
-    (local $i i32) (local $j i32) (local $r i32) (local $y i32) (local $k i32) (local $n i32) (local $l i32) (local $p i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $y i32) (local $k i32) (local $n i32)
     (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128)
     (local $E i32) (local $out i32) (local $os i32)
     (local.set $E (i32.add (local.get $S) (i32.const 256)))
@@ -229,20 +255,7 @@
           (local.set $y (i32.add (local.get $y) (i32.const 1)))
           (br $lr)))
         (if (i32.lt_u (local.get $n) (i32.const 4))
-          (then
-            (local.set $p (i32.const 0))
-            (block $bp (loop $lp
-              (br_if $bp (i32.ge_u (local.get $p) (i32.const 16)))
-              (local.set $l (i32.const 0))
-              (block $bl (loop $ll
-                (br_if $bl (i32.ge_u (local.get $l) (local.get $n)))
-                (f32.store
-                  (i32.add (i32.add (local.get $V) (i32.mul (local.get $p) (local.get $ps))) (i32.shl (local.get $l) (i32.const 2)))
-                  (f32.load (i32.add (i32.add (local.get $E) (i32.shl (local.get $p) (i32.const 4))) (i32.shl (local.get $l) (i32.const 2)))))
-                (local.set $l (i32.add (local.get $l) (i32.const 1)))
-                (br $ll)))
-              (local.set $p (i32.add (local.get $p) (i32.const 1)))
-              (br $lp)))))
+          (then (call $lanes (local.get $E) (local.get $V) (local.get $ps) (i32.const 16) (local.get $n))))
         (local.set $V (i32.add (local.get $V) (i32.shl (local.get $n) (i32.const 2))))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $lj)))
@@ -251,7 +264,7 @@
 
   ;; output4's F(2,3) twin: 2x2 output tiles. S: 256 bytes of scratch.
   (func (export "output2") (param $M i32) (param $ps i32) (param $th i32) (param $tw i32) (param $Y i32) (param $Ho i32) (param $Wo i32) (param $bias f32) (param $S i32)
-    (local $i i32) (local $j i32) (local $k i32) (local $a i32) (local $b i32) (local $n i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $a i32) (local $n i32)
     (local $rows i32) (local $cols i32) (local $q i32) (local $src i32) (local $S2 i32)
     (local $o0 v128) (local $o1 v128) (local $vb v128)
     (local.set $vb (f32x4.splat (local.get $bias)))
@@ -296,14 +309,7 @@
             (then
               (v128.store (local.get $q) (v128.load (local.get $src)))
               (v128.store offset=16 (local.get $q) (v128.load offset=16 (local.get $src))))
-            (else
-              (local.set $b (i32.const 0))
-              (block $bb (loop $lb
-                (br_if $bb (i32.ge_s (local.get $b) (local.get $cols)))
-                (f32.store (i32.add (local.get $q) (i32.shl (local.get $b) (i32.const 2)))
-                  (f32.load (i32.add (local.get $src) (i32.shl (local.get $b) (i32.const 2)))))
-                (local.set $b (i32.add (local.get $b) (i32.const 1)))
-                (br $lb)))))
+            (else (call $copy (local.get $src) (local.get $q) (local.get $cols))))
           (local.set $a (i32.add (local.get $a) (i32.const 1)))
           (br $ls)))
         (local.set $M (i32.add (local.get $M) (i32.shl (local.get $n) (i32.const 2))))
@@ -345,7 +351,7 @@
   ;; the row's last tile read up to 16 floats past the plane's rows (the caller leaves room) and
   ;; are dropped. S: 1152 bytes of scratch.
   (func (export "input4") (param $P i32) (param $pw i32) (param $th i32) (param $tw i32) (param $V i32) (param $ps i32) (param $S i32)
-    (local $i i32) (local $j i32) (local $r i32) (local $y i32) (local $k i32) (local $n i32) (local $l i32) (local $p i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $y i32) (local $k i32) (local $n i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128)
     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (local $E i32) (local $out i32) (local $os i32)
@@ -409,20 +415,7 @@
           (local.set $y (i32.add (local.get $y) (i32.const 1)))
           (br $lr)))
         (if (i32.lt_u (local.get $n) (i32.const 4))
-          (then
-            (local.set $p (i32.const 0))
-            (block $bp (loop $lp
-              (br_if $bp (i32.ge_u (local.get $p) (i32.const 36)))
-              (local.set $l (i32.const 0))
-              (block $bl (loop $ll
-                (br_if $bl (i32.ge_u (local.get $l) (local.get $n)))
-                (f32.store
-                  (i32.add (i32.add (local.get $V) (i32.mul (local.get $p) (local.get $ps))) (i32.shl (local.get $l) (i32.const 2)))
-                  (f32.load (i32.add (i32.add (local.get $E) (i32.shl (local.get $p) (i32.const 4))) (i32.shl (local.get $l) (i32.const 2)))))
-                (local.set $l (i32.add (local.get $l) (i32.const 1)))
-                (br $ll)))
-              (local.set $p (i32.add (local.get $p) (i32.const 1)))
-              (br $lp)))))
+          (then (call $lanes (local.get $E) (local.get $V) (local.get $ps) (i32.const 36) (local.get $n))))
         (local.set $V (i32.add (local.get $V) (i32.shl (local.get $n) (i32.const 2))))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $lj)))
@@ -433,7 +426,7 @@
   ;; Ho x Wo; M[p * ps + 4 t] holds position p of tile t (row-major from M's address; lanes past
   ;; the last tile read up to 3 floats past the last plane, and are dropped). S: 704 bytes of scratch.
   (func (export "output4") (param $M i32) (param $ps i32) (param $th i32) (param $tw i32) (param $Y i32) (param $Ho i32) (param $Wo i32) (param $bias f32) (param $S i32)
-    (local $i i32) (local $j i32) (local $k i32) (local $a i32) (local $l i32) (local $b i32) (local $n i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $a i32) (local $n i32)
     (local $rows i32) (local $cols i32) (local $q i32) (local $src i32) (local $S2 i32)
     (local $o0 v128) (local $o1 v128) (local $o2 v128) (local $o3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     (local $vb v128)
@@ -491,14 +484,7 @@
               (v128.store offset=16 (local.get $q) (v128.load offset=16 (local.get $src)))
               (v128.store offset=32 (local.get $q) (v128.load offset=32 (local.get $src)))
               (v128.store offset=48 (local.get $q) (v128.load offset=48 (local.get $src))))
-            (else
-              (local.set $b (i32.const 0))
-              (block $bb (loop $lb
-                (br_if $bb (i32.ge_s (local.get $b) (local.get $cols)))
-                (f32.store (i32.add (local.get $q) (i32.shl (local.get $b) (i32.const 2)))
-                  (f32.load (i32.add (local.get $src) (i32.shl (local.get $b) (i32.const 2)))))
-                (local.set $b (i32.add (local.get $b) (i32.const 1)))
-                (br $lb)))))
+            (else (call $copy (local.get $src) (local.get $q) (local.get $cols))))
           (local.set $a (i32.add (local.get $a) (i32.const 1)))
           (br $ls)))
         (local.set $M (i32.add (local.get $M) (i32.shl (local.get $n) (i32.const 2))))
