@@ -7,12 +7,37 @@
 import type { Blob } from '../graph/blob.js';
 import { depthwiseBackward, depthwiseEnabled, depthwiseForward, type DepthwiseConfig } from '../kernels/depthwise.js';
 import { convOutSize } from '../kernels/im2col.js';
+import { winogradApplies, winogradConvForward, winogradTileFor, type WinogradTile } from '../kernels/winograd.js';
+import { plainForced } from '../graph/fusion.js';
 import { BaseConvolutionLayer } from './base-conv.js';
 import { registerLayer } from './registry.js';
 
+/** Winograd for eligible 3x3 layers (off: the im2col + GEMM path everywhere, as CAFFE_TS_PLAIN=1). */
+let winogradOn = !plainForced();
+export function setWinograd(on: boolean): boolean {
+  const old = winogradOn;
+  winogradOn = on;
+  return old;
+}
+
 export class ConvolutionLayer extends BaseConvolutionLayer {
+  /** The Winograd tile this layer's forward uses at its current shape, or 0 (im2col + GEMM). */
+  private winoTile: WinogradTile | 0 = 0;
+
   get type(): string {
     return 'Convolution';
+  }
+
+  override reshape(bottom: Blob[], top: Blob[]): void {
+    super.reshape(bottom, top);
+    const g = this.geom;
+    // Only where no backward will read this forward: Winograd's rounding differs from the GEMM's,
+    // and a value that lands on the other side of a ReLU moves the gradients below it.
+    this.winoTile =
+      winogradOn && this.numSpatialAxes === 2 && this.channelAxis === 1 && !this.backwardPlanned &&
+      winogradApplies({ kernel: g.kernel, stride: g.stride, pad: g.pad, dilation: g.dilation, group: this.group, reverse: false, forceNd: this.forceNdIm2col })
+        ? winogradTileFor(this.channels, this.numOutput, this.outputShape[0], this.outputShape[1], { backward: false })
+        : 0;
   }
 
   protected reverseDimensions(): boolean {
@@ -50,6 +75,17 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
     for (let i = 0; i < bottom.length; i++) {
       const x = bottom[i].data;
       const y = top[i].data;
+      if (this.winoTile) {
+        // All samples in one call (the products span every tile of the batch); the bias goes
+        // in here unless the fused epilogue, which holds it, follows.
+        const bias = this.epilogue === null && this.biasTerm ? this.blobs[1].data : null;
+        winogradConvForward(
+          { num: this.num, channels: this.channels, numOutput: this.numOutput, height: this.convInputShape[1], width: this.convInputShape[2],
+            padH: this.geom.pad[0], padW: this.geom.pad[1], tile: this.winoTile },
+          x, weight, bias, y);
+        if (this.epilogue) for (let n = 0; n < this.num; n++) this.forwardEpilogue(this.sample(y, n, this.topDim));
+        continue;
+      }
       for (let n = 0; n < this.num; n++) {
         const yn = this.sample(y, n, this.topDim);
         if (dw) depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, null, yn);
