@@ -69,14 +69,13 @@ export function fillBlob(blob: Blob, filler: Message | null | undefined): void {
  */
 export function fillerFor(blob: Blob, filler: Message | null | undefined): () => void {
   const type: string = filler?.type ?? 'constant';
-  const data = blob.data;
   const rng = globalRng;
   switch (type) {
     case 'constant': {
       nonEmpty(type, blob);
       noSparse(type, blob, filler);
       const value = filler?.value ?? 0;
-      return () => data.fill(value);
+      return () => blob.data.fill(value);
     }
     case 'uniform': {
       nonEmpty(type, blob);
@@ -84,7 +83,7 @@ export function fillerFor(blob: Blob, filler: Message | null | undefined): () =>
       const hi: number = filler?.max ?? 1;
       if (!(lo <= hi)) throw fail(type, blob, `min ${lo} must not exceed max ${hi}`);
       noSparse(type, blob, filler);
-      return () => rng().fillUniform(data, lo, hi);
+      return () => rng().fillUniform(blob.data, lo, hi);
     }
     case 'gaussian': {
       nonEmpty(type, blob);
@@ -102,6 +101,7 @@ export function fillerFor(blob: Blob, filler: Message | null | undefined): () =>
       const mean = filler?.mean ?? 0;
       return () => {
         const r = rng();
+        const data = blob.data;
         r.fillGaussian(data, mean, std);
         if (sparse >= 0) for (let i = 0; i < data.length; i++) if (!(r.random() < p)) data[i] = 0;
       };
@@ -113,6 +113,7 @@ export function fillerFor(blob: Blob, filler: Message | null | undefined): () =>
       if (dim === 0) throw fail(type, blob, 'slices along axis 0 are empty');
       noSparse(type, blob, filler);
       return () => {
+        const data = blob.data;
         rng().fillUniform(data, 0, 1);
         for (let i = 0; i < num; i++) {
           let sum = 0;
@@ -125,12 +126,12 @@ export function fillerFor(blob: Blob, filler: Message | null | undefined): () =>
       const n = fanScale(type, blob, filler);
       const scale = Math.fround(Math.sqrt(3 / n));
       noSparse(type, blob, filler);
-      return () => rng().fillUniform(data, -scale, scale);
+      return () => rng().fillUniform(blob.data, -scale, scale);
     }
     case 'msra': {
       const n = fanScale(type, blob, filler);
       noSparse(type, blob, filler);
-      return () => rng().fillGaussian(data, 0, Math.fround(Math.sqrt(2 / n)));
+      return () => rng().fillGaussian(blob.data, 0, Math.fround(Math.sqrt(2 / n)));
     }
     case 'bilinear': {
       if (blob.numAxes !== 4) throw fail(type, blob, 'the blob must be 4-D');
@@ -139,6 +140,7 @@ export function fillerFor(blob: Blob, filler: Message | null | undefined): () =>
       if (w !== h) throw fail(type, blob, `the filter must be square, got ${h}x${w}`);
       noSparse(type, blob, filler);
       return () => {
+        const data = blob.data;
         // Kernel centred on c (in units of the upsampling factor f), a tent of width 1 per axis.
         const f = Math.ceil(w / 2);
         const c = (w - 1) / (2 * f);
