@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { TIME_LIMIT_MS, type Failure } from './run.js';
+import { Fuzzer, TIME_LIMIT_MS, type Failure } from './run.js';
 import { allTargets } from './targets.js';
 
 const { values } = parseArgs({
@@ -58,6 +58,14 @@ function summary(): string {
   return `${rows.join('\n')}\n  total        ${String(total).padStart(10)} inputs in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${failures.length} failure(s)`;
 }
 
+let regen: Fuzzer | null = null;
+/** Input `index` and its seed's name, regenerated here (the worker that ran it is gone). */
+function regenerate(index: number): { input: Uint8Array; seed: string } {
+  regen ??= new Fuzzer(seed, readers);
+  const { bytes, seed: s } = regen.input(index);
+  return { input: bytes, seed: s.name };
+}
+
 /** Counts inputs [a, b) that finished without a stats report (the worker was stopped mid-chunk). */
 function countUpTo(a: number, b: number): void {
   for (let i = a; i < b; i++) perReader[names[i % names.length]].inputs++;
@@ -94,8 +102,7 @@ function runWorker(from: number): Promise<number | null> {
       }
       // Minimising replays an input many times: allow it a budget of time limits.
       if (Date.now() - since > TIME_LIMIT_MS * 2) {
-        const target = allTargets().find((t) => t.name === names[index % names.length]);
-        record({ index, reader: target?.name ?? '?', kind: 'hang', message: `no result after ${TIME_LIMIT_MS * 2} ms (limit ${TIME_LIMIT_MS} ms)`, seed: '(see reproduce)', input: new Uint8Array(0) });
+        record({ index, reader: names[index % names.length], kind: 'hang', message: `no result after ${TIME_LIMIT_MS * 2} ms (limit ${TIME_LIMIT_MS} ms)`, ...regenerate(index) });
         countUpTo(counted, index + 1);
         void worker.terminate();
         finish(index + 1);
@@ -116,7 +123,7 @@ function runWorker(from: number): Promise<number | null> {
       // The worker died (out of memory, say): the input it was on is the failure.
       const index = Atomics.load(progress, 0);
       const reader = names[index % names.length];
-      record({ index, reader, kind: 'exception', message: `worker died: ${e.message}`, seed: '(see reproduce)', input: new Uint8Array(0) });
+      record({ index, reader, kind: 'exception', message: `worker died: ${e.message}`, ...regenerate(index) });
       countUpTo(counted, index + 1);
       finish(index + 1);
     });
@@ -129,4 +136,5 @@ while (next !== null && next < end) next = await runWorker(next);
 console.log(`fuzz seed ${seed}, inputs ${start}..${end - 1}:\n${summary()}`);
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `summary-seed${seed}-${start}.txt`), `${summary()}\n`);
+(regen as Fuzzer | null)?.close();
 process.exit(failures.length ? 1 : 0);

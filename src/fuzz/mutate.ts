@@ -81,7 +81,9 @@ function protoMutation(rng: FuzzRng, b: Uint8Array): Uint8Array {
 function textMutation(rng: FuzzRng, b: Uint8Array): Uint8Array {
   const s = Buffer.from(b).toString('latin1');
   let out: string;
-  switch (rng.below(5)) {
+  // Weighted toward edits that keep the file parseable, so that nets get built and run.
+  const r = rng.below(20);
+  switch (r < 8 ? 0 : r < 13 ? 2 : r < 16 ? 1 : r < 18 ? 3 : 4) {
     case 0: {
       const nums = [...s.matchAll(/-?\d+(\.\d+)?(e-?\d+)?/g)];
       if (!nums.length) return b;
@@ -152,7 +154,8 @@ export function mutate(rng: FuzzRng, seed: Uint8Array, opts: MutateOptions): Uin
   const rounds = rng.chance(0.5) ? 1 : 1 + rng.below(4);
   for (let r = 0; r < rounds; r++) {
     const op = rng.below(12);
-    if (op <= 1 && opts.kind === 'text') b = textMutation(rng, b);
+    if (opts.kind === 'text' && rng.chance(0.75)) b = textMutation(rng, b);
+    else if (op <= 1 && opts.kind === 'text') b = textMutation(rng, b);
     else if (op <= 1 && opts.npy) b = npyMutation(rng, b);
     else if (op <= 2 && opts.protobuf) b = protoMutation(rng, b);
     else if (b.length === 0) b = Uint8Array.of(rng.pick(INTERESTING_BYTES));
