@@ -2,7 +2,7 @@
 // one input goes through: the reader, then what naturally follows it (a parsed net is built and,
 // when small, run forward; weights are copied into their net; a database is walked entry by entry
 // and each Datum decoded).
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBlobProto, readNetParameter, readNetWeights, readSolverParameter, upgradeBytes } from '../format/io.js';
 import { decodeMessage, encodeMessage } from '../format/binary.js';
@@ -35,6 +35,8 @@ export interface Target {
   buildsNets?: boolean;
   /** The file name the input is written to (its extension matters to the reader). */
   fileName: string;
+  /** The reader takes the bytes: the file name only appears in messages, nothing is written. */
+  bytesOnly?: boolean;
   seeds(root: string): Seed[];
   /** Runs one input; `path` holds the bytes already (when the reader wants a file); `variant` picks options. */
   run(input: Uint8Array, path: string, variant: number, seed: Seed): void;
@@ -163,6 +165,7 @@ const targets: Target[] = [
   },
   {
     name: 'solverstate',
+    bytesOnly: true,
     kind: 'binary',
     protobuf: true,
     fileName: 'x_iter_10.solverstate',
@@ -185,6 +188,7 @@ const targets: Target[] = [
   },
   {
     name: 'npy',
+    bytesOnly: true,
     kind: 'binary',
     npy: true,
     fileName: 'blob.npy',
@@ -226,6 +230,7 @@ const targets: Target[] = [
   },
   {
     name: 'image',
+    bytesOnly: true,
     kind: 'binary',
     fileName: 'image.bin',
     seeds: (root) => seedsFrom([
@@ -238,6 +243,7 @@ const targets: Target[] = [
   },
   {
     name: 'datum',
+    bytesOnly: true,
     kind: 'binary',
     protobuf: true,
     fileName: 'datum.bin',
@@ -260,6 +266,7 @@ const targets: Target[] = [
   },
   {
     name: 'upgrade',
+    bytesOnly: true,
     kind: 'text',
     protobuf: true,
     fileName: 'legacy.bin',
@@ -277,7 +284,6 @@ export function allTargets(): Target[] {
 /** Writes the input where the target's reader will look for it. */
 export function placeInput(dir: string, target: Target, input: Uint8Array): string {
   const path = join(dir, target.fileName);
-  if (target.fileName.includes('/')) mkdirSync(join(path, '..'), { recursive: true });
-  writeFileSync(path, input);
+  if (!target.bytesOnly) writeFileSync(path, input);
   return path;
 }

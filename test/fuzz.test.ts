@@ -1,0 +1,159 @@
+// The fuzzer's short form (every reader, a few thousand mutated real files), the inputs it found
+// that once crashed or hung (fixtures/fuzz/), the extension rule for text vs binary, and the
+// allocation bound for declared sizes.
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Fuzzer, runRange } from '../src/fuzz/run.js';
+import { readBlobProto, readNetParameter, readNetWeights, upgradeBytes } from '../src/format/io.js';
+import { readMeanFile } from '../src/data/transform-config.js';
+import { readHdf5 } from '../src/data/hdf5.js';
+import { LmdbReader, LmdbError } from '../src/data/lmdb.js';
+import { Net } from '../src/graph/net.js';
+import { encodeMessage } from '../src/format/binary.js';
+import { fromObject } from '../src/proto/schema.js';
+import { CaffeError, DecodeError, LayerError, NetError, ParseError } from '../src/util/errors.js';
+import { FIXTURES } from './helpers.js';
+
+const CASES = join(FIXTURES, 'fuzz');
+const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+const tmp = mkdtempSync(join(tmpdir(), 'caffe-ts-fuzz-test-'));
+
+describe('fuzzer, short form', () => {
+  it('every reader takes 300 mutated inputs with success or a typed error naming where', () => {
+    const fuzzer = new Fuzzer(20240601);
+    try {
+      const n = fuzzer.targets.length * 300;
+      const stats = runRange(fuzzer, 0, n, undefined, undefined, false);
+      const report = stats.failures.map((f) => `${f.reader} #${f.index} (${f.seed}) ${f.kind}: ${f.message.split('\n')[0]}`);
+      expect(report).toEqual([]);
+      for (const [reader, s] of Object.entries(stats.perReader)) {
+        expect(s.inputs, reader).toBe(300);
+        // Both outcomes occur: the mutations reach past the first check, and they do break things.
+        expect(s.typedErrors, reader).toBeGreaterThan(0);
+        expect(s.typedErrors, reader).toBeLessThan(300);
+      }
+    } finally {
+      fuzzer.close();
+    }
+  }, 240_000);
+
+  it('input i is the same whenever it is generated (a run can be reproduced input by input)', () => {
+    const a = new Fuzzer(7);
+    const b = new Fuzzer(7);
+    try {
+      for (const i of [0, 5, 123, 4567]) expect(Buffer.from(a.input(i).bytes).equals(Buffer.from(b.input(i).bytes))).toBe(true);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('npm run fuzz runs from the command line and reports per reader', () => {
+    const out = execFileSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'fuzz', 'main.js'), '--iterations', '44', '--seed', '3', '--out', join(tmp, 'fuzz-out'), '--quiet'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(out).toMatch(/prototxt\s+4 inputs/);
+    expect(out).toMatch(/total\s+44 inputs in \d+ s, 0 failure\(s\)/);
+  }, 60_000);
+});
+
+describe('inputs the fuzzer found (fixtures/fuzz)', () => {
+  it('SPP with pyramid_height 2^31 is refused at once (it used to build sub-layers without end)', () => {
+    const t0 = Date.now();
+    expect(() => Net.fromFile(join(CASES, 'spp_pyramid_height_2e31.prototxt'))).toThrow(LayerError);
+    expect(() => Net.fromFile(join(CASES, 'spp_pyramid_height_2e31.prototxt'))).toThrow(/pyramid_height 2147483648 is too high for a 8x8 input: level 4 \(16 bins a side\)/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('a layer whose stored blob declares 2^40 elements is refused naming the layer, before allocating', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => Net.fromFile(join(CASES, 'stored_blob_2e40.prototxt'))).toThrow(/layer 'x' \(Input\): stored blob 0: blob shape \(1099511627776\) exceeds 2147483647 elements/);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+  });
+
+  it('an HDF5 file whose symbol table HDF5 cannot read: the error names the file', () => {
+    const path = join(tmp, 'corrupt.h5');
+    copyFileSync(join(CASES, 'hdf5_corrupt_symbol_table.h5'), path);
+    expect(() => readHdf5(path, ['data', 'label'])).toThrow(CaffeError);
+    expect(() => readHdf5(path, ['data', 'label'])).toThrow(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `));
+  });
+
+  it('an LMDB page number past the end of the file is a corrupt-file LmdbError, not a RangeError', () => {
+    const dir = join(tmp, 'bad.lmdb');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(CASES, 'lmdb_page_past_end.mdb'), join(dir, 'data.mdb'));
+    const walk = () => {
+      const db = new LmdbReader(dir);
+      try {
+        for (const c = db.cursor(); c.valid; c.next()) void c.value;
+      } finally {
+        db.close();
+      }
+    };
+    expect(walk).toThrow(LmdbError);
+    expect(walk).toThrow(/corrupt LMDB file: 4096 bytes at offset 16384 lie past its end \(19789 bytes\)/);
+  });
+});
+
+describe('a declared 2^40-element blob without data (bounded allocation)', () => {
+  const file = join(CASES, 'blob_2e40_no_data.binaryproto');
+
+  it('is read and described (12 bytes), never allocated', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const proto = readBlobProto(file);
+    expect(proto.shape.dim.map(Number)).toEqual([1, 1, 1048576, 1048576]);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+    const out = execFileSync(process.execPath, [CLI, 'info', file], { encoding: 'utf8' });
+    expect(out).toContain('BlobProto (binary), shape 1x1x1048576x1048576, 1099511627776 values');
+  });
+
+  it('is refused when loaded as a mean or into a net, with a measured peak far below its size', () => {
+    const before = process.memoryUsage();
+    expect(() => readMeanFile(file)).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: blob shape \\(1,1,1048576,1048576\\) exceeds`));
+    // Into a net: as the stored blob of a layer in a caffemodel.
+    const weights = join(tmp, 'huge.caffemodel');
+    const blob = readBlobProto(file);
+    writeFileSync(weights, encodeMessage(fromObject('NetParameter', { name: 'n', layer: [{ name: 'ip', type: 'InnerProduct', blobs: [blob] }] }), 'NetParameter'));
+    const net = new Net(fromObject('NetParameter', {
+      layer: [
+        { name: 'in', type: 'Input', top: ['x'], input_param: { shape: [{ dim: [1, 4] }] } },
+        { name: 'ip', type: 'InnerProduct', bottom: ['x'], top: ['y'], inner_product_param: { num_output: 2, bias_term: false } },
+      ],
+    }));
+    expect(() => net.copyTrainedLayersFrom(readNetWeights(weights), weights)).toThrow(NetError);
+    expect(() => net.copyTrainedLayersFrom(readNetWeights(weights), weights)).toThrow(/shape mismatch, source 1 1 1048576 1048576 \(1099511627776\)|shape mismatch/);
+    const after = process.memoryUsage();
+    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(16 << 20);
+    expect(after.rss - before.rss).toBeLessThan(256 << 20);
+  });
+});
+
+describe('the extension decides text or binary', () => {
+  it('a .prototxt holding a NUL byte is broken text: ParseError with line:col', () => {
+    const path = join(CASES, 'nul_byte.prototxt');
+    expect(() => readNetParameter(path)).toThrow(ParseError);
+    expect(() => readNetParameter(path)).toThrow(/nul_byte\.prototxt:4:15: .*\\x00/);
+  });
+
+  it('a .caffemodel holding text is decoded as binary: DecodeError with a byte offset', () => {
+    const path = join(tmp, 'text.caffemodel');
+    writeFileSync(path, 'name: "x"\nlayer { name: "a" type: "ReLU" }\n');
+    expect(() => readNetParameter(path)).toThrow(DecodeError);
+    expect(() => readNetParameter(path)).toThrow(/text\.caffemodel: at byte \d+: /);
+  });
+
+  it('an unknown extension is sniffed: the same bytes load as text under .bak and as binary under .bin', () => {
+    const text = 'name: "x"\nlayer { name: "a" type: "ReLU" bottom: "d" top: "d" }\n';
+    writeFileSync(join(tmp, 'net.bak'), text);
+    expect(readNetParameter(join(tmp, 'net.bak')).name).toBe('x');
+    const binary = encodeMessage(fromObject('NetParameter', { name: 'y' }), 'NetParameter');
+    writeFileSync(join(tmp, 'net.bin'), binary);
+    expect(readNetParameter(join(tmp, 'net.bin')).name).toBe('y');
+    // Named binary wins even when the content is valid text of the type; named text likewise.
+    writeFileSync(join(tmp, 'y.prototxt'), binary);
+    expect(() => readNetParameter(join(tmp, 'y.prototxt'))).toThrow(ParseError);
+    expect(upgradeBytes(readFileSync(join(tmp, 'net.bak')), join(tmp, 'net.bak')).format).toBe('text');
+    expect(() => upgradeBytes(Buffer.from(text), join(tmp, 'x.caffemodel'))).toThrow(DecodeError);
+  });
+});
