@@ -66,6 +66,23 @@ describe('inputs the fuzzer found (fixtures/fuzz)', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
+  it('an LRN with local_size 2^31-1: the fuzzer builds the net but does not run its O(window) forward; ACROSS_CHANNELS refuses its buffer', () => {
+    const file = join(CASES, 'lrn_within_local_size_2e31.prototxt');
+    const fuzzer = new Fuzzer(1, ['prototxt']);
+    try {
+      const target = fuzzer.targets[0];
+      const t0 = Date.now();
+      const o = fuzzer.runInput(target, { name: file, bytes: new Uint8Array(0) }, readFileSync(file), 0);
+      expect(o).toEqual({ ok: true, typed: false });
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      fuzzer.close();
+    }
+    const across = readFileSync(file, 'utf8').replace('WITHIN_CHANNEL', 'ACROSS_CHANNELS');
+    writeFileSync(join(tmp, 'across.prototxt'), across);
+    expect(() => Net.fromFile(join(tmp, 'across.prototxt'))).toThrow(/layer 'output' \(LRN\): local_size 2147483647 needs a padded buffer of \d+ values for \(2,6,75,113\), over the allocation limit/);
+  });
+
   it('a layer whose stored blob declares 2^40 elements is refused naming the layer, before allocating', () => {
     const before = process.memoryUsage().arrayBuffers;
     expect(() => Net.fromFile(join(CASES, 'stored_blob_2e40.prototxt'))).toThrow(/layer 'x' \(Input\): stored blob 0: blob shape \(1099511627776\) exceeds 2147483647 elements/);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CaffeError, DecodeError, LayerError, NetError, ParseError } from '../util/errors.js';
-import { setMaxBlobBytes } from '../graph/blob.js';
+import { maxBlobBytes, setMaxBlobBytes } from '../graph/blob.js';
 import { packageRoot } from '../util/paths.js';
 import { FuzzRng } from './rng.js';
 import { mutate } from './mutate.js';
@@ -53,6 +53,7 @@ export class Fuzzer {
   readonly targets: Target[];
   readonly seeds = new Map<string, Seed[]>();
   readonly dir: string;
+  private readonly savedMaxBlobBytes = maxBlobBytes;
 
   constructor(
     readonly runSeed: number,
@@ -79,6 +80,7 @@ export class Fuzzer {
   }
 
   close(): void {
+    setMaxBlobBytes(this.savedMaxBlobBytes);
     rmSync(this.dir, { recursive: true, force: true });
   }
 

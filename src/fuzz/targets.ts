@@ -76,7 +76,28 @@ function spread(paths: string[], limit: number): string[] {
   return Array.from({ length: limit }, (_, i) => paths[Math.floor(i * step)]);
 }
 
-/** How much work a forward pass of `net` would be, roughly: elements, and elements times parameters per output. */
+/** Values one output of a window layer (Pooling, LRN) reads: its window clipped to the input. */
+function windowArea(layer: Net['layers'][number], bottom: readonly number[]): number {
+  const [c = 1, h = 1, w = 1] = bottom.slice(1);
+  const lrn = layer.param.lrn_param;
+  if (layer.type === 'LRN' && lrn) return lrn.norm_region === 1 ? Math.min(lrn.local_size, h) * Math.min(lrn.local_size, w) : Math.min(lrn.local_size, c);
+  const pool = layer.param.pooling_param;
+  if (layer.type === 'Pooling' && pool) {
+    if (pool.global_pooling) return h * w;
+    const kh = Number(pool.kernel_h || pool.kernel_size || 1);
+    const kw = Number(pool.kernel_w || pool.kernel_size || 1);
+    return Math.min(kh, h) * Math.min(kw, w);
+  }
+  if (layer.type === 'SPP') return h * w;
+  return 1;
+}
+
+/**
+ * Whether a forward pass of `net` is small enough to run on every input, roughly: its elements,
+ * and per layer its outputs times (parameters + window size). The fuzzer builds every net but only
+ * runs these: a file may declare any amount of work (a 2^31 LRN window is Caffe's own O(window)
+ * loop), and the time limit is for the readers and checks, not for work the file asks for.
+ */
 function forwardIsSmall(net: Net): boolean {
   let elements = 0;
   let work = 0;
@@ -88,7 +109,8 @@ function forwardIsSmall(net: Net): boolean {
     for (const t of net.topVecs[i]) tops += t.count;
     for (const b of net.bottomVecs[i]) work += b.count;
     elements += tops + params;
-    work += tops * (1 + params);
+    const bottom = net.bottomVecs[i][0]?.shape ?? [];
+    work += tops * (1 + params + windowArea(layer, bottom));
   }
   return elements <= FORWARD_MAX_ELEMENTS && work <= FORWARD_MAX_WORK;
 }
