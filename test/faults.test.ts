@@ -182,3 +182,193 @@ describe('the disk fills up while a snapshot is written', () => {
     check(s, r, snapDir, () => {});
   }, 60_000);
 });
+
+/**
+ * Starts `train` and calls `at(iteration, child)` for every iteration line it prints; resolves
+ * with the exit status, signal and output once it ends.
+ */
+function trainWatched(args: string[], at: (iter: number, child: ReturnType<typeof spawn>) => void): Promise<{ status: number | null; signal: NodeJS.Signals | null; out: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [CLI, 'train', ...args, '--plain'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let pending = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      pending += d;
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const l of lines) {
+        const m = l.match(/^Iteration (\d+)[ ,]/);
+        if (m) at(Number(m[1]), child);
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (out += d));
+    child.on('exit', (status, signal) => resolveRun({ status, signal, out }));
+  });
+}
+
+describe('SIGINT and SIGTERM at random moments of a run', () => {
+  const rng = new FuzzRng(20261207);
+  const moments = (['SIGINT', 'SIGTERM', 'SIGINT', 'SIGTERM'] as const).map((signal) => ({ signal, iter: 6 + rng.below(90), delayMs: rng.below(25) }));
+
+  for (const [i, { signal, iter, delayMs }] of moments.entries()) {
+    it(`${signal} ${delayMs} ms after iteration ${iter}: the snapshots left load, and --snapshot resumes bit for bit`, async () => {
+      const s = setup(`signal${i}`);
+      let sent = false;
+      const r = await trainWatched(['--solver', s.solver], (k, child) => {
+        if (k >= iter && !sent) {
+          sent = true;
+          setTimeout(() => child.kill(signal), delayMs);
+        }
+      });
+      expect(sent).toBe(true);
+      if (signal === 'SIGINT') {
+        // caffe-ts's default for SIGINT: snapshot, then stop.
+        expect(r.status, r.out).toBe(0);
+        expect(r.out).toMatch(/Snapshotting to binary proto file/);
+      } else {
+        // SIGTERM ends the process where it is (Caffe installs no handler for it either).
+        expect(r.signal ?? (r.status === 0 ? 'finished' : r.status)).toBe('SIGTERM');
+      }
+      const snapDir = join(s.prefix, '..');
+      // Whatever was on disk under a final name is whole: an interrupted write leaves at most a hidden temporary.
+      for (const f of readdirSync(snapDir)) {
+        if (f.endsWith('.caffemodel')) expect(readNetWeights(join(snapDir, f)).layer.length, f).toBe(5);
+        else if (f.endsWith('.solverstate')) expect(readBinaryFile(join(snapDir, f), 'SolverState').history.length, f).toBe(4);
+        else expect(f, 'only snapshots, loss curves and hidden temporaries').toMatch(/\.svg$|^\..*\.tmp$/);
+      }
+      const latest = resumeAndCompare(s);
+      expect(latest).toBeLessThanOrEqual(Math.max(iter + 40, MAX_ITER));
+    }, 60_000);
+  }
+});
+
+describe('a data source file deleted or corrupted mid-epoch', () => {
+  const breakAt = async (name: string, damage: (file: string) => void) => {
+    const s = setup(name);
+    let done = false;
+    const r = await trainWatched(['--solver', s.solver], (k) => {
+      if (k >= 7 && !done) {
+        done = true;
+        damage(s.data[1]);
+      }
+    });
+    expect(done).toBe(true);
+    expect(r.status, r.out).toBe(1);
+    expect(r.out).toContain(s.data[1]);
+    expect(r.out).not.toMatch(/internal error/);
+    // The snapshot before the damage stays whole and loadable; repair the file and resume.
+    const [latest] = snapshots(s.prefix);
+    expect(latest).toBeGreaterThanOrEqual(5);
+    expectLoadable(s.prefix, latest, join(s.dir, 'net.prototxt'));
+    copyFileSync(join(H5, 'part1.h5'), s.data[1]);
+    resumeAndCompare(s);
+    return r.out;
+  };
+
+  it('deleted: the run stops with an error naming the file', async () => {
+    const out = await breakAt('deleted', (f) => unlinkSync(f));
+    expect(out).toMatch(/no such file/);
+  }, 60_000);
+
+  it('corrupted (overwritten with garbage): the run stops with an error naming the file', async () => {
+    await breakAt('corrupted', (f) => {
+      const n = readFileSync(f).length;
+      writeFileSync(f, Buffer.alloc(n, 0x5a));
+    });
+  }, 60_000);
+
+  it('truncated: the run stops with an error naming the file', async () => {
+    await breakAt('truncated', (f) => truncateSync(f, 900));
+  }, 60_000);
+});
+
+describe('an LMDB opened by another writer while we train from it', () => {
+  it('the run reads the committed snapshot it opened and finishes; the writer is not disturbed', async () => {
+    const dir = join(TMP, 'lmdbwriter');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'data.lmdb');
+    const writer = openLmdb({ path, encoding: 'binary', keyEncoding: 'binary' });
+    const datum = (i: number) => Buffer.from(encodeDatum({ channels: 1, height: 2, width: 2, data: Uint8Array.from([i, 2 * i, 3 * i, 255 - i]), label: i % 3 }));
+    for (let i = 0; i < 64; i++) writer.putSync(Buffer.from(`${String(i).padStart(8, '0')}`), datum(i));
+    writeFileSync(join(dir, 'net.prototxt'), `name: "lmdb"
+layer { name: "data" type: "Data" top: "data" top: "label" data_param { source: "${path}" batch_size: 8 backend: LMDB } transform_param { scale: 0.00390625 } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.1 } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+`);
+    writeFileSync(join(dir, 'solver.prototxt'), `net: "${join(dir, 'net.prototxt')}"
+base_lr: 0.1 lr_policy: "fixed" max_iter: 400 display: 1 snapshot: 100 random_seed: 1 snapshot_prefix: "${join(dir, 'snap')}"
+`);
+    let written = 64;
+    const r = await trainWatched(['--solver', join(dir, 'solver.prototxt')], (k) => {
+      // The other writer keeps committing new records (and rewriting old ones) while we read.
+      if (k % 5 === 0) {
+        writer.putSync(Buffer.from(`${String(written).padStart(8, '0')}`), datum(written));
+        writer.putSync(Buffer.from(`${String(written % 64).padStart(8, '0')}`), datum(written));
+        written++;
+      }
+    });
+    expect(r.status, r.out).toBe(0);
+    expect(written).toBeGreaterThan(64);
+    expect(snapshots(join(dir, 'snap'))).toEqual([400, 300, 200, 100]);
+    // The writer's own view is intact.
+    expect(writer.getKeysCount()).toBe(written);
+    await writer.close();
+  }, 60_000);
+});
+
+describe('an LMDB larger than the reader\'s page cache, rewritten by another writer while we train', () => {
+  it('ends in success or an error naming the data file, never a crash', async () => {
+    // caffe-ts does not register as a reader in lock.mdb, so the writer may reuse pages of the
+    // snapshot we read: what we then read is checked like any other page (see README).
+    const dir = join(TMP, 'lmdbrewrite');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'data.lmdb');
+    const writer = openLmdb({ path, encoding: 'binary', keyEncoding: 'binary' });
+    const datum = (i: number) => Buffer.from(encodeDatum({ channels: 3, height: 16, width: 16, data: new Uint8Array(768).fill(i & 255), label: i % 3 }));
+    const key = (i: number) => Buffer.from(String(i).padStart(8, '0'));
+    await writer.transaction(() => {
+      for (let i = 0; i < 1500; i++) writer.put(key(i), datum(i));
+    });
+    writeFileSync(join(dir, 'net.prototxt'), `name: "lmdb"
+layer { name: "data" type: "Data" top: "data" top: "label" data_param { source: "${path}" batch_size: 50 backend: LMDB } transform_param { scale: 0.00390625 } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.01 } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+`);
+    writeFileSync(join(dir, 'solver.prototxt'), `net: "${join(dir, 'net.prototxt')}"
+base_lr: 0.01 lr_policy: "fixed" max_iter: 90 display: 1 snapshot: 0 snapshot_after_train: false random_seed: 1 snapshot_prefix: "${join(dir, 'snap')}"
+`);
+    let round = 0;
+    const r = await trainWatched(['--solver', join(dir, 'solver.prototxt')], () => {
+      // Rewrite a slice of the records in one transaction per iteration: pages are freed and reused.
+      round++;
+      writer.transactionSync(() => {
+        for (let i = 0; i < 100; i++) writer.putSync(key((round * 100 + i) % 1500), datum(round + i));
+      });
+    });
+    if (r.status !== 0) {
+      expect(r.status, r.out).toBe(1);
+      expect(r.out).toMatch(/data\.lmdb/);
+    }
+    expect(r.out).not.toMatch(/internal error/);
+    expect(round).toBeGreaterThan(10);
+    await writer.close();
+  }, 60_000);
+});
+
+describe('caffe-ts check over a folder with broken cases', () => {
+  it('reports each broken case (bad JSON, missing .npy) clearly and goes on to the rest', () => {
+    const dir = join(TMP, 'check');
+    cpSync(join(FIXTURES, 'layers', 'relu'), join(dir, 'relu'), { recursive: true });
+    cpSync(join(FIXTURES, 'layers', 'absval'), join(dir, 'absval'), { recursive: true });
+    spawnSync('chmod', ['-R', 'u+w', dir]);
+    writeFileSync(join(dir, 'relu', 'default', 'train', 'case.json'), '{ "format": 1, "name": ');
+    unlinkSync(join(dir, 'relu', 'default', 'test', 'fwd.y.npy'));
+    const r = cli(['check', dir]);
+    expect(r.status).toBe(1);
+    expect(r.out).toContain(`FAIL ${join(dir, 'relu', 'default', 'train')}: CaffeError: ${join(dir, 'relu', 'default', 'train', 'case.json')}: not valid JSON`);
+    expect(r.out).toContain(`FAIL relu/default/test: NpyError: ${join(dir, 'relu', 'default', 'test', 'fwd.y.npy')}: cannot read`);
+    const passed = Number(r.out.match(/(\d+) passed, 2 failed/)?.[1]);
+    expect(passed).toBeGreaterThanOrEqual(3);
+  });
+});
