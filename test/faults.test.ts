@@ -4,15 +4,14 @@
 // previous snapshot stays intact and loadable, the error names the file, and resuming with
 // --snapshot gives the same weights, bit for bit, as a run that was never interrupted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { readNetWeights } from '../src/format/io.js';
 import { readBinaryFile } from '../src/format/binary.js';
 import { Net } from '../src/graph/net.js';
-import { runTrain } from '../src/cli/train.js';
 import { encodeDatum } from '../src/data/datum.js';
 import { FuzzRng } from '../src/fuzz/rng.js';
 import { FIXTURES } from './helpers.js';
@@ -283,24 +282,29 @@ describe('a data source file deleted or corrupted mid-epoch', () => {
   }, 60_000);
 });
 
-describe('an LMDB opened by another writer while we train from it', () => {
-  it('the run reads the committed snapshot it opened and finishes; the writer is not disturbed', async () => {
-    const dir = join(TMP, 'lmdbwriter');
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'data.lmdb');
-    const writer = openLmdb({ path, encoding: 'binary', keyEncoding: 'binary' });
-    const datum = (i: number) => Buffer.from(encodeDatum({ channels: 1, height: 2, width: 2, data: Uint8Array.from([i, 2 * i, 3 * i, 255 - i]), label: i % 3 }));
-    for (let i = 0; i < 64; i++) writer.putSync(Buffer.from(`${String(i).padStart(8, '0')}`), datum(i));
-    writeFileSync(join(dir, 'net.prototxt'), `name: "lmdb"
-layer { name: "data" type: "Data" top: "data" top: "label" data_param { source: "${path}" batch_size: 8 backend: LMDB } transform_param { scale: 0.00390625 } }
-layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.1 } } }
+/** An LMDB written through the lmdb package (kept open as the other writer) and a Data-layer net + solver reading it. */
+function lmdbTraining(name: string, batch: number, solverLine: string): { writer: ReturnType<typeof openLmdb>; path: string; solver: string; dir: string } {
+  const dir = join(TMP, name);
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'data.lmdb');
+  const writer = openLmdb({ path, encoding: 'binary', keyEncoding: 'binary' });
+  writeFileSync(join(dir, 'net.prototxt'), `name: "lmdb"
+layer { name: "data" type: "Data" top: "data" top: "label" data_param { source: "${path}" batch_size: ${batch} backend: LMDB } transform_param { scale: 0.00390625 } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.01 } } }
 layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
 `);
-    writeFileSync(join(dir, 'solver.prototxt'), `net: "${join(dir, 'net.prototxt')}"
-base_lr: 0.1 lr_policy: "fixed" max_iter: 400 display: 1 snapshot: 100 random_seed: 1 snapshot_prefix: "${join(dir, 'snap')}"
-`);
+  const solver = join(dir, 'solver.prototxt');
+  writeFileSync(solver, `net: "${join(dir, 'net.prototxt')}"\nbase_lr: 0.01 lr_policy: "fixed" random_seed: 1 display: 1 snapshot_prefix: "${join(dir, 'snap')}"\n${solverLine}\n`);
+  return { writer, path, solver, dir };
+}
+
+describe('an LMDB opened by another writer while we train from it', () => {
+  it('the run reads the committed snapshot it opened and finishes; the writer is not disturbed', async () => {
+    const { writer, solver, dir } = lmdbTraining('lmdbwriter', 8, 'max_iter: 400 snapshot: 100');
+    const datum = (i: number) => Buffer.from(encodeDatum({ channels: 1, height: 2, width: 2, data: Uint8Array.from([i, 2 * i, 3 * i, 255 - i]), label: i % 3 }));
+    for (let i = 0; i < 64; i++) writer.putSync(Buffer.from(`${String(i).padStart(8, '0')}`), datum(i));
     let written = 64;
-    const r = await trainWatched(['--solver', join(dir, 'solver.prototxt')], (k) => {
+    const r = await trainWatched(['--solver', solver], (k) => {
       // The other writer keeps committing new records (and rewriting old ones) while we read.
       if (k % 5 === 0) {
         writer.putSync(Buffer.from(`${String(written).padStart(8, '0')}`), datum(written));
@@ -321,25 +325,14 @@ describe('an LMDB larger than the reader\'s page cache, rewritten by another wri
   it('ends in success or an error naming the data file, never a crash', async () => {
     // caffe-ts does not register as a reader in lock.mdb, so the writer may reuse pages of the
     // snapshot we read: what we then read is checked like any other page (see README).
-    const dir = join(TMP, 'lmdbrewrite');
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'data.lmdb');
-    const writer = openLmdb({ path, encoding: 'binary', keyEncoding: 'binary' });
+    const { writer, solver } = lmdbTraining('lmdbrewrite', 50, 'max_iter: 90 snapshot: 0 snapshot_after_train: false');
     const datum = (i: number) => Buffer.from(encodeDatum({ channels: 3, height: 16, width: 16, data: new Uint8Array(768).fill(i & 255), label: i % 3 }));
     const key = (i: number) => Buffer.from(String(i).padStart(8, '0'));
     await writer.transaction(() => {
       for (let i = 0; i < 1500; i++) writer.put(key(i), datum(i));
     });
-    writeFileSync(join(dir, 'net.prototxt'), `name: "lmdb"
-layer { name: "data" type: "Data" top: "data" top: "label" data_param { source: "${path}" batch_size: 50 backend: LMDB } transform_param { scale: 0.00390625 } }
-layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.01 } } }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
-`);
-    writeFileSync(join(dir, 'solver.prototxt'), `net: "${join(dir, 'net.prototxt')}"
-base_lr: 0.01 lr_policy: "fixed" max_iter: 90 display: 1 snapshot: 0 snapshot_after_train: false random_seed: 1 snapshot_prefix: "${join(dir, 'snap')}"
-`);
     let round = 0;
-    const r = await trainWatched(['--solver', join(dir, 'solver.prototxt')], () => {
+    const r = await trainWatched(['--solver', solver], () => {
       // Rewrite a slice of the records in one transaction per iteration: pages are freed and reused.
       round++;
       writer.transactionSync(() => {

@@ -24,15 +24,7 @@ function clampGrowth(out: Uint8Array, seedLength: number): Uint8Array {
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return Buffer.concat(parts);
 }
 
 function varint(v: bigint): Uint8Array {
