@@ -208,7 +208,7 @@ function trainWatched(args: string[], at: (iter: number, child: ReturnType<typeo
 
 describe('SIGINT and SIGTERM at random moments of a run', () => {
   const rng = new FuzzRng(20261207);
-  const moments = (['SIGINT', 'SIGTERM', 'SIGINT', 'SIGTERM'] as const).map((signal) => ({ signal, iter: 6 + rng.below(90), delayMs: rng.below(25) }));
+  const moments = (['SIGINT', 'SIGTERM', 'SIGINT', 'SIGTERM'] as const).map((signal) => ({ signal, iter: 6 + rng.below(55), delayMs: rng.below(20) }));
 
   for (const [i, { signal, iter, delayMs }] of moments.entries()) {
     it(`${signal} ${delayMs} ms after iteration ${iter}: the snapshots left load, and --snapshot resumes bit for bit`, async () => {
@@ -237,7 +237,8 @@ describe('SIGINT and SIGTERM at random moments of a run', () => {
         else expect(f, 'only snapshots, loss curves and hidden temporaries').toMatch(/\.svg$|^\..*\.tmp$/);
       }
       const latest = resumeAndCompare(s);
-      expect(latest).toBeLessThanOrEqual(Math.max(iter + 40, MAX_ITER));
+      // SIGINT snapshots where it stopped; SIGTERM keeps at least the last periodic snapshot before it.
+      expect(latest).toBeGreaterThanOrEqual(signal === 'SIGINT' ? iter : Math.floor(iter / 5) * 5);
     }, 60_000);
   }
 });
