@@ -12,6 +12,8 @@ import { readMeanFile } from '../src/data/transform-config.js';
 import { readHdf5 } from '../src/data/hdf5.js';
 import { LmdbReader, LmdbError } from '../src/data/lmdb.js';
 import { Net } from '../src/graph/net.js';
+import { decodeDatum, decodeDatumImage } from '../src/data/datum.js';
+import { pixelLimit } from '../src/format/image.js';
 import { encodeMessage } from '../src/format/binary.js';
 import { fromObject } from '../src/proto/schema.js';
 import { CaffeError, DecodeError, LayerError, NetError, ParseError } from '../src/util/errors.js';
@@ -81,6 +83,19 @@ describe('inputs the fuzzer found (fixtures/fuzz)', () => {
     const across = readFileSync(file, 'utf8').replace('WITHIN_CHANNEL', 'ACROSS_CHANNELS');
     writeFileSync(join(tmp, 'across.prototxt'), across);
     expect(() => Net.fromFile(join(tmp, 'across.prototxt'))).toThrow(/layer 'output' \(LRN\): local_size 2147483647 needs a padded buffer of \d+ values for \(2,6,75,113\), over the allocation limit/);
+  });
+
+  it('a 686-byte encoded Datum whose JPEG declares 9233x9353 pixels is refused from its header (it decoded 250 MB of gray fill)', () => {
+    const d = decodeDatum(readFileSync(join(CASES, 'datum_jpeg_bomb.bin')), 'bomb');
+    expect(d.data.length).toBe(673);
+    const before = process.memoryUsage().arrayBuffers;
+    const t0 = Date.now();
+    for (const mode of ['native', 'color', 'gray'] as const) {
+      expect(() => decodeDatumImage(d, mode, 'bomb')).toThrow(`bomb: JPEG is 9233x9353, over the ${pixelLimit(673)}-pixel limit`);
+    }
+    expect(pixelLimit(673)).toBe(673 * 8192);
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
   });
 
   it('a layer whose stored blob declares 2^40 elements is refused naming the layer, before allocating', () => {
