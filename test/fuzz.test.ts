@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Fuzzer, runRange } from '../src/fuzz/run.js';
+import { Fuzzer, isTypedError, runRange } from '../src/fuzz/run.js';
 import { readBlobProto, readNetParameter, readNetWeights, upgradeBytes } from '../src/format/io.js';
 import { readMeanFile } from '../src/data/transform-config.js';
 import { readHdf5 } from '../src/data/hdf5.js';
@@ -96,6 +96,20 @@ describe('inputs the fuzzer found (fixtures/fuzz)', () => {
     expect(pixelLimit(673)).toBe(673 * 8192);
     expect(Date.now() - t0).toBeLessThan(500);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
+  });
+
+  it('Pooling with stride 2^31 (uint32 in the file, int in Caffe) is refused at once (its window tables wrapped and it looped 2^31 times)', () => {
+    const t0 = Date.now();
+    expect(() => Net.fromFile(join(CASES, 'pooling_stride_2e31.prototxt'))).toThrow(
+      "layer 'layer' (Pooling): kernel 3x3, stride 2147483648x2147483648 and pad 0x0 must fit Caffe's int (at most 2147483647)");
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('an LMDB error naming the database folder counts as naming the input', () => {
+    const err = new LmdbError('/data/train.lmdb: empty LMDB branch page 4');
+    expect(isTypedError(err, '/data/train.lmdb/data.mdb')).toBe(true);
+    expect(isTypedError(new RangeError('/data/train.lmdb'), '/data/train.lmdb/data.mdb')).toBe(false);
+    expect(isTypedError(new CaffeError('page 4 is corrupt'), '/data/train.lmdb/data.mdb')).toBe(false);
   });
 
   it('a layer whose stored blob declares 2^40 elements is refused naming the layer, before allocating', () => {

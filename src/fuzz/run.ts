@@ -5,7 +5,7 @@
 // allows.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CaffeError, DecodeError, LayerError, NetError, ParseError } from '../util/errors.js';
 import { maxBlobBytes, setMaxBlobBytes } from '../graph/blob.js';
@@ -46,7 +46,8 @@ export interface Outcome {
 export function isTypedError(e: unknown, fileName: string): boolean {
   if (!(e instanceof CaffeError)) return false;
   if (e instanceof ParseError || e instanceof DecodeError || e instanceof LayerError || e instanceof NetError) return true;
-  return e.message.includes(fileName);
+  // The file, or the folder it is in (an LMDB is named by its folder).
+  return e.message.includes(fileName) || e.message.includes(dirname(fileName));
 }
 
 export class Fuzzer {
