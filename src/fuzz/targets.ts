@@ -3,7 +3,7 @@
 // when small, run forward; weights are copied into their net; a database is walked entry by entry
 // and each Datum decoded).
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readBlobProto, readNetParameter, readNetWeights, readSolverParameter, upgradeBytes } from '../format/io.js';
 import { decodeMessage, encodeMessage } from '../format/binary.js';
 import { readNpy } from '../format/npy.js';
@@ -14,6 +14,9 @@ import { readMeanFile } from '../data/transform-config.js';
 import { readHdf5, readHdf5Tree } from '../data/hdf5.js';
 import { LmdbReader } from '../data/lmdb.js';
 import { decodeDatum, decodeDatumImage, type DecodeMode } from '../data/datum.js';
+import { createSolver } from '../solvers/registry.js';
+import type { Solver } from '../solvers/solver.js';
+import { describeFile } from '../cli/info.js';
 import type { SeedKind } from './mutate.js';
 
 export interface Seed {
@@ -121,6 +124,37 @@ function buildAndRun(path: string, param: ReturnType<typeof readNetParameter>, v
 }
 
 const netCache = new Map<string, Net>();
+/** The TEST net of a seed's prototxt, built once (weights are copied into it again and again). */
+function cachedNet(prototxt: string): Net {
+  let net = netCache.get(prototxt);
+  if (!net) {
+    net = Net.fromFile(prototxt, { phase: 'TEST' });
+    netCache.set(prototxt, net);
+  }
+  return net;
+}
+
+const solvers = new Map<string, Solver>();
+/** A momentum SGD solver of Input -> InnerProduct(2) -> EuclideanLoss (history (2,3) and (2)), its weights saved in `dir`. */
+function restoreSolver(dir: string): Solver {
+  let solver = solvers.get(dir);
+  if (!solver) {
+    solver = createSolver(fromObject('SolverParameter', {
+      type: 'SGD', base_lr: 0.1, momentum: 0.9, lr_policy: 'fixed', max_iter: 10,
+      net_param: {
+        name: 'restore',
+        layer: [
+          { name: 'in', type: 'Input', top: ['x', 'y'], input_param: { shape: [{ dim: [1, 3] }, { dim: [1, 2] }] } },
+          { name: 'ip', type: 'InnerProduct', bottom: ['x'], top: ['p'], inner_product_param: { num_output: 2, weight_filler: { type: 'gaussian', std: 1 } } },
+          { name: 'loss', type: 'EuclideanLoss', bottom: ['p', 'y'], top: ['loss'] },
+        ],
+      },
+    }), { baseDir: dir, source: join(dir, 'solver.prototxt') });
+    solver.net.save(join(dir, 'x_iter_10.caffemodel'));
+    solvers.set(dir, solver);
+  }
+  return solver;
+}
 
 const targets: Target[] = [
   {
@@ -134,6 +168,7 @@ const targets: Target[] = [
       ...seedsFrom(spread(walk(join(root, 'fixtures/upgrade'), (p) => /\.prototxt$/.test(p)), 40), 64 << 10),
     ],
     run(input, path, variant, seed) {
+      if (variant & 4) describeFile(path);
       const param = readNetParameter(path);
       if (seed.bytes.length <= BUILD_MAX_SEED_BYTES && input.length <= 2 * BUILD_MAX_SEED_BYTES) buildAndRun(path, param, variant);
     },
@@ -160,12 +195,9 @@ const targets: Target[] = [
       return seedsFrom(models, 64 << 10).map((s) => ({ ...s, netPath: join(s.name, '../net.prototxt') }));
     },
     run(_input, path, variant, seed) {
+      if (variant & 4) describeFile(path);
       const weights = readNetWeights(path);
-      let net = netCache.get(seed.netPath!);
-      if (!net) {
-        net = Net.fromFile(seed.netPath!, { phase: 'TEST' });
-        netCache.set(seed.netPath!, net);
-      }
+      const net = cachedNet(seed.netPath!);
       net.copyTrainedLayersFrom(weights, path);
       if (variant & 1 && forwardIsSmall(net)) net.forward();
     },
@@ -180,32 +212,26 @@ const targets: Target[] = [
       // A declared 2^40-element blob without data: described, never allocated.
       { name: '<huge declared blob>', bytes: encodeMessage(fromObject('BlobProto', { shape: { dim: [1, 1, 1 << 20, 1 << 20] } }), 'BlobProto') },
     ],
-    run(_input, path) {
+    run(_input, path, variant) {
+      if (variant & 4) describeFile(path);
       readBlobProto(path);
       readMeanFile(path);
     },
   },
   {
     name: 'solverstate',
-    bytesOnly: true,
     kind: 'binary',
     protobuf: true,
     fileName: 'x_iter_10.solverstate',
     seeds: () => [
-      {
-        name: '<sgd state>',
-        bytes: encodeMessage(fromObject('SolverState', {
-          iter: 10, learned_net: 'x_iter_10.caffemodel', current_step: 1,
-          history: [
-            { shape: { dim: [2, 3] }, data: [0.5, -1, 2, 0, 1e-3, 7] },
-            { shape: { dim: [2] }, data: [1, 2] },
-            { num: 1, channels: 1, height: 1, width: 2, data: [3, 4] },
-          ],
-        }), 'SolverState'),
-      },
+      { name: '<sgd state>', bytes: encodeMessage(fromObject('SolverState', { iter: 10, learned_net: 'x_iter_10.caffemodel', current_step: 1, history: [{ shape: { dim: [2, 3] }, data: [0.5, -1, 2, 0, 1e-3, 7] }, { shape: { dim: [2] }, data: [1, 2] }] }), 'SolverState') },
+      // The legacy 4-D history shape Caffe's older snapshots hold.
+      { name: '<legacy sgd state>', bytes: encodeMessage(fromObject('SolverState', { iter: 3, learned_net: 'x_iter_10.caffemodel', history: [{ num: 1, channels: 1, height: 2, width: 3, data: [1, 2, 3, 4, 5, 6] }, { num: 1, channels: 1, height: 1, width: 2, data: [3, 4] }] }), 'SolverState') },
     ],
     run(input, path) {
       decodeMessage(input, 'SolverState', path);
+      // Restored into a small SGD solver whose weights file lies beside the state.
+      restoreSolver(dirname(path)).restore(path);
     },
   },
   {
@@ -227,6 +253,7 @@ const targets: Target[] = [
     fileName: 'data.h5',
     seeds: (root) => seedsFrom(walk(join(root, 'fixtures'), (p) => p.endsWith('.h5')), 64 << 10, 20),
     run(_input, path, variant) {
+      if (variant & 4) describeFile(path);
       if (variant & 1) readHdf5(path, ['data', 'label']);
       else readHdf5Tree(path);
     },
@@ -295,6 +322,17 @@ const targets: Target[] = [
     seeds: (root) => seedsFrom(spread(walk(join(root, 'fixtures/upgrade'), (p) => /\.(prototxt|caffemodel)$/.test(p)), 60), 64 << 10),
     run(input, path) {
       upgradeBytes(input, path);
+    },
+  },
+  {
+    name: 'h5weights',
+    kind: 'binary',
+    fileName: 'weights.caffemodel.h5',
+    seeds: (root) => seedsFrom(walk(join(root, 'fixtures/hdf5-weights'), (p) => p.endsWith('.caffemodel.h5')), 1 << 20)
+      .map((s) => ({ ...s, netPath: join(s.name, '../cifar10_quick.prototxt') })),
+    run(_input, path, _variant, seed) {
+      // Caffe's layout of HDF5 weights (data/<layer>/<i>) copied into the net they belong to.
+      cachedNet(seed.netPath!).copyTrainedLayersFromFile(path);
     },
   },
 ];
