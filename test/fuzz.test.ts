@@ -16,7 +16,8 @@ import { decodeDatum, decodeDatumImage } from '../src/data/datum.js';
 import { pixelLimit } from '../src/format/image.js';
 import { encodeMessage } from '../src/format/binary.js';
 import { fromObject } from '../src/proto/schema.js';
-import { CaffeError, DecodeError, LayerError, NetError, ParseError } from '../src/util/errors.js';
+import { CaffeError, DecodeError, LayerError, NetError, ParseError, SolverError } from '../src/util/errors.js';
+import { createSolver } from '../src/solvers/registry.js';
 import { FIXTURES } from './helpers.js';
 
 const CASES = join(FIXTURES, 'fuzz');
@@ -112,9 +113,38 @@ describe('inputs the fuzzer found (fixtures/fuzz)', () => {
     expect(isTypedError(new CaffeError('page 4 is corrupt'), '/data/train.lmdb/data.mdb')).toBe(false);
   });
 
+  it('a dimension of 2^32 (an empty blob, so its count passes) is refused as Caffe\'s int cannot hold it (ArgMax threw a RangeError)', () => {
+    expect(() => Net.fromFile(join(CASES, 'argmax_dim_2e32.prototxt'))).toThrow(/invalid blob dimension 4294967296 in \(0,4294967296\)/);
+  });
+
+  it('BatchNorm over an empty input of 2^31-1 rows refuses its (num, channels) buffer (it mapped 32 GB)', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => Net.fromFile(join(CASES, 'batchnorm_empty_2e31_rows.prototxt'), { phase: 'TEST' })).toThrow(
+      /layer 'output' \(BatchNorm\): needs a \(num, channels\) buffer of 4294967294 values for \(2147483647,2,3,0\), over the blob limits/);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+  });
+
+  it('a solver state whose history blob holds fewer values than its shape is refused naming the file, before anything changes', () => {
+    const dir = join(tmp, 'restore');
+    mkdirSync(dir, { recursive: true });
+    const state = join(dir, 'short_iter_10.solverstate');
+    copyFileSync(join(CASES, 'history_short_data.solverstate'), state);
+    const solver = createSolver(fromObject('SolverParameter', {
+      type: 'SGD', base_lr: 0.1, momentum: 0.9, lr_policy: 'fixed',
+      net_param: { layer: [
+        { name: 'in', type: 'Input', top: ['x', 'y'], input_param: { shape: [{ dim: [1, 3] }, { dim: [1, 2] }] } },
+        { name: 'ip', type: 'InnerProduct', bottom: ['x'], top: ['p'], inner_product_param: { num_output: 2 } },
+        { name: 'loss', type: 'EuclideanLoss', bottom: ['p', 'y'], top: ['loss'] },
+      ] },
+    }), { baseDir: dir });
+    expect(() => solver.restore(state)).toThrow(SolverError);
+    expect(() => solver.restore(state)).toThrow(`${state}: history blob 1 holds 1 values, its shape (2) needs 2`);
+    expect(solver.iter).toBe(0);
+  });
+
   it('a layer whose stored blob declares 2^40 elements is refused naming the layer, before allocating', () => {
     const before = process.memoryUsage().arrayBuffers;
-    expect(() => Net.fromFile(join(CASES, 'stored_blob_2e40.prototxt'))).toThrow(/layer 'x' \(Input\): stored blob 0: blob shape \(1099511627776\) exceeds 2147483647 elements/);
+    expect(() => Net.fromFile(join(CASES, 'stored_blob_2e40.prototxt'))).toThrow(/layer 'x' \(Input\): stored blob 0: invalid blob dimension 1099511627776 in \(1099511627776\)/);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
   });
 

@@ -95,6 +95,16 @@ function windowArea(layer: Net['layers'][number], bottom: readonly number[]): nu
   return 1;
 }
 
+/** The product of a shape's dimensions before its first 0 (what loops over the leading axes of an empty blob cost). */
+function outerLoops(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) {
+    if (d === 0) break;
+    n *= d;
+  }
+  return n;
+}
+
 /**
  * Whether a forward pass of `net` is small enough to run on every input, roughly: its elements,
  * and per layer its outputs times (parameters + window size). The fuzzer builds every net but only
@@ -114,6 +124,8 @@ function forwardIsSmall(net: Net): boolean {
     elements += tops + params;
     const bottom = net.bottomVecs[i][0]?.shape ?? [];
     work += tops * (1 + params + windowArea(layer, bottom));
+    // Loops over the leading axes run even when a later axis is 0 (an empty blob of 2^31 rows).
+    for (const b of [...net.bottomVecs[i], ...net.topVecs[i]]) work += outerLoops(b.shape);
   }
   return elements <= FORWARD_MAX_ELEMENTS && work <= FORWARD_MAX_WORK;
 }
