@@ -142,6 +142,16 @@ describe('inputs the fuzzer found (fixtures/fuzz)', () => {
     expect(solver.iter).toBe(0);
   });
 
+  it('LRN WITHIN_CHANNEL over an empty input of width 2^31-1 builds no window tables (it allocated 24 GB of them)', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const t0 = Date.now();
+    const net = Net.fromFile(join(CASES, 'lrn_empty_width_2e31.prototxt'), { phase: 'TEST' });
+    net.forward();
+    expect(net.blob('output').shape).toEqual([2, 6, 0, 2147483647]);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+  });
+
   it('a layer whose stored blob declares 2^40 elements is refused naming the layer, before allocating', () => {
     const before = process.memoryUsage().arrayBuffers;
     expect(() => Net.fromFile(join(CASES, 'stored_blob_2e40.prototxt'))).toThrow(/layer 'x' \(Input\): stored blob 0: invalid blob dimension 1099511627776 in \(1099511627776\)/);

@@ -87,8 +87,10 @@ export class LRNLayer extends Layer {
     if (top[0] !== b) top[0].reshape(b.shape);
     const n = b.count;
     if (this.region === WITHIN_CHANNEL) {
-      this.rows = poolWindows(this.H, 1, this.prePad, this.size, this.H);
-      this.cols = poolWindows(this.W, 1, this.prePad, this.size, this.W);
+      // An empty input needs no windows (and may declare an axis of 2^31 beside its 0).
+      const live = n > 0;
+      this.rows = poolWindows(live ? this.H : 0, 1, this.prePad, this.size, this.H);
+      this.cols = poolWindows(live ? this.W : 0, 1, this.prePad, this.size, this.W);
     }
     const paddedSize = (this.C + this.size - 1) * this.H * this.W;
     // A hostile local_size makes this scratch buffer huge: hold it to the blobs' allocation limit.
