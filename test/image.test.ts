@@ -132,7 +132,7 @@ describe('JPEG decoder failures', () => {
     const big = Uint8Array.from(good);
     const sof = Buffer.from(big).indexOf(Buffer.from([0xff, 0xc0]));
     big.set([0xfd, 0xe8, 0xfd, 0xe8], sof + 5); // 65000 x 65000
-    expect(() => decodeImage(big, true, 'big.jpg')).toThrow(/big\.jpg: JPEG is 65000x65000, over the 268435456-pixel limit/);
+    expect(() => decodeImage(big, true, 'big.jpg')).toThrow(/big\.jpg: JPEG is 65000x65000, over the \d+-pixel limit/);
     // a lower limit applies too, and nothing of the pixel size was allocated
     decodeImage(good, true);
     const before = jpegDecoderState().memoryBytes;
@@ -143,7 +143,7 @@ describe('JPEG decoder failures', () => {
   it('refuses oversized PNG dimensions before decoding', () => {
     const big = bytes('rgb8.png');
     big.set([0, 1, 0, 0, 0, 1, 0, 0], 16); // IHDR 65536 x 65536
-    expect(() => decodeImage(big, true, 'big.png')).toThrow(/big\.png: PNG is 65536x65536, over the 268435456-pixel limit/);
+    expect(() => decodeImage(big, true, 'big.png')).toThrow(/big\.png: PNG is 65536x65536, over the \d+-pixel limit/);
   });
   it('frees what it allocates: memory stays flat over repeated decodes', () => {
     const cmyk = bytes('cmyk.jpg');

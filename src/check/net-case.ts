@@ -3,6 +3,7 @@
 // compare. Reports the first tensor that differs and by how much.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { CaffeError } from '../util/errors.js';
 import { Net } from '../graph/net.js';
 import { readNpyAsFloat32 } from '../format/npy.js';
 import type { Blob } from '../graph/blob.js';
@@ -111,5 +112,13 @@ export function runNetCase(caseDir: string, spec: NetCase, name = spec.name ?? c
 }
 
 export function readCaseJson(dir: string): NetCase {
-  return JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as NetCase;
+  const file = join(dir, 'case.json');
+  let spec: unknown;
+  try {
+    spec = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CaffeError(`${file}: ${e instanceof SyntaxError ? 'not valid JSON: ' : ''}${(e as Error).message}`);
+  }
+  if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new CaffeError(`${file}: expected a JSON object`);
+  return spec as NetCase;
 }

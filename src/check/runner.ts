@@ -28,9 +28,11 @@ export function findCases(root: string): string[] {
 
 export function runCase(caseDir: string): CaseResult {
   const dir = resolve(caseDir);
-  const spec = readCaseJson(dir) as NetCase & { kind?: string };
-  const name: string = spec.name ?? dir;
+  let name = dir;
   try {
+    // Inside the try: a broken case.json fails this case only, and check goes on to the rest.
+    const spec = readCaseJson(dir) as NetCase & { kind?: string };
+    name = spec.name ?? dir;
     if (spec.kind === 'upgrade') {
       const r = runUpgradeCase(dir);
       return {

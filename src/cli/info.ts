@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { decodeMessage } from '../format/binary.js';
 import { parseText } from '../format/text.js';
-import { isBinaryProto, isHdf5 } from '../format/io.js';
+import { formatFromExtension, isBinaryProto, isHdf5 } from '../format/io.js';
 import { readHdf5Tree } from '../data/hdf5.js';
 import { upgradeNetAsNeeded, upgradeSolverAsNeeded } from '../format/upgrade.js';
 import { Net } from '../graph/net.js';
@@ -54,7 +54,8 @@ export function describeFile(path: string): string {
   const bytes = readFileSync(path);
   const lines: string[] = [];
   if (isHdf5(bytes)) return describeHdf5(path);
-  if (isBinaryProto(bytes)) {
+  const named = formatFromExtension(path);
+  if (named === 'binary' || (named === null && isBinaryProto(bytes))) {
     if (/\.binaryproto$/i.test(path)) {
       try {
         const blob = decodeMessage(bytes, 'BlobProto', path);

@@ -55,6 +55,10 @@ export class SignalActions {
   private readonly onHup = () => {
     this.gotHup = true;
   };
+  // SIGTERM still ends the process without a snapshot, as in Caffe, but from the event loop: the
+  // synchronous write of a snapshot in progress completes (and is renamed into place) first, so
+  // no temporary file is left behind. 128 + 15 is the status a shell reports for SIGTERM.
+  private readonly onTerm = () => process.exit(143);
 
   constructor(
     readonly sigint: SignalEffect,
@@ -65,6 +69,7 @@ export class SignalActions {
     if (this.installed) return;
     process.on('SIGINT', this.onInt);
     process.on(this.hupName, this.onHup);
+    process.on('SIGTERM', this.onTerm);
     this.installed = true;
   }
 
@@ -72,6 +77,7 @@ export class SignalActions {
     if (!this.installed) return;
     process.removeListener('SIGINT', this.onInt);
     process.removeListener(this.hupName, this.onHup);
+    process.removeListener('SIGTERM', this.onTerm);
     this.installed = false;
   }
 
@@ -141,8 +147,9 @@ Train or fine-tune a model, as BVLC 'caffe train'.
 
 On a terminal a progress bar shows iteration/max_iter, smoothed loss, lr, it/s and ETA, with the
 test results and snapshots logged above it; otherwise the lines Caffe logs are printed. Signals
-are acted on between iterations (a running test pass is not interrupted). At every snapshot and at the end, <snapshot_prefix>_loss.svg
-plots the train loss and the test outputs.`;
+are acted on between iterations (a running test pass is not interrupted); SIGTERM ends the run
+there without a snapshot (exit status 143), after a snapshot being written is complete. At every
+snapshot and at the end, <snapshot_prefix>_loss.svg plots the train loss and the test outputs.`;
 
 const OPTIONS = {
   solver: { type: 'string' },

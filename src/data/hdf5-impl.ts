@@ -65,7 +65,7 @@ async function checkSignature(path: string): Promise<void> {
 }
 
 /** Reads the named datasets of an HDF5 file as float32 (the names are the layer's tops). */
-export async function h5Read(path: string, names: string[]): Promise<H5Dataset[]> {
+export async function h5Read(path: string, names: string[], maxBytes = Infinity): Promise<H5Dataset[]> {
   await checkSignature(path);
   const m = await load();
   const f = new m.File(path, 'r');
@@ -80,6 +80,9 @@ export async function h5Read(path: string, names: string[]): Promise<H5Dataset[]
       }
       const shape = ds.shape ?? [];
       if (shape.length < 1) throw new Error(`${path}: dataset '${name}' is a scalar; it needs at least 1 axis`);
+      // A hostile header may declare any shape: refuse it before HDF5 reads (allocates) it.
+      const declared = shape.reduce((a, b) => a * b, 1) * 4;
+      if (declared > maxBytes) throw new Error(`${path}: dataset '${name}' of shape (${shape.join(',')}) needs ${declared} bytes, over the ${maxBytes} allowed`);
       const value = ds.value as ArrayLike<number | bigint> | null;
       const count = shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(count);

@@ -16,9 +16,11 @@ export type { H5Dataset, H5Entry, H5Tree };
 export function readHdf5(path: string, names: string[]): H5Dataset[] {
   const abs = resolve(path);
   try {
-    return dataWorker().call({ op: 'h5read', path: abs, names }, `reading ${path}`) as H5Dataset[];
+    return dataWorker().call({ op: 'h5read', path: abs, names, maxBytes: maxBlobBytes }, `reading ${path}`) as H5Dataset[];
   } catch (e) {
-    throw new CaffeError((e as Error).message);
+    // HDF5's own messages ("name not defined", ...) do not say which file: add it.
+    const msg = (e as Error).message;
+    throw new CaffeError(msg.includes(abs) || msg.includes(path) ? msg : `${path}: ${msg}`);
   }
 }
 

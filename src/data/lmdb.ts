@@ -58,6 +58,7 @@ export class LmdbReader {
   readonly file: string;
   readonly info: LmdbInfo;
   private fd: number;
+  private fileSize = 0;
   private readonly headerSize: number;
   private readonly nodeBase: number;
   private readonly root: number;
@@ -80,6 +81,7 @@ export class LmdbReader {
     }
     try {
       const size = fstatSync(this.fd).size;
+      this.fileSize = size;
       // The first meta page tells the page size and the format; read generously.
       const head = this.readAt(0, Math.min(size, 256));
       const hv = new DataView(head.buffer, head.byteOffset, head.byteLength);
@@ -140,6 +142,10 @@ export class LmdbReader {
   }
 
   private readAt(offset: number, length: number): Uint8Array {
+    // Page numbers and value sizes come from the file: check them against its size before allocating.
+    if (!(offset >= 0 && offset + length <= this.fileSize)) {
+      throw new LmdbError(`${this.file}: corrupt LMDB file: ${length} bytes at offset ${offset} lie past its end (${this.fileSize} bytes)`);
+    }
     const buf = new Uint8Array(length);
     let done = 0;
     while (done < length) {

@@ -49,10 +49,11 @@ export function makeTransformConfig(param: Message | null | undefined, phase: nu
 /** Reads a mean .binaryproto (BlobProto) with the legacy 4-D view Caffe's transformer uses. */
 export function readMeanFile(path: string): MeanImage {
   const proto = readBlobProto(resolve(path));
-  const shape = Blob.shapeFromProto(proto);
-  if (shape.length > 4) throw new CaffeError(`${path}: mean blob has ${shape.length} axes; a mean file is (1, C, H, W)`);
-  const blob = new Blob(shape);
+  let blob: Blob;
   try {
+    const shape = Blob.shapeFromProto(proto);
+    if (shape.length > 4) throw new CaffeError(`mean blob has ${shape.length} axes; a mean file is (1, C, H, W)`);
+    blob = new Blob(shape);
     copyProtoData(proto, blob);
   } catch (e) {
     throw new CaffeError(`${path}: ${(e as Error).message}`);

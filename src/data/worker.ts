@@ -5,7 +5,7 @@
 //                                                 ahead; replies { id, ok } once the loader exists
 //   { op: 'credit', stream }                      the caller consumed one batch: produce one more
 //   { op: 'close', stream }                       stop the stream and release its loader
-//   { op: 'h5read', id, path, names }             read datasets of an HDF5 file (as float32)
+//   { op: 'h5read', id, path, names, maxBytes }  read datasets of an HDF5 file (as float32)
 //   { op: 'h5write', id, path, datasets }         write float32 datasets to a new HDF5 file
 //   { op: 'h5readtree', id, path, maxBytes }      read a whole HDF5 file (groups and datasets)
 //   { op: 'h5writetree', id, path, tree }         write a whole HDF5 file
@@ -104,7 +104,7 @@ export function start(port: MessagePort, signal: Int32Array): void {
         return;
       }
       case 'h5read':
-        reply(msg.id, h5Read(msg.path, msg.names), (datasets: H5Dataset[]) => datasets.map((d) => d.data.buffer as ArrayBuffer));
+        reply(msg.id, h5Read(msg.path, msg.names, msg.maxBytes), (datasets: H5Dataset[]) => datasets.map((d) => d.data.buffer as ArrayBuffer));
         return;
       case 'h5write':
         reply(msg.id, h5Write(msg.path, msg.datasets));

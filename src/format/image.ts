@@ -24,16 +24,31 @@ export interface DecodeOptions {
   /** Apply the EXIF orientation (JPEG APP1, PNG eXIf), as OpenCV 4.x imread / imdecode do for COLOR
    * and GRAYSCALE reads (not for IMREAD_UNCHANGED). Default true. */
   exifOrientation?: boolean;
-  /** Pixel limit, checked from the header before any pixel buffer is allocated. */
+  /** Pixel limit, checked from the header before any pixel buffer is allocated (lowered for small files: pixelLimit). */
   maxPixels?: number;
 }
 
 /** Largest image we agree to decode (pixels); guards against decompression bombs. */
 export const MAX_PIXELS = 1 << 28;
 
+/**
+ * Pixels an image file may decode to per byte of it (above a floor of PIXELS_FLOOR): more than
+ * real files carry (Huffman-coded JPEG spends at least a bit per 8x8 block, deflate expands at
+ * most about 1032 times and a 1-bit PNG holds 8 pixels a byte), so only a header declaring far
+ * more pixels than its data could fill is refused before its pixels are allocated: a
+ * decompression bomb, or a truncated file that libjpeg would pad with gray.
+ */
+export const PIXELS_PER_BYTE = 8192;
+export const PIXELS_FLOOR = 1 << 22;
+
+/** The pixel limit for a file of `fileBytes` bytes. */
+export function pixelLimit(fileBytes: number, maxPixels = MAX_PIXELS): number {
+  return Math.min(maxPixels, Math.max(PIXELS_FLOOR, PIXELS_PER_BYTE * fileBytes));
+}
+
 /** Decodes a PNG or JPEG to BGR (color) or gray, as cv::imread with IMREAD_COLOR / GRAYSCALE. */
 export function decodeImage(bytes: Uint8Array, color: boolean, name = '<image>', options: DecodeOptions = {}): Image {
-  const maxPixels = options.maxPixels ?? MAX_PIXELS;
+  const maxPixels = pixelLimit(bytes.length, options.maxPixels ?? MAX_PIXELS);
   if (isPng(bytes)) {
     const { image, orientation } = decodePng(bytes, color, name, maxPixels);
     return options.exifOrientation === false ? image : orient(image, orientation);

@@ -110,11 +110,36 @@ export function isBinaryProto(bytes: Uint8Array, typeName?: string): boolean {
   }
 }
 
-/** Parses bytes as text or binary (auto-detected) into a message of `typeName`. */
+const TEXT_EXTENSIONS = new Set(['.prototxt', '.pbtxt', '.txt']);
+const BINARY_EXTENSIONS = new Set(['.caffemodel', '.binaryproto', '.solverstate']);
+
+/**
+ * What a file's extension says it is: protobuf text (.prototxt, .pbtxt, .txt), binary protobuf
+ * (.caffemodel, .binaryproto, .solverstate), or null when the extension names neither and the
+ * content must be sniffed. A named format is never second-guessed: a .prototxt holding a NUL
+ * byte is broken text (reported with line and column), not a binary file.
+ */
+export function formatFromExtension(path: string): 'text' | 'binary' | null {
+  const ext = extname(path).toLowerCase();
+  if (TEXT_EXTENSIONS.has(ext)) return 'text';
+  if (BINARY_EXTENSIONS.has(ext)) return 'binary';
+  return null;
+}
+
+/** Bytes as text for the text parser: UTF-8 (invalid sequences replaced, as protobuf reads them), without a BOM. */
+function textOf(bytes: Uint8Array): string {
+  const text = Buffer.from(bytes).toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** Parses bytes as text or binary (from the extension, else auto-detected) into a message of `typeName`. */
 function readMessage(bytes: Uint8Array, typeName: string, path: string): { msg: Message; binary: boolean } {
   if (isHdf5(bytes)) {
     throw new FileFormatError(path, `is an HDF5 file, not a ${typeName} (prototxt or binary protobuf); HDF5 weights load through --weights / Net.copyTrainedLayersFromFile`);
   }
+  const named = formatFromExtension(path);
+  if (named === 'text') return { msg: parseText(textOf(bytes), typeName, path), binary: false };
+  if (named === 'binary') return { msg: decodeMessage(bytes, typeName, path), binary: true };
   const text = asText(bytes);
   if (text === null) {
     try {
@@ -167,8 +192,7 @@ export function readNetParameter(path: string, opts: ReadNetOptions = {}): Messa
 export function readNetParameterText(path: string, opts: ReadNetOptions = {}): Message {
   const bytes = readBytes(path);
   if (isHdf5(bytes)) throw new FileFormatError(path, 'is an HDF5 file, not a text NetParameter');
-  const text = Buffer.from(bytes).toString('utf8');
-  const net = parseText(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, 'NetParameter', path);
+  const net = parseText(textOf(bytes), 'NetParameter', path);
   return maybeUpgrade(net, path, opts);
 }
 
@@ -223,8 +247,7 @@ export function upgradeSnapshotPrefix(solverPath: string, solver: Message, log: 
 /** ReadSolverParamsFromTextFileOrDie: a text SolverParameter, upgraded. */
 export function readSolverParameter(path: string, opts: ReadSolverOptions = {}): Message {
   const bytes = readBytes(path);
-  const text = Buffer.from(bytes).toString('utf8');
-  const solver = parseText(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, 'SolverParameter', path);
+  const solver = parseText(textOf(bytes), 'SolverParameter', path);
   if (opts.upgrade !== false) {
     const r = upgradeSolverAsNeeded(solver, path);
     opts.log?.push(...r.log);
@@ -297,10 +320,15 @@ export function classifyText(text: string, path: string): { kind: 'net' | 'solve
 /** The upgrade done in memory (what upgradeFile writes), from the input file's bytes. */
 export function upgradeBytes(bytes: Uint8Array, inPath: string): UpgradeFileResult {
   if (isHdf5(bytes)) throw new FileFormatError(inPath, 'is an HDF5 file; only protobuf text and binary files can be upgraded');
-  const text = asText(bytes);
+  const named = formatFromExtension(inPath);
+  const text = named === 'text' ? textOf(bytes) : asText(bytes);
   let binaryNet: Message | null = null;
   let textMsg: { kind: 'net' | 'solver'; msg: Message } | null = null;
-  if (text === null) {
+  if (named === 'binary') {
+    binaryNet = decodeMessage(bytes, 'NetParameter', inPath);
+  } else if (named === 'text') {
+    textMsg = classifyText(text!, inPath);
+  } else if (text === null) {
     try {
       binaryNet = decodeMessage(bytes, 'NetParameter', inPath);
     } catch (e) {

@@ -377,7 +377,9 @@ interface Frame {
 export function parseText(src: string, typeName: string | Type, file = '<text>'): Message {
   const rootType = typeOf(typeName);
   const tk = new Tokenizer(src, file);
-  const err = (t: Token, detail: string) => new ParseError(file, t.line, t.col, detail);
+  // Control bytes (a NUL in a corrupted file) are shown escaped, so the message stays printable.
+  const err = (t: Token, detail: string) =>
+    new ParseError(file, t.line, t.col, detail.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 
   const newFrame = (type: Type, close: string, open: Token | null): Frame => ({
     type,

@@ -111,7 +111,8 @@ export class Blob {
     if (shape.length > MAX_BLOB_AXES) throw new CaffeError(`blob of ${shape.length} axes exceeds ${MAX_BLOB_AXES}`);
     let count = 1;
     for (const d of shape) {
-      if (!Number.isInteger(d) || d < 0) throw new CaffeError(`invalid blob dimension ${d} in (${shape.join(',')})`);
+      // Caffe's shapes are ints: a larger dimension (of an empty blob, say) cannot exist there.
+      if (!Number.isInteger(d) || d < 0 || d > MAX_BLOB_COUNT) throw new CaffeError(`invalid blob dimension ${d} in (${shape.join(',')})`);
       count *= d;
     }
     if (count > MAX_BLOB_COUNT) throw new CaffeError(`blob shape (${shape.join(',')}) exceeds ${MAX_BLOB_COUNT} elements`);

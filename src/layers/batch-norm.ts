@@ -17,7 +17,7 @@
 // centre + sum of squares; scale); backward is one or two passes.
 // Results are Caffe's float32 operations in Caffe's order; only the double-precision row sums
 // are added in a different order (four or two partial sums).
-import { Blob } from '../graph/blob.js';
+import { Blob, MAX_BLOB_COUNT, maxBlobBytes } from '../graph/blob.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { Layer, paramOf, TEST } from './layer.js';
 import { sumRange } from '../kernels/loops.js';
@@ -105,6 +105,10 @@ export class BatchNormLayer extends Layer {
     }
     if (!this.useGlobalStats && this.xNorm.length !== b.count) this.xNorm = new Float32Array(b.count);
     if (this.numByChans.length !== this.num * c) {
+      // Caffe keeps these in a (num, channels) Blob: hold them to a blob's limits (an empty input
+      // may declare 2^31 rows).
+      this.check(this.num * c <= MAX_BLOB_COUNT && this.num * c * 4 <= maxBlobBytes, () =>
+        `needs a (num, channels) buffer of ${this.num * c} values for ${b.shapeString()}, over the blob limits`);
       this.numByChans = new Float32Array(this.num * c);
       this.numByChans2 = new Float32Array(this.num * c);
     }

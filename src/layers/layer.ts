@@ -31,10 +31,15 @@ export abstract class Layer {
     this.phase = param.phase as Phase;
     const stored: Message[] = param.blobs ?? [];
     if (stored.length > 0) {
-      this.blobs = stored.map((b) => {
-        const blob = new Blob(Blob.shapeFromProto(b));
-        copyProtoData(b, blob);
-        return blob;
+      this.blobs = stored.map((b, i) => {
+        try {
+          const blob = new Blob(Blob.shapeFromProto(b));
+          copyProtoData(b, blob);
+          return blob;
+        } catch (e) {
+          // A declared shape too large to allocate, or data that does not fit it: name the layer.
+          throw new LayerError(param.name, param.type, `stored blob ${i}: ${(e as Error).message}`);
+        }
       });
     }
   }

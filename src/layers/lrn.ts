@@ -21,6 +21,7 @@
 // usual beta) is computed with two square roots instead of Math.pow: see negPow. With that beta
 // forward and backward run in the SIMD kernels (kernels/lrn.ts), which compute the same values.
 import type { Blob } from '../graph/blob.js';
+import { maxBlobBytes } from '../graph/blob.js';
 import { poolWindows } from '../kernels/pooling.js';
 import { lrnAcrossBackwardSimd, lrnAcrossSimd } from '../kernels/lrn.js';
 import { SIMD_MIN } from '../kernels/simd.js';
@@ -86,10 +87,15 @@ export class LRNLayer extends Layer {
     if (top[0] !== b) top[0].reshape(b.shape);
     const n = b.count;
     if (this.region === WITHIN_CHANNEL) {
-      this.rows = poolWindows(this.H, 1, this.prePad, this.size, this.H);
-      this.cols = poolWindows(this.W, 1, this.prePad, this.size, this.W);
+      // An empty input needs no windows (and may declare an axis of 2^31 beside its 0).
+      const live = n > 0;
+      this.rows = poolWindows(live ? this.H : 0, 1, this.prePad, this.size, this.H);
+      this.cols = poolWindows(live ? this.W : 0, 1, this.prePad, this.size, this.W);
     }
     const paddedSize = (this.C + this.size - 1) * this.H * this.W;
+    // A hostile local_size makes this scratch buffer huge: hold it to the blobs' allocation limit.
+    this.check(this.region !== ACROSS_CHANNELS || paddedSize * 4 <= maxBlobBytes, () =>
+      `local_size ${this.size} needs a padded buffer of ${paddedSize} values for ${b.shapeString()}, over the allocation limit of ${maxBlobBytes} bytes`);
     if (this.region === ACROSS_CHANNELS && this.padded.length !== paddedSize) {
       this.padded = new Float32Array(paddedSize);
       this.ratio = new Float32Array(0);

@@ -101,6 +101,11 @@ export class PoolingLayer extends Layer {
       this.strideH = this.strideW = pp.stride;
     }
     this.check(this.strideH > 0 && this.strideW > 0, () => `stride ${this.strideH}x${this.strideW} must be positive`);
+    // Caffe keeps these in ints: a uint32 from the file beyond INT_MAX is not a size it can have
+    // (and would wrap in our Int32 window tables).
+    const INT_MAX = 2147483647;
+    this.check([this.kernelH, this.kernelW, this.strideH, this.strideW, this.padH, this.padW].every((v) => v <= INT_MAX),
+      () => `kernel ${this.kernelH}x${this.kernelW}, stride ${this.strideH}x${this.strideW} and pad ${this.padH}x${this.padW} must fit Caffe's int (at most ${INT_MAX})`);
     if (this.global) {
       this.check(this.padH === 0 && this.padW === 0 && this.strideH === 1 && this.strideW === 1,
         'with global_pooling pad must be 0 and stride 1');

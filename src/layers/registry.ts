@@ -2,7 +2,7 @@
 // Layers of your own register the same way, from TypeScript; a `type: "Python"` layer resolves to
 // the layer registered under its python_param's "module.layer" (Caffe runs that Python class).
 import { cloneMessage, type Message } from '../proto/schema.js';
-import { CaffeError } from '../util/errors.js';
+import { CaffeError, NetError } from '../util/errors.js';
 import type { Layer } from './layer.js';
 
 export type LayerCtor = new (param: Message) => Layer;
@@ -43,9 +43,9 @@ export function createLayer(param: Message): Layer {
   if (!ctor) {
     const why = unsupported.get(type);
     const name = param.name ? `'${param.name}'` : '(unnamed)';
-    if (why) throw new CaffeError(`layer ${name}: type '${type}' is not supported: ${why}`);
+    if (why) throw new NetError(`layer ${name}: type '${type}' is not supported: ${why}`);
     const near = [...registry.keys()].find((k) => k.toLowerCase() === String(type).toLowerCase());
-    throw new CaffeError(`layer ${name}: unknown layer type '${type}'${near ? ` (did you mean '${near}'?)` : ''}`);
+    throw new NetError(`layer ${name}: unknown layer type '${type}'${near ? ` (did you mean '${near}'?)` : ''}`);
   }
   // Each layer owns its copy of the parameter, as Caffe's layer_param_ (loss layers and
   // BatchNorm edit theirs).

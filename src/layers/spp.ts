@@ -80,6 +80,14 @@ export class SPPLayer extends Layer {
     this.pyramidHeight = this.sp.pyramid_height;
     this.check(this.pyramidHeight >= 1, () => `pyramid_height must be at least 1, got ${this.pyramidHeight}`);
     const [, , h, w] = b.shape;
+    // Caffe's Pooling refuses pad >= kernel, which every level with more bins than about twice
+    // the input size has: find that level before making pyramid_height sub-layers (a hostile
+    // pyramid_height of 2^31 would otherwise never finish).
+    for (let l = 1; l < Math.min(this.pyramidHeight, 34); l++) {
+      const pp = this.poolingParam(l, h, w).pooling_param;
+      this.check(pp.pad_h < pp.kernel_h && pp.pad_w < pp.kernel_w, () =>
+        `pyramid_height ${this.pyramidHeight} is too high for a ${h}x${w} input: level ${l} (${2 ** l} bins a side) needs padding ${pp.pad_h}x${pp.pad_w} for kernel ${pp.kernel_h}x${pp.kernel_w}, and Pooling needs padding < kernel`);
+    }
     if (this.pyramidHeight === 1) {
       this.single = new PoolingLayer(this.poolingParam(0, h, w));
       this.single.setUp(bottom, top);
@@ -116,6 +124,14 @@ export class SPPLayer extends Layer {
     this.bottomShape = b.shape.slice();
     this.reshapedOnce = true;
     const [, , h, w] = b.shape;
+    // Caffe's Pooling refuses pad >= kernel, which every level with more bins than about twice
+    // the input size has: find that level before making pyramid_height sub-layers (a hostile
+    // pyramid_height of 2^31 would otherwise never finish).
+    for (let l = 1; l < Math.min(this.pyramidHeight, 34); l++) {
+      const pp = this.poolingParam(l, h, w).pooling_param;
+      this.check(pp.pad_h < pp.kernel_h && pp.pad_w < pp.kernel_w, () =>
+        `pyramid_height ${this.pyramidHeight} is too high for a ${h}x${w} input: level ${l} (${2 ** l} bins a side) needs padding ${pp.pad_h}x${pp.pad_w} for kernel ${pp.kernel_h}x${pp.kernel_w}, and Pooling needs padding < kernel`);
+    }
     if (this.pyramidHeight === 1) {
       this.single = new PoolingLayer(this.poolingParam(0, h, w));
       this.single.setUp(bottom, top);

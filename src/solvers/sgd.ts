@@ -187,6 +187,8 @@ export class SGDSolver extends Solver {
       if (count !== b.count || (shape.length === b.shape.length && shape.some((d, k) => d !== b.shape[k]))) {
         throw this.error(`${path}: history blob ${i} has shape (${shape.join(',')}), the parameter has ${b.shapeString()}`);
       }
+      const stored = proto.double_data?.length > 0 ? proto.double_data.length : (proto.data?.length ?? 0);
+      if (stored !== 0 && stored !== count) throw this.error(`${path}: history blob ${i} holds ${stored} values, its shape (${shape.join(',')}) needs ${count}`);
     });
     const model = has(state, 'learned_net') ? this.learnedNetPath(path, state.learned_net) : null;
     if (model) this.net.copyTrainedLayersFromFile(model);

@@ -2,6 +2,25 @@
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { CaffeError } from './errors.js';
+
+/** A file that could not be written (disk full, no permission ...): names the file, keeps the errno code. */
+export class FileWriteError extends CaffeError {
+  constructor(
+    readonly file: string,
+    readonly code: string | undefined,
+    detail: string,
+  ) {
+    super(`cannot write ${file}: ${detail}`);
+  }
+}
+
+function writeError(path: string, e: unknown): Error {
+  if (e instanceof CaffeError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  const detail = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : (e as Error).message;
+  return new FileWriteError(path, code, `${detail}; the previous file, if any, is unchanged`);
+}
 
 /**
  * Writes a file atomically: the bytes go to a temporary file in the same folder, which is
@@ -35,7 +54,7 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
     } catch {
       // not created, or already gone
     }
-    throw e;
+    throw writeError(path, e);
   }
 }
 
@@ -54,6 +73,6 @@ export function writeAtomicVia(path: string, write: (tmpPath: string) => void): 
     } catch {
       // not created, or already gone
     }
-    throw e;
+    throw writeError(path, e);
   }
 }
