@@ -19,6 +19,7 @@ export class Blob {
   private _count = 0;
   private _dataStore: Float32Array = new Float32Array(0);
   private _diffStore: Float32Array = new Float32Array(0);
+  private _sharesData = false;
   /** null until first use after a reshape that outgrew the store (see `data`). */
   private _data: Float32Array | null = this._dataStore;
   private _diff: Float32Array | null = this._diffStore;
@@ -149,8 +150,14 @@ export class Blob {
     this._data = this._count === store.length ? store : store.subarray(0, this._count);
   }
 
+  /** True once shareData made this blob a view of another's storage. */
+  get sharesData(): boolean {
+    return this._sharesData;
+  }
+
   /** Makes this blob use other's data storage (weight sharing); Caffe's ShareData. */
   shareData(other: Blob): void {
+    this._sharesData = true;
     if (this._count !== other._count) throw new CaffeError(`shareData: count ${this._count} != ${other._count}`);
     this._data = other.data;
     this._dataStore = other._dataStore;

@@ -182,6 +182,8 @@ export function withDeferredFills<T>(build: () => T, load: (built: T) => Set<Blo
     pending = outer;
   }
   const loaded = load(built);
-  for (const f of mine) if (!loaded.has(f.blob)) f.run();
+  // A blob that came to share another's storage (weight sharing, a recurrent layer's unrolled
+  // net) dropped its own fill when it did, as an eager fill would have been dropped.
+  for (const f of mine) if (!loaded.has(f.blob) && !f.blob.sharesData) f.run();
   return built;
 }
