@@ -106,10 +106,12 @@ describe('gemm', () => {
     cases.push([sizes[Math.floor(r() * sizes.length)], sizes[Math.floor(r() * sizes.length)], sizes[Math.floor(r() * sizes.length)]]);
   }
   cases.push([1, 1, 1], [1, 300, 5], [300, 1, 5], [5, 9, 1], [4, 8, 300], [130, 17, 9], [9, 2100, 3], [6, 2050, 260], [131, 9, 520], [64, 40, 600]);
-  // K = 1 (Caffe's bias products), vectors, and the wasm block edges: 4 x 8 micro-tiles,
-  // 128-row, 256-deep and 2048-wide blocks (one either side of each).
+  // K = 1 (Caffe's bias products), vectors, and the wasm block edges: 2 x 16 micro-tiles,
+  // 128-row, 256-deep and 1024-wide blocks (one either side of each), in both orientations of
+  // the kernel (swapped when M pads better to 16 than N: 48 x 49, 1025 x 5, ...).
   cases.push([64, 3136, 1], [7, 13, 1], [1, 1000, 1], [1000, 1, 7], [1, 77, 300], [77, 1, 300]);
   cases.push([127, 9, 255], [128, 8, 256], [129, 10, 257], [4, 2047, 3], [3, 2048, 5], [5, 2049, 2], [12, 16, 511], [11, 15, 513]);
+  cases.push([2, 16, 3], [3, 17, 5], [16, 2, 7], [17, 3, 9], [48, 49, 130], [64, 196, 20], [33, 1023, 6], [5, 1025, 7], [1025, 5, 9], [1040, 3, 4]);
 
   for (const [name, fn, tol] of kernels) {
     for (const [tA, tB] of TRANS) {
@@ -288,12 +290,14 @@ describe('gemm on several threads', () => {
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) expect.fail(`${what}: element ${i} is ${two[i]} on two threads, ${one[i]} on one`);
   }
 
-  // Edge tiles (4 x 8), panels of 32 and their multiples, the 128-row, 256-deep and 2048-wide
-  // kernel blocks, the 4096-deep operand blocks, tall and wide shapes (row and column panels).
+  // Edge tiles (2 x 16, and 16 x 2 in the swapped orientation), panels of 32 and their
+  // multiples, the 128-row, 256-deep and 1024-wide kernel blocks, the 4096-deep operand blocks,
+  // tall and wide shapes (row and column panels).
   const shapes: [number, number, number][] = [
     [64, 64, 1], [65, 70, 3], [33, 64, 17], [64, 33, 17], [67, 131, 9], [131, 67, 9], [100, 257, 31],
     [257, 100, 31], [129, 130, 257], [7, 2100, 5], [2100, 7, 5], [5, 2049, 40], [300, 41, 600],
     [41, 300, 600], [70, 90, 4100], [1000, 1, 64], [1, 1000, 64], [64, 3136, 27], [255, 257, 63],
+    [512, 49, 70], [256, 196, 33], [48, 1025, 20], [1025, 48, 20],
   ];
 
   for (const workersOnly of [false, true]) {

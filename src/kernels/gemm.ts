@@ -3,7 +3,7 @@
 // Every heavy layer (Convolution, Deconvolution, InnerProduct, Embed, LSTM) goes through here.
 //
 // Two kernels behind one entry point:
-//  - WebAssembly SIMD (wasm/gemm.wat: 4 x 8 f32x4 micro-kernel, 6-8x the JS kernel): one module
+//  - WebAssembly SIMD (wasm/gemm.wat: 2 x 16 f32x4 micro-kernel, 8-10x the JS kernel): one module
 //    instantiated synchronously at import from wasm/gemm.wasm beside this file (src/kernels/wasm
 //    under vitest, dist/src/kernels/wasm once built; scripts/build-wasm.mjs assembles it). Its
 //    linear memory is gemm.ts's: operands are copied in (A, B, and C unless beta == 0), multiplied
@@ -405,18 +405,19 @@ const edgeTile = new Float64Array(MR * NR);
 // ---------------------------------------------------------------------------------------------
 // WebAssembly SIMD kernel (wasm/gemm.wat). Memory layout, in bytes of the linear memory, for T
 // threads (thread 0 is the calling thread, 1 .. T-1 the gemm workers):
-//   [t * WASM_SCRATCH, ...)       thread t's scratch: packed op(A) block (WASM_MC x WASM_KC
-//                                 floats), packed op(B) block (WASM_KC x WASM_NC), a 4 x 8 edge tile
+//   [t * WASM_SCRATCH, ...)       thread t's scratch: packed A' block (WASM_MC x WASM_KC floats),
+//                                 packed B' block (WASM_KC x WASM_NC), a 2 x 16 edge tile
 //   [T * WASM_SCRATCH, ...)       the staging region (gemmStage; unshared memory only, may be
 //                                 empty), where callers write a B operand that gemm() reads in place
 //   [after those, ...)            the operands of the current call: A block, B block, C block
-// Blocking sizes were tuned on the bench/gemm.ts shapes (they matter little: +-5%).
+// Blocking sizes were tuned on ResNet-50's products (bench/gemm.ts --conv; they matter little: MC
+// 64-256, KC 192-384, NC 1024-2048 all within 2%).
 
-const WASM_MR = 4;
-const WASM_NR = 8;
+const WASM_MR = 2;
+const WASM_NR = 16;
 const WASM_MC = 128;
 const WASM_KC = 256;
-const WASM_NC = 2048;
+const WASM_NC = 1024;
 const WASM_PACK_A = 0;
 const WASM_PACK_B = WASM_PACK_A + 4 * WASM_MC * WASM_KC;
 const WASM_TILE = WASM_PACK_B + 4 * WASM_KC * WASM_NC;
@@ -432,8 +433,8 @@ interface WasmGemmExports {
   mr: WebAssembly.Global;
   nr: WebAssembly.Global;
   gemm(
-    tA: number, tB: number, M: number, N: number, K: number, alpha: number,
-    pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number,
+    flags: number, M: number, N: number, K: number, alpha: number,
+    pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number, poff: number,
     packA: number, packB: number, tile: number, mcb: number, kcb: number, ncb: number,
   ): void;
 }
@@ -707,18 +708,18 @@ for (;;) {
   }
   if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
   try {
-    const tA = P[0], tB = P[1], m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
+    const flags = P[0], tA = flags & 1, tB = flags & 2, m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
     const pB = P[8], ldb = P[9], beta = P[10], pC = P[11], ldc = P[12], mcb = P[13], kcb = P[14];
     const ncb = P[15], rows = P[16], panels = P[17];
     for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < panels; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
       const s0 = bounds[c];
       const len = bounds[c + 1] - s0;
       if (rows) {
-        gemm(tA, tB, len, n, k, alpha, tA ? pA + 4 * s0 : pA + 4 * s0 * lda, lda, pB, ldb, beta,
-          pC + 4 * s0 * ldc, ldc, packA, packB, tile, mcb, kcb, ncb);
+        gemm(flags, len, n, k, alpha, tA ? pA + 4 * s0 : pA + 4 * s0 * lda, lda, pB, ldb, beta,
+          pC + 4 * s0 * ldc, ldc, 0, packA, packB, tile, mcb, kcb, ncb);
       } else {
-        gemm(tA, tB, m, len, k, alpha, pA, lda, tB ? pB + 4 * s0 * ldb : pB + 4 * s0, ldb, beta,
-          pC + 4 * s0, ldc, packA, packB, tile, mcb, kcb, ncb);
+        gemm(flags, m, len, k, alpha, pA, lda, tB ? pB + 4 * s0 * ldb : pB + 4 * s0, ldb, beta,
+          pC + 4 * s0, ldc, 0, packA, packB, tile, mcb, kcb, ncb);
       }
       Atomics.add(ctrl, ${C_PANELS}, 1);
     }
@@ -782,12 +783,12 @@ function shouldSplit(m: number, n: number, k: number): boolean {
  * a worker failed during the call (C is then unreliable; the pool is not used again).
  */
 function splitCall(
-  ex: WasmGemmExports, tA: number, tB: number, m: number, n: number, k: number, alpha: number,
+  ex: WasmGemmExports, flags: number, m: number, n: number, k: number, alpha: number,
   pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number,
 ): boolean {
   const p = startPool(parThreads);
   if (p === null || p.broken) {
-    ex.gemm(tA, tB, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+    ex.gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
     return true;
   }
   const { ctrl, params: P, bounds } = p;
@@ -798,7 +799,7 @@ function splitCall(
   // the last panels keeps the others waiting only briefly.
   const rows = m > n;
   const dim = rows ? m : n;
-  const unit = rows ? WASM_MR : WASM_NR;
+  const unit = WASM_NR;
   const threads = nWorkers + 1;
   let panels = 0;
   for (let start = 0; start < dim; panels++) {
@@ -807,7 +808,7 @@ function splitCall(
     start = Math.min(dim, start + size);
   }
   bounds[panels] = dim;
-  P[0] = tA; P[1] = tB; P[2] = m; P[3] = n; P[4] = k; P[5] = alpha; P[6] = pA; P[7] = lda; P[8] = pB;
+  P[0] = flags; P[1] = 0; P[2] = m; P[3] = n; P[4] = k; P[5] = alpha; P[6] = pA; P[7] = lda; P[8] = pB;
   P[9] = ldb; P[10] = beta; P[11] = pC; P[12] = ldc; P[13] = WASM_MC; P[14] = WASM_KC; P[15] = WASM_NC;
   P[16] = rows ? 1 : 0; P[17] = panels;
   Atomics.store(ctrl, C_NEXT, 0);
@@ -820,7 +821,7 @@ function splitCall(
   }
   if (offered === 0) {
     // No worker is up yet (they are starting), or none is left.
-    ex.gemm(tA, tB, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+    ex.gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
     return true;
   }
   if (parWorkersOnly) {
@@ -834,11 +835,11 @@ function splitCall(
     const s0 = bounds[c];
     const len = bounds[c + 1] - s0;
     if (rows) {
-      ex.gemm(tA, tB, len, n, k, alpha, tA ? pA + 4 * s0 : pA + 4 * s0 * lda, lda, pB, ldb, beta,
-        pC + 4 * s0 * ldc, ldc, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+      ex.gemm(flags, len, n, k, alpha, flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda, lda, pB, ldb, beta,
+        pC + 4 * s0 * ldc, ldc, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
     } else {
-      ex.gemm(tA, tB, m, len, k, alpha, pA, lda, tB ? pB + 4 * s0 * ldb : pB + 4 * s0, ldb, beta,
-        pC + 4 * s0, ldc, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+      ex.gemm(flags, m, len, k, alpha, pA, lda, flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0, ldb, beta,
+        pC + 4 * s0, ldc, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
     }
   }
   return settle(p, nWorkers);
@@ -1135,13 +1136,24 @@ function wasmGemm(
           else copyIn(h, pB >> 2, B, k0 * N + j0, N, k, n);
           const lda = transA ? m : k;
           const bt = k0 === 0 ? beta : 1;
-          if (shared && shouldSplit(m, n, k)) ok = splitCall(ex, tA, tB, m, n, k, alpha, pA, lda, b, ldb, bt, pC, n);
-          else ex.gemm(tA, tB, m, n, k, alpha, pA, lda, b, ldb, bt, pC, n, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+          const flags = tA | (tB << 1) | (swapped(m, n) ? 4 : 0);
+          if (shared && shouldSplit(m, n, k)) ok = splitCall(ex, flags, m, n, k, alpha, pA, lda, b, ldb, bt, pC, n);
+          else ex.gemm(flags, m, n, k, alpha, pA, lda, b, ldb, bt, pC, n, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
         }
       }
       copyOut(C, i0 * N + j0, N, h, pC >> 2, m, n);
     }
   }
+}
+
+/**
+ * Whether the kernel takes a product in its swapped orientation (C^T = op(B)^T op(A)^T, see
+ * gemm.wat): when that pads less, i.e. when its 16-wide tiles lie better along M than along N
+ * (ResNet-50's N = 49 and 196 against M = 256 .. 2048). Either way gives the same bits.
+ */
+function swapped(m: number, n: number): boolean {
+  const pad = (x: number, w: number): number => Math.ceil(x / w) * w;
+  return pad(n, WASM_MR) * pad(m, WASM_NR) < pad(m, WASM_MR) * pad(n, WASM_NR);
 }
 
 /** Copy a rows x cols block (row stride ld) of src from offset off to h[dst..], packed (stride cols). */
