@@ -556,13 +556,17 @@ describe('gemm on several threads', () => {
   });
 
   describe('a process using gemm', () => {
-    // A standalone copy of gemm.ts (it imports only node: modules), transpiled, with its .wasm.
+    // A standalone copy of gemm.ts and its kernels (they import only node: modules and each
+    // other), transpiled, with the .wasm.
     let dir = '';
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'caffe-ts-gemm-'));
-      const src = new URL('../src/kernels/gemm.ts', import.meta.url);
-      const out = ts.transpileModule(readFileSync(src, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-      writeFileSync(join(dir, 'gemm.mjs'), out.outputText);
+      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
+      for (const name of ['gemm', 'gemm-js', 'gemm-wasm', 'gemm-threads']) {
+        const src = new URL(`../src/kernels/${name}.ts`, import.meta.url);
+        const out = ts.transpileModule(readFileSync(src, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+        writeFileSync(join(dir, `${name}.js`), out.outputText);
+      }
       mkdirSync(join(dir, 'wasm'));
       copyFileSync(new URL('../src/kernels/wasm/gemm.wasm', import.meta.url), join(dir, 'wasm', 'gemm.wasm'));
     });
@@ -571,7 +575,7 @@ describe('gemm on several threads', () => {
     });
 
     const run = (body: string, env: Record<string, string> = {}): { ms: number; out: string; status: number | null } => {
-      const script = `import * as g from ${JSON.stringify(join(dir, 'gemm.mjs'))};\n` +
+      const script = `import * as g from ${JSON.stringify(join(dir, 'gemm.js'))};\n` +
         'const [M, N, K] = [256, 1024, 512];\n' +
         'const A = new Float32Array(M * K).fill(0.5), B = new Float32Array(K * N).fill(0.25), C = new Float32Array(M * N);\n' +
         body;
