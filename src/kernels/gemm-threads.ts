@@ -50,7 +50,7 @@ const S_IDLE = 0;
 const S_OFFERED = 1;
 const S_TAKEN = 2;
 const S_DONE = 3;
-const P_COUNT = 18;
+const P_COUNT = 19;
 /**
  * How long an idle worker polls for its next job before it sleeps in Atomics.wait, and how long
  * the caller polls for the workers' end of a job: waking a thread from Atomics.wait costs tens of
@@ -97,9 +97,12 @@ export function disallowThreads(reason: string): void {
 /** The exported `gemm` of gemm.wat (see there for the arguments). */
 export type WasmGemmFn = (
   flags: number, M: number, N: number, K: number, alpha: number,
-  pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number, poff: number,
+  pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number, offA: number, offB: number,
   packA: number, packB: number, tile: number, mcb: number, kcb: number, ncb: number,
 ) => void;
+
+/** The exported `pack` of gemm.wat. */
+export type WasmPackFn = (wide: number, src: number, si: number, sk: number, rows: number, K: number, kcb: number, dst: number) => void;
 
 /** What the pool needs of the wasm kernel on shared memory, registered by gemm-wasm.ts. */
 export interface SharedKernel {
@@ -194,19 +197,23 @@ for (;;) {
   }
   if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
   try {
-    const flags = P[0], poff = P[1], m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
+    const flags = P[0], offA = P[1], m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
     const pB = P[8], ldb = P[9], beta = P[10], pC = P[11], ldc = P[12], mcb = P[13], kcb = P[14];
-    const ncb = P[15], rows = P[16], panels = P[17];
-    const packedA = flags & 4 ? flags & 16 : flags & 8, packedB = flags & 4 ? flags & 8 : flags & 16;
+    const ncb = P[15], rows = P[16], panels = P[17], offB = P[18];
+    const swap = flags & 4, packedA = swap ? flags & 16 : flags & 8, packedB = swap ? flags & 8 : flags & 16;
     for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < panels; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
       const s0 = bounds[c];
       const len = bounds[c + 1] - s0;
       if (rows) {
-        gemm(flags, len, n, k, alpha, packedA ? pA : flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda, lda, pB, ldb, beta,
-          pC + 4 * s0 * ldc, ldc, packedA ? poff + s0 : poff, packA, packB, tile, mcb, kcb, ncb);
+        const a = packedA ? pA : flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda;
+        const sA = packedA && !swap ? s0 : 0, sB = packedA && swap ? s0 : 0;
+        gemm(flags, len, n, k, alpha, a, lda, pB, ldb, beta, pC + 4 * s0 * ldc, ldc, offA + sA, offB + sB,
+          packA, packB, tile, mcb, kcb, ncb);
       } else {
-        gemm(flags, m, len, k, alpha, pA, lda, packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0, ldb, beta,
-          pC + 4 * s0, ldc, packedB ? poff + s0 : poff, packA, packB, tile, mcb, kcb, ncb);
+        const b = packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0;
+        const sA = packedB && swap ? s0 : 0, sB = packedB && !swap ? s0 : 0;
+        gemm(flags, m, len, k, alpha, pA, lda, b, ldb, beta, pC + 4 * s0, ldc, offA + sA, offB + sB,
+          packA, packB, tile, mcb, kcb, ncb);
       }
       Atomics.add(ctrl, ${C_PANELS}, 1);
     }
@@ -261,29 +268,31 @@ export function shouldSplit(m: number, n: number, k: number): boolean {
 }
 
 /**
- * One call of the wasm kernel (`gemm`, gemm.wat's export, with the caller's scratch) on operands
- * already in the shared memory, shared between threads when the workers are up; else on this
- * thread alone. Returns false if a worker failed during the call (C is then unreliable; the pool
- * is not used again).
+ * One call of the wasm kernel (gemm.wat's `gemm`, with the caller's scratch) on operands already
+ * in the shared memory, shared between threads when the workers are up; else on this thread
+ * alone. Returns false if a worker failed during the call (C is then unreliable; the pool is not
+ * used again). With packTo >= 0 (a byte address with room for the larger operand, packed), the
+ * operand that every panel would otherwise pack for itself is packed there once, first.
  */
 export function splitCall(
-  gemm: WasmGemmFn, flags: number, m: number, n: number, k: number, alpha: number,
-  pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number, poff: number,
+  ex: { gemm: WasmGemmFn; pack: WasmPackFn }, flags: number, m: number, n: number, k: number, alpha: number,
+  pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number,
+  offA: number, offB: number, packTo: number,
 ): boolean {
+  const { gemm } = ex;
   const kernel = shared!;
   const { packA, packB, tile } = kernel.scratch(0);
   const { mcb, kcb, ncb } = kernel;
   const p = startPool(parThreads);
   if (p === null || p.broken) {
-    gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, poff, packA, packB, tile, mcb, kcb, ncb);
+    gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, offA, offB, packA, packB, tile, mcb, kcb, ncb);
     return true;
   }
   const { ctrl, params: P, bounds } = p;
   const nWorkers = Math.min(p.workers.length, parThreads - 1);
-  // Split the longer side of C (the other operand is then packed by every thread, the smaller
-  // redundancy) into panels of decreasing size (guided scheduling): each is 1/(2 T) of what is
-  // left, so the work balances, and a thread that is descheduled (a busy core) while it holds
-  // the last panels keeps the others waiting only briefly.
+  // Split the longer side of C into panels of decreasing size (guided scheduling): each is 1/(2 T)
+  // of what is left, so the work balances, and a thread that is descheduled (a busy core) while
+  // it holds the last panels keeps the others waiting only briefly.
   const rows = m > n;
   const dim = rows ? m : n;
   const unit = kernel.unit;
@@ -295,9 +304,38 @@ export function splitCall(
     start = Math.min(dim, start + size);
   }
   bounds[panels] = dim;
-  P[0] = flags; P[1] = poff; P[2] = m; P[3] = n; P[4] = k; P[5] = alpha; P[6] = pA; P[7] = lda; P[8] = pB;
+  // Operand A is gemm.wat's B' side in the swapped orientation (flag 4), else its A' side; B the
+  // other. A packed side (flags 8, 16) is not moved for a panel but entered at a row or column.
+  const swap = flags & 4;
+  let packedA = swap ? flags & 16 : flags & 8;
+  let packedB = swap ? flags & 8 : flags & 16;
+  // The operand along the side that is not split (the smaller) would be packed by every panel:
+  // pack it here, once, and let the panels read it (alike bits: the layout is the kernel's own).
+  const pad = (x: number, wide: number): number => (wide ? Math.ceil(x / unit) * unit : Math.ceil(x / 2) * 2);
+  if (packTo >= 0 && panels > 1) {
+    if (rows && !packedB) {
+      // op(B)^T, N x K: the A' side when swapped, else B'.
+      ex.pack(swap ? 0 : 1, pB, flags & 2 ? ldb : 1, flags & 2 ? 1 : ldb, n, k, kcb, packTo);
+      pB = packTo;
+      ldb = pad(n, swap ? 0 : 1);
+      if (swap) offA = 0;
+      else offB = 0;
+      flags |= swap ? 8 : 16;
+      packedB = 1;
+    } else if (!rows && !packedA) {
+      // op(A), M x K: the B' side when swapped, else A'.
+      ex.pack(swap ? 1 : 0, pA, flags & 1 ? 1 : lda, flags & 1 ? lda : 1, m, k, kcb, packTo);
+      pA = packTo;
+      lda = pad(m, swap ? 1 : 0);
+      if (swap) offB = 0;
+      else offA = 0;
+      flags |= swap ? 16 : 8;
+      packedA = 1;
+    }
+  }
+  P[0] = flags; P[1] = offA; P[2] = m; P[3] = n; P[4] = k; P[5] = alpha; P[6] = pA; P[7] = lda; P[8] = pB;
   P[9] = ldb; P[10] = beta; P[11] = pC; P[12] = ldc; P[13] = mcb; P[14] = kcb; P[15] = ncb;
-  P[16] = rows ? 1 : 0; P[17] = panels;
+  P[16] = rows ? 1 : 0; P[17] = panels; P[18] = offB;
   Atomics.store(ctrl, C_NEXT, 0);
   let offered = 0;
   for (let w = 0; w < nWorkers; w++) {
@@ -308,7 +346,7 @@ export function splitCall(
   }
   if (offered === 0) {
     // No worker is up yet (they are starting), or none is left.
-    gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, poff, packA, packB, tile, mcb, kcb, ncb);
+    gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, offA, offB, packA, packB, tile, mcb, kcb, ncb);
     return true;
   }
   if (parWorkersOnly) {
@@ -318,19 +356,20 @@ export function splitCall(
     }
     if (!settle(p, nWorkers)) return false;
   }
-  // The twin of the workers' panel loop (WORKER_SOURCE). A packed operand (flags 8, 16: see
-  // gemm.wat) is not moved but entered at row or column poff.
-  const packedA = flags & 4 ? flags & 16 : flags & 8;
-  const packedB = flags & 4 ? flags & 8 : flags & 16;
+  // The twin of the workers' panel loop (WORKER_SOURCE).
   for (let c = Atomics.add(ctrl, C_NEXT, 1); c < panels; c = Atomics.add(ctrl, C_NEXT, 1)) {
     const s0 = bounds[c];
     const len = bounds[c + 1] - s0;
     if (rows) {
-      gemm(flags, len, n, k, alpha, packedA ? pA : flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda, lda, pB, ldb, beta,
-        pC + 4 * s0 * ldc, ldc, packedA ? poff + s0 : poff, packA, packB, tile, mcb, kcb, ncb);
+      const a = packedA ? pA : flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda;
+      const sA = packedA && !swap ? s0 : 0, sB = packedA && swap ? s0 : 0;
+      gemm(flags, len, n, k, alpha, a, lda, pB, ldb, beta, pC + 4 * s0 * ldc, ldc, offA + sA, offB + sB,
+        packA, packB, tile, mcb, kcb, ncb);
     } else {
-      gemm(flags, m, len, k, alpha, pA, lda, packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0, ldb, beta,
-        pC + 4 * s0, ldc, packedB ? poff + s0 : poff, packA, packB, tile, mcb, kcb, ncb);
+      const b = packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0;
+      const sA = packedB && swap ? s0 : 0, sB = packedB && !swap ? s0 : 0;
+      gemm(flags, m, len, k, alpha, pA, lda, b, ldb, beta, pC + 4 * s0, ldc, offA + sA, offB + sB,
+        packA, packB, tile, mcb, kcb, ncb);
     }
   }
   return settle(p, nWorkers);

@@ -46,8 +46,19 @@ const WASM_PACK_A = 0;
 const WASM_PACK_B = WASM_PACK_A + 4 * WASM_MC * WASM_KC;
 const WASM_TILE = WASM_PACK_B + 4 * WASM_KC * WASM_NC;
 const WASM_SCRATCH = WASM_TILE + 4 * WASM_MR * WASM_NR;
-/** The module's memory maximum, in 64 KiB pages (gemm.wat declares the same). */
-const WASM_MAX_PAGES = 2048;
+/**
+ * Where the pack cache (packed A operands kept between calls, see GemmPackKey) starts in a
+ * kernel's memory: above anything else it holds (scratch for 8 threads, a 24 MiB staging region,
+ * 96 MiB of operands and, on the shared memory, one of them packed, at most). Memory in between
+ * that no product uses is never touched.
+ */
+const CACHE_BASE = 256 << 20;
+/** Most bytes the pack cache may take (setGemmPackCacheBudget; at most 768 MiB). */
+let cacheBudget = 512 << 20;
+/** The memory maximum, in 64 KiB pages: 1 GiB, the pack cache's end (gemm.wat allows 4 GiB). */
+const WASM_MAX_PAGES = 16384;
+/** The operands' end at most: copies, staging and scratch stay below it (and below the cache). */
+const OPERANDS_MAX = 240 << 20;
 /** Most bytes of operands copied into wasm memory at once; bigger products go in blocks. */
 let wasmDataBudget = 64 << 20;
 /** Deepest K block copied at once (a multiple of WASM_KC); deeper products add up K blocks in C. */
@@ -70,6 +81,13 @@ interface WasmKernel {
   /** The staging region (gemmStage), byte address and size; 0 bytes: none yet. */
   stageAt: number;
   stageBytes: number;
+  /** The M x N x K of the products that read the staging region (gemmStage), or ''. */
+  stageShape: string;
+  /** Bytes of the pack cache used (from CACHE_BASE); its generation (bumped when it is emptied). */
+  cacheUsed: number;
+  cacheGen: number;
+  /** Memory the pack cache wants grown at the next gemmStage (it could not grow under a staged view). */
+  cacheWant: number;
 }
 
 let wasmUnavailable = '';
@@ -158,7 +176,7 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
   if (ex.mr.value !== WASM_MR || ex.nr.value !== WASM_NR) {
     throw new Error(`caffe-ts: ${url.pathname} has a ${ex.mr.value} x ${ex.nr.value} micro-kernel, gemm-wasm.ts expects ${WASM_MR} x ${WASM_NR}`);
   }
-  const single: WasmKernel = { ex, memory, heap: new Float32Array(0), module: null, stageAt: 0, stageBytes: 0 };
+  const single: WasmKernel = { ex, memory, heap: new Float32Array(0), module: null, stageAt: 0, stageBytes: 0, stageShape: '', cacheUsed: 0, cacheGen: 0, cacheWant: 0 };
   // Shared memory when threads may be used (setGemmThreads can turn them on even on one core) and
   // the engine has it.
   let shared: WasmKernel | null = null;
@@ -167,7 +185,7 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
       const module = new WebAssembly.Module(bytes);
       const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES, shared: true });
       const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmGemmExports;
-      shared = { ex, memory, heap: new Float32Array(0), module, stageAt: 0, stageBytes: 0 };
+      shared = { ex, memory, heap: new Float32Array(0), module, stageAt: 0, stageBytes: 0, stageShape: '', cacheUsed: 0, cacheGen: 0, cacheWant: 0 };
     } catch (e) {
       disallowThreads(`no shared WebAssembly memory (${(e as Error).message})`);
     }
@@ -214,8 +232,8 @@ function pickKernel(single: WasmKernel, M: number, N: number, K: number): WasmKe
 
 /**
  * Sets how many bytes of operands the wasm kernel copies into its memory at once (default 64 MiB,
- * clamped to [64 KiB, 96 MiB]; the module's memory is capped at 128 MiB); returns the previous
- * value. Larger products are computed in blocks. Memory already grown is kept. Mainly for tests.
+ * clamped to [64 KiB, 96 MiB]); returns the previous value. Larger products are computed in
+ * blocks. Memory already grown is kept. Mainly for tests.
  */
 export function setGemmWasmBudget(bytes: number): number {
   const old = wasmDataBudget;
@@ -283,7 +301,7 @@ function blockSizes(M: number, N: number, K: number, copyB: boolean): void {
 }
 
 let stageOn = true;
-/** Largest staging region: the operands keep room for the copy budget in the 128 MiB memory. */
+/** Largest staging region: the operands keep room for the copy budget below OPERANDS_MAX. */
 const STAGE_MAX = 24 << 20;
 
 /**
@@ -314,13 +332,26 @@ export function gemmStage(count: number, M: number, N: number, K: number): Float
     stageAt = start;
     stageBytes = bytes;
   }
+  // Reserve the products' operands now, so that they do not grow the memory under the view:
+  // room for those that read B here, and for those that copy it in (B elsewhere).
   blockSizes(M, N, K, false);
-  // Reserve the products' operands now, so that they do not grow the memory under the view.
-  const end = Math.max(start, stageAt + stageBytes) + 4 * (blkM * blkK + blkM * blkN) + ALIGN_SLACK;
-  if (end > WASM_MAX_PAGES * 65536) return null;
+  let room = blkM * blkK + blkM * blkN;
+  blockSizes(M, N, K, true);
+  room = Math.max(room, blkM * blkK + blkK * blkN + blkM * blkN);
+  const end = Math.max(start, stageAt + stageBytes) + 4 * room + ALIGN_SLACK;
+  if (end > OPERANDS_MAX) return null;
   kernel.stageAt = stageAt;
   kernel.stageBytes = stageBytes;
-  const h = wasmReserve(kernel, end);
+  kernel.stageShape = `${M}x${N}x${K}`;
+  // And room in the pack cache, once it is in use, for the A operands of as many products as
+  // the region holds B operands (groups of a convolution), were none of them packed yet.
+  let cacheEnd = kernel.cacheWant;
+  if (kernel.cacheUsed > 0 || kernel.cacheWant > 0) {
+    const groups = Math.max(1, Math.floor(count / (K * N)));
+    cacheEnd = Math.max(cacheEnd, Math.min(CACHE_BASE + cacheBudget, CACHE_BASE + kernel.cacheUsed + groups * (4 * Math.ceil(M / WASM_NR) * WASM_NR * K + 64)));
+  }
+  const h = wasmReserve(kernel, Math.max(end, cacheEnd));
+  kernel.cacheWant = 0;
   return h.subarray(kernel.stageAt >> 2, (kernel.stageAt >> 2) + count);
 }
 
@@ -355,9 +386,10 @@ export function wasmGemm(
   B: Float32Array,
   beta: number,
   C: Float32Array,
+  aKey?: GemmPackKey,
 ): void {
   if (wasm === null) throw new Error(`caffe-ts: the WebAssembly gemm kernel is unavailable (${wasmUnavailable})`);
-  wasmGemmOn(pickKernel(wasm, M, N, K), transA, transB, M, N, K, alpha, A, B, beta, C);
+  wasmGemmOn(pickKernel(wasm, M, N, K), transA, transB, M, N, K, alpha, A, B, beta, C, aKey);
 }
 
 function wasmGemmOn(
@@ -372,6 +404,7 @@ function wasmGemmOn(
   B: Float32Array,
   beta: number,
   C: Float32Array,
+  aKey: GemmPackKey | undefined,
 ): void {
   const inB = stagedAt(kernel, B, K * N);
   blockSizes(M, N, K, inB < 0);
@@ -381,18 +414,30 @@ function wasmGemmOn(
   // Scratch for every thread that may take part, the staging region, then the operands. A
   // staging region that leaves too little room for the copied operands is dropped.
   const shared = kernel.module !== null;
-  const copied = 4 * (mb * kb + (inB < 0 ? kb * nb : 0) + mb * nb) + ALIGN_SLACK;
-  if (inB < 0 && operandBase(kernel) + copied > WASM_MAX_PAGES * 65536) kernel.stageBytes = 0;
+  // On the shared memory, after C: room for the operand a split product packs once (splitCall).
+  const packRoom = shared ? 4 * Math.ceil(Math.max(mb, nb) / WASM_NR) * WASM_NR * kb + 64 : 0;
+  const copied = 4 * (mb * kb + (inB < 0 ? kb * nb : 0) + mb * nb) + packRoom + ALIGN_SLACK;
+  if (inB < 0 && operandBase(kernel) + copied > OPERANDS_MAX) {
+    kernel.stageBytes = 0;
+    kernel.stageShape = '';
+  }
   // Each block starts 8-byte aligned, plus 4 bytes when its JS array starts at an odd float:
   // V8 copies to and from a SharedArrayBuffer word by word only when both sides have the same
   // alignment mod 8, else byte by byte (4x slower). Addresses never change the results.
   const pA = operandBase(kernel) + ((A.byteOffset >> 2) & 1) * 4;
   const pB = align8(pA + 4 * mb * kb) + ((B.byteOffset >> 2) & 1) * 4;
   const pC = align8(inB < 0 ? pB + 4 * kb * nb : pB) + ((C.byteOffset >> 2) & 1) * 4;
-  const h = wasmReserve(kernel, pC + 4 * mb * nb);
+  const pP = shared ? (pC + 4 * mb * nb + 63) & ~63 : -1;
+  let h = wasmReserve(kernel, shared ? pP + packRoom : pC + 4 * mb * nb);
   const { ex } = kernel;
   const tA = transA ? 1 : 0;
   const tB = transB ? 1 : 0;
+  // A packed in the cache, when the caller keys it and its rows come in one block.
+  let packed: PackEntry | null = null;
+  if (aKey !== undefined && mb === M) {
+    packed = packedA(kernel, aKey, transA, M, N, K, A, pA, inB < 0 && kernel.stageShape !== `${M}x${N}x${K}`);
+    h = kernel.heap;
+  }
   for (let i0 = 0; i0 < M; i0 += mb) {
     const m = Math.min(mb, M - i0);
     for (let j0 = 0; j0 < N; j0 += nb) {
@@ -406,8 +451,11 @@ function wasmGemmOn(
         for (let k0 = 0; k0 < K && ok; k0 += kb) {
           const k = Math.min(kb, K - k0);
           // op(A)[i0 .. i0+m, k0 .. k0+k]: m rows of A (M x K), or k rows of A (K x M) when transposed.
-          if (transA) copyIn(h, pA >> 2, A, k0 * M + i0, M, k, m);
-          else copyIn(h, pA >> 2, A, i0 * K + k0, K, m, k);
+          // (A packed in the cache is read there.)
+          if (packed === null) {
+            if (transA) copyIn(h, pA >> 2, A, k0 * M + i0, M, k, m);
+            else copyIn(h, pA >> 2, A, i0 * K + k0, K, m, k);
+          }
           // op(B)[k0 .. k0+k, j0 .. j0+n]: k rows of B (K x N), or n rows of B (N x K) when
           // transposed; a staged B is read where it is, with its own row stride.
           let b = pB;
@@ -417,16 +465,112 @@ function wasmGemmOn(
             ldb = transB ? K : N;
           } else if (transB) copyIn(h, pB >> 2, B, j0 * K + k0, K, n, k);
           else copyIn(h, pB >> 2, B, k0 * N + j0, N, k, n);
-          const lda = transA ? m : k;
+          let a = pA;
+          let lda = transA ? m : k;
+          let flags = tA | (tB << 1) | (swapped(m, n) ? 4 : 0);
+          if (packed !== null) {
+            // The whole of A, in the orientation it was packed for: A' (flag 8) or B' (4 | 16).
+            a = packed.at + 4 * k0 * packed.rows;
+            lda = packed.rows;
+            flags = tA | (tB << 1) | (packed.wide ? 4 | 16 : 8);
+          }
           const bt = k0 === 0 ? beta : 1;
-          const flags = tA | (tB << 1) | (swapped(m, n) ? 4 : 0);
-          if (shared && shouldSplit(m, n, k)) ok = splitCall(ex.gemm, flags, m, n, k, alpha, pA, lda, b, ldb, bt, pC, n, 0);
-          else ex.gemm(flags, m, n, k, alpha, pA, lda, b, ldb, bt, pC, n, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+          if (shared && shouldSplit(m, n, k)) ok = splitCall(ex, flags, m, n, k, alpha, a, lda, b, ldb, bt, pC, n, 0, 0, pP);
+          else ex.gemm(flags, m, n, k, alpha, a, lda, b, ldb, bt, pC, n, 0, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
         }
       }
       copyOut(C, i0 * N + j0, N, h, pC >> 2, m, n);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pack cache: A operands (a layer's weights) packed once in the layout the kernel reads (the
+// `pack` export), kept in the kernel's memory from CACHE_BASE, and reused by later products with
+// the same key: neither copied in nor packed again. Entries are found by key, then by A's place
+// (buffer, offset, length), transA, M, K, orientation and memory; one is valid while its key's
+// version is the one it was packed at. The cache is a bump allocator: when full it is emptied
+// (a new generation) and fills again. Under a staged view (unshared memory, gemmStage) the
+// memory must not grow: a product of the staged shape that would grow it skips the cache this
+// time, and the next gemmStage grows it.
+
+/**
+ * A key under which gemm() may keep its A operand packed between calls (see gemm()): the caller
+ * owns it and increments `version` whenever A's contents may have changed.
+ */
+export interface GemmPackKey {
+  version: number;
+}
+
+interface PackEntry {
+  buffer: ArrayBufferLike;
+  version: number;
+  kernel: WasmKernel;
+  gen: number;
+  /** Byte address of the packed operand, its padded row count, and its orientation (B', swapped). */
+  at: number;
+  rows: number;
+  wide: boolean;
+}
+
+const packCache = new WeakMap<GemmPackKey, Map<string, PackEntry>>();
+/** Statistics: operands packed into the cache, products that read one from it. */
+const cacheStats = { packs: 0, hits: 0 };
+
+/** The pack cache's statistics: operands packed into it, products that found theirs there. */
+export function gemmPackCacheInfo(): { packs: number; hits: number } {
+  return { ...cacheStats };
+}
+
+/**
+ * Sets the most bytes of packed operands the pack cache keeps in each kernel memory (default
+ * 512 MiB, clamped to [0, 768 MiB]; 0 turns it off); returns the previous value. Memory already
+ * grown is kept. Mainly for tests.
+ */
+export function setGemmPackCacheBudget(bytes: number): number {
+  const old = cacheBudget;
+  cacheBudget = Math.min(768 << 20, Math.max(0, Math.floor(bytes)));
+  return old;
+}
+
+/**
+ * The cache entry of A (M x K after op) under `key`, packing it now if it has none (A is copied
+ * to pA first, the operand area); null when it does not fit, or would grow the memory where
+ * that is not allowed (mayGrow false: under a staged view).
+ */
+function packedA(kernel: WasmKernel, key: GemmPackKey, transA: boolean, M: number, N: number, K: number,
+  A: Float32Array, pA: number, mayGrow: boolean): PackEntry | null {
+  const wide = swapped(M, N);
+  let entries = packCache.get(key);
+  if (entries === undefined) packCache.set(key, (entries = new Map()));
+  const id = `${A.byteOffset} ${A.length} ${transA ? 'T' : 'N'} ${M} ${K} ${wide ? 'w' : 'n'} ${kernel.module !== null ? 's' : 'u'}`;
+  const e = entries.get(id);
+  if (e !== undefined && e.buffer === A.buffer && e.version === key.version && e.kernel === kernel && e.gen === kernel.cacheGen) {
+    cacheStats.hits++;
+    return e;
+  }
+  const rows = wide ? Math.ceil(M / WASM_NR) * WASM_NR : Math.ceil(M / WASM_MR) * WASM_MR;
+  const bytes = Math.ceil((4 * rows * K) / 64) * 64;
+  if (bytes > cacheBudget) return null;
+  if (kernel.cacheUsed + bytes > cacheBudget) {
+    kernel.cacheGen++;
+    kernel.cacheUsed = 0;
+  }
+  const at = CACHE_BASE + kernel.cacheUsed;
+  if (pA + 4 * M * K > OPERANDS_MAX) return null;
+  if (Math.max(at + bytes, pA + 4 * M * K) > kernel.memory.buffer.byteLength && !mayGrow && kernel.module === null) {
+    kernel.cacheWant = Math.max(kernel.cacheWant, at + bytes);
+    return null;
+  }
+  const h = wasmReserve(kernel, Math.max(at + bytes, pA + 4 * M * K));
+  if (transA) copyIn(h, pA >> 2, A, 0, M, K, M);
+  else copyIn(h, pA >> 2, A, 0, K, M, K);
+  kernel.ex.pack(wide ? 1 : 0, pA, transA ? 1 : K, transA ? M : 1, M, K, WASM_KC, at);
+  kernel.cacheUsed += bytes;
+  cacheStats.packs++;
+  const entry: PackEntry = { buffer: A.buffer, version: key.version, kernel, gen: kernel.cacheGen, at, rows, wide };
+  entries.set(id, entry);
+  return entry;
 }
 
 /**

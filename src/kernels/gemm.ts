@@ -12,13 +12,14 @@
 // A new kernel is one more file and one more line in gemm() below.
 
 import { jsGemm, scaleC } from './gemm-js.js';
-import { gemmBackend, useWasm, wasmGemm } from './gemm-wasm.js';
+import { gemmBackend, useWasm, wasmGemm, type GemmPackKey } from './gemm-wasm.js';
 
 export { gemmNaive, gemv } from './gemm-js.js';
-export { gemmBackend, gemmStage, setGemmStaging, setGemmWasmBudget, unsharedMemory } from './gemm-wasm.js';
+export { gemmBackend, gemmPackCacheInfo, gemmStage, setGemmPackCacheBudget, setGemmStaging, setGemmWasmBudget, unsharedMemory } from './gemm-wasm.js';
+export type { GemmPackKey } from './gemm-wasm.js';
 export { gemmThreadInfo, gemmThreadsReady, setGemmThreadMinWork, setGemmThreads, setGemmWorkersOnly } from './gemm-threads.js';
 
-/** The signature of gemm() and of every kernel. */
+/** The signature of gemm() and of every kernel (a kernel may ignore aKey). */
 export type GemmFn = (
   transA: boolean,
   transB: boolean,
@@ -30,8 +31,17 @@ export type GemmFn = (
   B: Float32Array,
   beta: number,
   C: Float32Array,
+  aKey?: GemmPackKey,
 ) => void;
 
+/**
+ * C = alpha op(A) op(B) + beta C. With aKey, the wasm kernel may keep A packed between calls
+ * (a layer's weights: not copied in nor packed again, 5-15% of a product): a later call with the
+ * same key object, the same A (the same buffer, offset and length), transA, M and K reads that
+ * copy as long as aKey.version has not changed since it was made. The caller owns the key and
+ * must increment its version whenever A's contents may have changed (results are the same bits
+ * either way; a stale copy gives results from the old A). Without a key nothing is kept.
+ */
 export function gemm(
   transA: boolean,
   transB: boolean,
@@ -43,25 +53,26 @@ export function gemm(
   B: Float32Array,
   beta: number,
   C: Float32Array,
+  aKey?: GemmPackKey,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha === 0) {
     scaleC(C, M * N, beta);
     return;
   }
-  if (useWasm(M, N, K)) wasmGemm(transA, transB, M, N, K, alpha, A, B, beta, C);
+  if (useWasm(M, N, K)) wasmGemm(transA, transB, M, N, K, alpha, A, B, beta, C, aKey);
   else jsGemm(transA, transB, M, N, K, alpha, A, B, beta, C);
 }
 
 /** The entry point of one kernel: gemm() on it alone, whatever the shape. */
 function only(kernel: GemmFn): GemmFn {
-  return (transA, transB, M, N, K, alpha, A, B, beta, C) => {
+  return (transA, transB, M, N, K, alpha, A, B, beta, C, aKey) => {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha === 0) {
       scaleC(C, M * N, beta);
       return;
     }
-    kernel(transA, transB, M, N, K, alpha, A, B, beta, C);
+    kernel(transA, transB, M, N, K, alpha, A, B, beta, C, aKey);
   };
 }
 
@@ -71,7 +82,7 @@ export const gemmJs: GemmFn = only(jsGemm);
 const wasmOnly = only(wasmGemm);
 
 /** gemm() on the WebAssembly SIMD kernel only, whatever the shape; throws if it is unavailable. */
-export const gemmWasm: GemmFn = (transA, transB, M, N, K, alpha, A, B, beta, C) => {
+export const gemmWasm: GemmFn = (transA, transB, M, N, K, alpha, A, B, beta, C, aKey) => {
   if (gemmBackend.kernel !== 'wasm-simd') throw new Error(`caffe-ts: the WebAssembly gemm kernel is unavailable (${gemmBackend.reason})`);
-  wasmOnly(transA, transB, M, N, K, alpha, A, B, beta, C);
+  wasmOnly(transA, transB, M, N, K, alpha, A, B, beta, C, aKey);
 };

@@ -17,7 +17,9 @@
 ;; allocates. No FMA in Node 20 (relaxed SIMD is behind a flag): 8 f32x4.mul + 8 f32x4.add per k,
 ;; which the FP ports of a Golden Cove core (mul on 2 ports, add on 2, 3 ports in all) retire in
 ;; ~5.3 cycles: 12 flops/cycle, ~43 GFLOP/s at 3.6 GHz; the kernel alone measures 42-44 there.
-;; (4 x 8 measured the same; 6 x 8, 4 x 12, 3 x 16 spill; unrolling k makes V8 spill too.)
+;; (4 x 8 measured the same; 6 x 8, 4 x 12, 3 x 16 spill; unrolling k makes V8 spill too, and so
+;; does a k loop in a function of its own per tile, 28% slower. With f32x4.relaxed_madd, FMA,
+;; a 3 x 12 tile measured 51: for engines where relaxed SIMD is on by default, Node 22+.)
 ;;
 ;; Two orientations, chosen per product by the caller (flag 4, "swap"):
 ;;   normal:  C' = C,   A' = op(A) (M x K), B' = op(B) (K x N): tiles are 2 rows x 16 columns of C
@@ -27,7 +29,8 @@
 ;; shuffles and 8-byte lane stores. Every element of C is the same sequence of float32 operations
 ;; in both orientations, on any thread, wherever its tile lies: sum_k a*b in k order within a K
 ;; slice (a*b and b*a are the same float), then alpha*acc or alpha*acc + beta*C (first slice),
-;; alpha*acc + C (later slices). beta == 0 never reads C (NaN in it cannot leak).
+;; alpha*acc + C (later slices). beta == 0 never reads C (NaN in it cannot leak). This is also
+;; the sequence of the 4 x 8 kernel this one replaced (KC 256 both): the same bits as before.
 ;;
 ;; Goto/BLIS blocking:
 ;;   for each ncb-wide column block of B'
@@ -40,10 +43,10 @@
 ;; and 4 x 4 shuffle transposes where they are not. Either operand may come already packed, in
 ;; the layout `pack` writes (flags 8: A' packed, 16: B' packed), which skips its packing.
 (module
-  ;; One page to start; gemm-wasm.ts grows it, never past the maximum (4 GiB). Declared shared (the
-  ;; threads feature): gemm-wasm.ts gives it a shared WebAssembly.Memory, or, when it runs
-  ;; single-threaded, loads the module with this declaration rewritten to unshared (a one-byte
-  ;; change in the import section, see unsharedMemory in gemm-wasm.ts).
+  ;; One page to start; gemm-wasm.ts grows it as needed (to 1 GiB; 4 GiB allowed here). Declared
+  ;; shared (the threads feature): gemm-wasm.ts gives it a shared WebAssembly.Memory, or, when it
+  ;; runs single-threaded, loads the module with this declaration rewritten to unshared (a
+  ;; one-byte change in the import section, see unsharedMemory in gemm-wasm.ts).
   (import "env" "memory" (memory 1 65536 shared))
 
   ;; C' tiles for one packed B' panel (at b: kc x 16, k-major) against the packed A' panels of a
@@ -434,12 +437,12 @@
   ;; flags: 1 tA, 2 tB, 4 swapped orientation (see the top), 8 A' comes packed, 16 B' comes packed.
   ;; A packed operand (the layout `pack` writes, for the same kcb) is given by its address (pA or
   ;; pB, whichever operand it is), its padded row count as its leading dimension (lda or ldb), and
-  ;; poff, the first of its rows (A') or columns (B') this call uses.
+  ;; the first of its rows (A': offA) or columns (B': offB) this call uses.
   ;; M, N, K >= 1; mcb a multiple of 2, ncb of 16; beta == 0 never reads C.
   ;; packA holds mcb*kcb floats, packB kcb*ncb, tile 32 (all 16-byte aligned).
   (func (export "gemm") (param $flags i32) (param $M i32) (param $N i32) (param $K i32)
         (param $alpha f32) (param $pA i32) (param $lda i32) (param $pB i32) (param $ldb i32)
-        (param $beta f32) (param $pC i32) (param $ldc i32) (param $poff i32)
+        (param $beta f32) (param $pC i32) (param $ldc i32) (param $offA i32) (param $offB i32)
         (param $packA i32) (param $packB i32) (param $tile i32) (param $mcb i32) (param $kcb i32) (param $ncb i32)
     (local $Mi i32) (local $Nj i32) (local $srcA i32) (local $si i32) (local $ska i32) (local $srcB i32) (local $skb i32) (local $sj i32)
     (local $rs i32) (local $cs i32) (local $tr i32) (local $lpa i32) (local $lpb i32)
@@ -478,7 +481,7 @@
         (local.set $kc (select (local.get $kcb) (i32.sub (local.get $K) (local.get $p0)) (i32.gt_s (i32.sub (local.get $K) (local.get $p0)) (local.get $kcb))))
         (if (i32.and (local.get $flags) (i32.const 16))
           (then (local.set $b (i32.add (local.get $srcB) (i32.shl (i32.add (i32.mul (local.get $p0) (local.get $lpb))
-                                                                            (i32.mul (i32.add (local.get $poff) (local.get $j0)) (local.get $kc))) (i32.const 2)))))
+                                                                            (i32.mul (i32.add (local.get $offB) (local.get $j0)) (local.get $kc))) (i32.const 2)))))
           (else
             (local.set $b (local.get $packB))
             (call $pack_b (i32.add (local.get $srcB) (i32.shl (i32.add (i32.mul (local.get $p0) (local.get $skb)) (i32.mul (local.get $j0) (local.get $sj))) (i32.const 2)))
@@ -489,7 +492,7 @@
           (local.set $mc (select (local.get $mcb) (i32.sub (local.get $Mi) (local.get $i0)) (i32.gt_s (i32.sub (local.get $Mi) (local.get $i0)) (local.get $mcb))))
           (if (i32.and (local.get $flags) (i32.const 8))
             (then (local.set $a (i32.add (local.get $srcA) (i32.shl (i32.add (i32.mul (local.get $p0) (local.get $lpa))
-                                                                              (i32.mul (i32.add (local.get $poff) (local.get $i0)) (local.get $kc))) (i32.const 2)))))
+                                                                              (i32.mul (i32.add (local.get $offA) (local.get $i0)) (local.get $kc))) (i32.const 2)))))
             (else
               (local.set $a (local.get $packA))
               (call $pack_a (i32.add (local.get $srcA) (i32.shl (i32.add (i32.mul (local.get $i0) (local.get $si)) (i32.mul (local.get $p0) (local.get $ska))) (i32.const 2)))
