@@ -2,12 +2,13 @@
 // against the JS kernel (gemmJs, the fallback) in the same run, as a ratio, both in CPU time; then
 // gemm() on one thread against gemm() on its worker threads (CAFFE_TS_THREADS, default 2), in wall
 // time, as a ratio; --naive adds the plain triple loop.
-// Run: npm run build && node dist/bench/gemm.js [--quick] [--naive] [--conv] [--shape MxNxK ...]
+// Run: npm run build && node dist/bench/gemm.js [--quick] [--naive] [--conv] [--shape MxNxK ...] [--packed]
 //   --conv: ResNet-50's convolution products (batch 1, op NN, M = output channels, N = output
 //   positions, K = input channels x kernel area) instead of the default shapes, without the JS
-//   kernel (too slow at these sizes to be worth the wait); --shape (repeatable): these shapes.
+//   kernel (too slow at these sizes to be worth the wait); --shape (repeatable): these shapes;
+//   --packed: gemm() with a pack key for A (as a frozen net's convolutions: A packed once, kept).
 import { pathToFileURL } from 'node:url';
-import { gemm, gemmBackend, gemmJs, gemmNaive, gemmThreadInfo, gemmThreadsReady, setGemmThreads } from '../src/kernels/gemm.js';
+import { gemm, gemmBackend, gemmJs, gemmNaive, gemmThreadInfo, gemmThreadsReady, setGemmThreads, type GemmPackKey } from '../src/kernels/gemm.js';
 
 type GemmFn = typeof gemm;
 
@@ -81,10 +82,10 @@ function measure(fns: GemmFn[], tA: boolean, tB: boolean, M: number, N: number, 
   return best;
 }
 
-/** gemm() on `threads` threads (setGemmThreads before each call: the functions take turns). */
-const onThreads = (threads: number): GemmFn => (...args) => {
+/** gemm() on `threads` threads (setGemmThreads before each call: the functions take turns), with A's pack key if given. */
+const onThreads = (threads: number, aKey?: GemmPackKey): GemmFn => (tA, tB, M, N, K, alpha, A, B, beta, C) => {
   setGemmThreads(threads);
-  gemm(...args);
+  gemm(tA, tB, M, N, K, alpha, A, B, beta, C, aKey);
 };
 
 /** The default shapes: square, and two conv-like ones. */
@@ -132,10 +133,13 @@ export interface GemmBenchOptions {
   /** skip the JS kernel (its columns are NaN) */
   noJs?: boolean;
   shapes?: [number, number, number][];
+  /** gemm() with a pack key for A (kept packed between calls) */
+  packed?: boolean;
 }
 
 export function runGemmBench(opts: GemmBenchOptions = {}): GemmBenchRow[] {
-  const { quick = false, naive = false, noJs = false, shapes = DEFAULT_SHAPES } = opts;
+  const { quick = false, naive = false, noJs = false, shapes = DEFAULT_SHAPES, packed = false } = opts;
+  const key = packed ? { version: 0 } : undefined;
   // The thread count gemm() starts with (CAFFE_TS_THREADS, cores), its workers up before timing.
   const threads = gemmThreadInfo().threads;
   gemmThreadsReady();
@@ -144,9 +148,9 @@ export function runGemmBench(opts: GemmBenchOptions = {}): GemmBenchRow[] {
   for (const [M, N, K] of shapes) {
     for (const [tA, tB] of transposes) {
       const [fast, js] = noJs
-        ? [measure([onThreads(1)], tA, tB, M, N, K, quick ? 100 : 300)[0], NaN]
-        : measure([onThreads(1), gemmJs], tA, tB, M, N, K, quick ? 100 : 300);
-      const [one, many] = measure([onThreads(1), onThreads(threads)], tA, tB, M, N, K, quick ? 100 : 300, wallClock);
+        ? [measure([onThreads(1, key)], tA, tB, M, N, K, quick ? 100 : 300)[0], NaN]
+        : measure([onThreads(1, key), gemmJs], tA, tB, M, N, K, quick ? 100 : 300);
+      const [one, many] = measure([onThreads(1, key), onThreads(threads, key)], tA, tB, M, N, K, quick ? 100 : 300, wallClock);
       // The naive loop is slow: only on request.
       const slow = naive ? measure([gemmNaive], tA, tB, M, N, K, quick ? 100 : 300)[0] : NaN;
       rows.push({
@@ -205,5 +209,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   });
   const shapes = given.length ? given : conv ? CONV_SHAPES : DEFAULT_SHAPES;
   const custom = conv || given.length > 0;
-  console.log(formatGemmBench(runGemmBench({ quick: args.includes('--quick') || custom, naive: args.includes('--naive'), noJs: custom, shapes })));
+  const packed = args.includes('--packed');
+  if (packed) console.log('A packed once per shape (a pack key, as a frozen net\'s weights)');
+  console.log(formatGemmBench(runGemmBench({ quick: args.includes('--quick') || custom, naive: args.includes('--naive'), noJs: custom, shapes, packed })));
 }
