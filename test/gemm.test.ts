@@ -642,10 +642,11 @@ describe('gemm with a pack key', () => {
     [9, 13, 17], [64, 196, 70], [512, 49, 300], [48, 1025, 20], [130, 300, 257], [70, 33, 4100], [33, 64, 1],
   ];
 
-  for (const threads of [1, 2]) {
-    it(`gives the bits of an unkeyed call, every op, alpha and beta, call after call (${threads} thread(s))`, () => {
+  for (const [threads, budget] of [[1, 64 << 20], [2, 64 << 20], [1, 64 << 10]]) {
+    it(`gives the bits of an unkeyed call, every op, alpha and beta, call after call (${threads} thread(s), ${budget >> 10} KiB operand budget)`, () => {
       const r = rng(31 + threads);
       setGemmThreads(threads);
+      setGemmWasmBudget(budget); // 64 KiB: operands in blocks, A not kept (its rows are cut)
       if (threads === 2) setGemmThreadMinWork(0);
       for (const [tA, tB] of TRANS) {
         for (const [M, N, K] of shapes) {
