@@ -1,6 +1,7 @@
-// Forward (and forward+backward) time of real architectures, against the GEMM kernel's own
-// throughput measured in the same run: "efficiency" = the net's convolution/inner-product FLOP/s
-// divided by the GFLOP/s of one large GEMM, so the figure survives a noisy shared machine.
+// Forward (and forward+backward) time of real architectures, the forward also with the weights
+// frozen (Net.freezeWeights), against the GEMM kernel's own throughput measured in the same run:
+// "efficiency" = the net's convolution/inner-product FLOP/s (unfrozen) divided by the GFLOP/s of
+// one large GEMM, so the figure survives a noisy shared machine.
 // Run: npm run build && node dist/bench/forward.js
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +43,7 @@ function gemmGflops(): number {
 export function runForwardBench(models: Model[]): string {
   const peak = gemmGflops();
   const lines = [`GEMM kernel: ${peak.toFixed(2)} GFLOP/s (256x3136x576), the baseline for "efficiency"`, ''];
-  lines.push('model                       input              forward ms   fwd+bwd ms   GFLOP/s   efficiency');
+  lines.push('model                       input              forward ms   frozen ms   fwd+bwd ms   GFLOP/s   efficiency');
   for (const m of models) {
     if (!existsSync(m.prototxt)) continue;
     const net = Net.fromFiles(m.prototxt, m.weights ?? null, { phase: m.backward ? 'TRAIN' : 'TEST' });
@@ -55,6 +56,16 @@ export function runForwardBench(models: Model[]): string {
       net.forward();
       fwd = Math.min(fwd, wallMs(t));
     }
+    // The same with the weights frozen (Net.freezeWeights: kept packed for the GEMM kernel).
+    net.freezeWeights();
+    net.forward();
+    let frozen = Infinity;
+    for (let r = 0; r < reps; r++) {
+      const t = performance.now();
+      net.forward();
+      frozen = Math.min(frozen, wallMs(t));
+    }
+    net.thawWeights();
     let fb = NaN;
     if (m.backward) {
       fb = Infinity;
@@ -67,7 +78,7 @@ export function runForwardBench(models: Model[]): string {
     }
     const gflops = netFlops(net) / (fwd * 1e6);
     lines.push(
-      `${m.name.padEnd(28)}${m.input.join('x').padEnd(19)}${fwd.toFixed(1).padStart(10)}${(Number.isNaN(fb) ? '-' : fb.toFixed(1)).padStart(13)}` +
+      `${m.name.padEnd(28)}${m.input.join('x').padEnd(19)}${fwd.toFixed(1).padStart(10)}${frozen.toFixed(1).padStart(12)}${(Number.isNaN(fb) ? '-' : fb.toFixed(1)).padStart(13)}` +
         `${gflops.toFixed(2).padStart(10)}${((100 * gflops) / peak).toFixed(0).padStart(12)}%`,
     );
   }

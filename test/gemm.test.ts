@@ -13,6 +13,8 @@ import {
   gemmThreadsReady,
   gemmWasm,
   gemv,
+  gemmPackCacheInfo,
+  setGemmPackCacheBudget,
   setGemmThreadMinWork,
   setGemmThreads,
   setGemmStaging,
@@ -21,6 +23,9 @@ import {
   unsharedMemory,
 } from '../src/kernels/gemm.js';
 import { Blob } from '../src/graph/blob.js';
+import { Net } from '../src/graph/net.js';
+import { parseText } from '../src/format/text.js';
+import { createSolver } from '../src/solvers/registry.js';
 import { createLayer } from '../src/layers/index.js';
 import { setSeed } from '../src/kernels/rng.js';
 import { fromObject } from '../src/proto/schema.js';
@@ -106,10 +111,12 @@ describe('gemm', () => {
     cases.push([sizes[Math.floor(r() * sizes.length)], sizes[Math.floor(r() * sizes.length)], sizes[Math.floor(r() * sizes.length)]]);
   }
   cases.push([1, 1, 1], [1, 300, 5], [300, 1, 5], [5, 9, 1], [4, 8, 300], [130, 17, 9], [9, 2100, 3], [6, 2050, 260], [131, 9, 520], [64, 40, 600]);
-  // K = 1 (Caffe's bias products), vectors, and the wasm block edges: 4 x 8 micro-tiles,
-  // 128-row, 256-deep and 2048-wide blocks (one either side of each).
+  // K = 1 (Caffe's bias products), vectors, and the wasm block edges: 2 x 16 micro-tiles,
+  // 128-row, 256-deep and 1024-wide blocks (one either side of each), in both orientations of
+  // the kernel (swapped when M pads better to 16 than N: 48 x 49, 1025 x 5, ...).
   cases.push([64, 3136, 1], [7, 13, 1], [1, 1000, 1], [1000, 1, 7], [1, 77, 300], [77, 1, 300]);
   cases.push([127, 9, 255], [128, 8, 256], [129, 10, 257], [4, 2047, 3], [3, 2048, 5], [5, 2049, 2], [12, 16, 511], [11, 15, 513]);
+  cases.push([2, 16, 3], [3, 17, 5], [16, 2, 7], [17, 3, 9], [48, 49, 130], [64, 196, 20], [33, 1023, 6], [5, 1025, 7], [1025, 5, 9], [1040, 3, 4]);
 
   for (const [name, fn, tol] of kernels) {
     for (const [tA, tB] of TRANS) {
@@ -288,12 +295,14 @@ describe('gemm on several threads', () => {
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) expect.fail(`${what}: element ${i} is ${two[i]} on two threads, ${one[i]} on one`);
   }
 
-  // Edge tiles (4 x 8), panels of 32 and their multiples, the 128-row, 256-deep and 2048-wide
-  // kernel blocks, the 4096-deep operand blocks, tall and wide shapes (row and column panels).
+  // Edge tiles (2 x 16, and 16 x 2 in the swapped orientation), panels of 32 and their
+  // multiples, the 128-row, 256-deep and 1024-wide kernel blocks, the 4096-deep operand blocks,
+  // tall and wide shapes (row and column panels).
   const shapes: [number, number, number][] = [
     [64, 64, 1], [65, 70, 3], [33, 64, 17], [64, 33, 17], [67, 131, 9], [131, 67, 9], [100, 257, 31],
     [257, 100, 31], [129, 130, 257], [7, 2100, 5], [2100, 7, 5], [5, 2049, 40], [300, 41, 600],
     [41, 300, 600], [70, 90, 4100], [1000, 1, 64], [1, 1000, 64], [64, 3136, 27], [255, 257, 63],
+    [512, 49, 70], [256, 196, 33], [48, 1025, 20], [1025, 48, 20],
   ];
 
   for (const workersOnly of [false, true]) {
@@ -552,13 +561,17 @@ describe('gemm on several threads', () => {
   });
 
   describe('a process using gemm', () => {
-    // A standalone copy of gemm.ts (it imports only node: modules), transpiled, with its .wasm.
+    // A standalone copy of gemm.ts and its kernels (they import only node: modules and each
+    // other), transpiled, with the .wasm.
     let dir = '';
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'caffe-ts-gemm-'));
-      const src = new URL('../src/kernels/gemm.ts', import.meta.url);
-      const out = ts.transpileModule(readFileSync(src, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-      writeFileSync(join(dir, 'gemm.mjs'), out.outputText);
+      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
+      for (const name of ['gemm', 'gemm-js', 'gemm-wasm', 'gemm-threads']) {
+        const src = new URL(`../src/kernels/${name}.ts`, import.meta.url);
+        const out = ts.transpileModule(readFileSync(src, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+        writeFileSync(join(dir, `${name}.js`), out.outputText);
+      }
       mkdirSync(join(dir, 'wasm'));
       copyFileSync(new URL('../src/kernels/wasm/gemm.wasm', import.meta.url), join(dir, 'wasm', 'gemm.wasm'));
     });
@@ -567,7 +580,7 @@ describe('gemm on several threads', () => {
     });
 
     const run = (body: string, env: Record<string, string> = {}): { ms: number; out: string; status: number | null } => {
-      const script = `import * as g from ${JSON.stringify(join(dir, 'gemm.mjs'))};\n` +
+      const script = `import * as g from ${JSON.stringify(join(dir, 'gemm.js'))};\n` +
         'const [M, N, K] = [256, 1024, 512];\n' +
         'const A = new Float32Array(M * K).fill(0.5), B = new Float32Array(K * N).fill(0.25), C = new Float32Array(M * N);\n' +
         body;
@@ -603,6 +616,204 @@ describe('gemm on several threads', () => {
       expect(r.out.trim()).toBe('64');
       expect(r.ms).toBeLessThan(5000);
     });
+  });
+});
+
+// gemm()'s aKey: A kept packed in the kernel's memory between calls (a layer's frozen weights).
+describe('gemm with a pack key', () => {
+  const off = process.env.CAFFE_TS_GEMM === 'js';
+  afterEach(() => {
+    setGemmThreads(gemmThreadInfo().threads > 1 ? 2 : 1);
+    setGemmThreadMinWork(1 << 21);
+    setGemmPackCacheBudget(512 << 20);
+    setGemmWasmBudget(64 << 20);
+    setGemmStaging(true);
+  });
+
+  const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+  function expectSameBits(want: Float32Array, got: Float32Array, what: string): void {
+    const a = bits(want);
+    const b = bits(got);
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) expect.fail(`${what}: element ${i} is ${got[i]} with the key, ${want[i]} without`);
+  }
+
+  // Normal and swapped orientations, edges, several K slices, K past one 4096-deep copy block.
+  const shapes: [number, number, number][] = [
+    [9, 13, 17], [64, 196, 70], [512, 49, 300], [48, 1025, 20], [130, 300, 257], [70, 33, 4100], [33, 64, 1],
+  ];
+
+  for (const [threads, budget] of [[1, 64 << 20], [2, 64 << 20], [1, 64 << 10]]) {
+    it(`gives the bits of an unkeyed call, every op, alpha and beta, call after call (${threads} thread(s), ${budget >> 10} KiB operand budget)`, () => {
+      const r = rng(31 + threads);
+      setGemmThreads(threads);
+      setGemmWasmBudget(budget); // 64 KiB: operands in blocks, A not kept (its rows are cut)
+      if (threads === 2) setGemmThreadMinWork(0);
+      for (const [tA, tB] of TRANS) {
+        for (const [M, N, K] of shapes) {
+          const A = rand(M * K, r);
+          const key = { version: 0 };
+          for (const [alpha, beta] of [[1, 0], [-1.5, 0.25], [0.5, 1]]) {
+            const B = rand(K * N, r);
+            const C0 = beta === 0 ? new Float32Array(M * N).fill(NaN) : rand(M * N, r);
+            const want = Float32Array.from(C0);
+            gemm(tA, tB, M, N, K, alpha, A, B, beta, want);
+            for (let call = 0; call < 2; call++) {
+              const got = Float32Array.from(C0);
+              gemm(tA, tB, M, N, K, alpha, A, B, beta, got, key);
+              expectSameBits(want, got, `${op(tA, tB)} M=${M} N=${N} K=${K} alpha=${alpha} beta=${beta}, call ${call}`);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  it('reads the packed copy until the version changes, and repacks a new A or a subarray elsewhere', () => {
+    if (off) return;
+    const r = rng(33);
+    const [M, N, K] = [64, 100, 90];
+    const big = rand(3 * M * K, r);
+    const A = big.subarray(M * K, 2 * M * K);
+    const B = rand(K * N, r);
+    const key = { version: 0 };
+    const run = (a: Float32Array, withKey: boolean): Float32Array => {
+      const C = new Float32Array(M * N);
+      gemm(false, false, M, N, K, 1, a, B, 0, C, withKey ? key : undefined);
+      return C;
+    };
+    const first = run(A, true);
+    expectSameBits(run(A, false), first, 'first call');
+    const old = Float32Array.from(A);
+    A.set(rand(M * K, r));
+    // Same key, same version: the packed copy of the old A (this is what the version is for).
+    expectSameBits(first, run(A, true), 'stale copy');
+    key.version++;
+    expectSameBits(run(A, false), run(A, true), 'after the version changed');
+    // Another place in the same buffer, and another buffer with the same offset and length.
+    const other = big.subarray(0, M * K);
+    expectSameBits(run(other, false), run(other, true), 'another subarray');
+    const copy = new Float32Array(3 * M * K);
+    copy.set(old, M * K);
+    expectSameBits(run(copy.subarray(M * K, 2 * M * K), false), run(copy.subarray(M * K, 2 * M * K), true), 'another buffer');
+  });
+
+  it('keeps nothing with a zero budget, and empties itself when full', () => {
+    if (off) return;
+    const r = rng(34);
+    const [M, N, K] = [40, 70, 50];
+    const B = rand(K * N, r);
+    const check = (A: Float32Array, key: { version: number }, what: string): void => {
+      const want = new Float32Array(M * N);
+      const got = new Float32Array(M * N);
+      gemm(false, false, M, N, K, 1, A, B, 0, want);
+      gemm(false, false, M, N, K, 1, A, B, 0, got, key);
+      expectSameBits(want, got, what);
+    };
+    setGemmPackCacheBudget(0);
+    const A = rand(M * K, r);
+    const key = { version: 0 };
+    check(A, key, 'budget 0');
+    A.set(rand(M * K, r));
+    check(A, key, 'budget 0, new contents (nothing kept)');
+    // Room for two operands: keys take turns evicting each other, results stay right.
+    setGemmPackCacheBudget(2 * 4 * M * K + 64);
+    const keys = [0, 1, 2, 3].map(() => ({ version: 0 }));
+    const As = keys.map(() => rand(M * K, r));
+    for (let round = 0; round < 3; round++) keys.forEach((k, i) => check(As[i], k, `small budget, round ${round}, operand ${i}`));
+  });
+
+  it('leaves Convolution forward bit-identical when the net freezes its weights, staged or not, 1 or 2 threads', () => {
+    const proto = (group: number): string => `
+      name: "f"
+      input: "x" input_shape { dim: 1 dim: 8 dim: 30 dim: 30 }
+      layer { name: "c1" type: "Convolution" bottom: "x" top: "c1"
+        convolution_param { num_output: 32 kernel_size: 3 pad: 1 group: ${group} weight_filler { type: "gaussian" std: 0.5 } bias_filler { type: "constant" value: 0.1 } } }
+      layer { name: "c2" type: "Convolution" bottom: "c1" top: "c2"
+        convolution_param { num_output: 64 kernel_size: 1 weight_filler { type: "gaussian" std: 0.5 } } }
+      layer { name: "c3" type: "Convolution" bottom: "c2" top: "c3"
+        convolution_param { num_output: 48 kernel_size: 3 stride: 2 group: 2 weight_filler { type: "gaussian" std: 0.5 } } }
+      layer { name: "d" type: "Deconvolution" bottom: "c3" top: "d"
+        convolution_param { num_output: 16 kernel_size: 2 stride: 2 weight_filler { type: "gaussian" std: 0.5 } } }`;
+    const dir = mkdtempSync(join(tmpdir(), 'caffe-ts-freeze-'));
+    try {
+      for (const group of [1, 2]) {
+        const file = join(dir, `f${group}.prototxt`);
+        writeFileSync(file, proto(group));
+        for (const threads of [1, 2]) {
+          for (const staging of [true, false]) {
+            setGemmThreads(threads);
+            setGemmThreadMinWork(threads === 2 ? 0 : 1 << 21);
+            setGemmStaging(staging);
+            setSeed(5);
+            const net = Net.fromFile(file);
+            const x = rand(8 * 30 * 30, rng(6));
+            const out = (): Float32Array[] => {
+              net.forward({ x: { shape: [1, 8, 30, 30], data: x } });
+              return ['c1', 'c2', 'c3', 'd'].map((b) => Float32Array.from(net.blob(b).data));
+            };
+            const want = out();
+            net.freezeWeights();
+            expect(net.weightsFrozen).toBe(true);
+            const hits = gemmPackCacheInfo().hits;
+            for (let pass = 0; pass < 3; pass++) {
+              out().forEach((got, i) => expectSameBits(want[i], got, `group ${group}, ${threads} thread(s), staging ${staging}, pass ${pass}, top ${i}`));
+            }
+            // Every layer's products read their weights from the cache from the second pass on
+            // (the first may leave a staged product out: its memory could not grow under the view).
+            if (!off) expect(gemmPackCacheInfo().hits - hits, `group ${group}, ${threads} thread(s), staging ${staging}: ${JSON.stringify(gemmPackCacheInfo())} ${JSON.stringify(gemmThreadInfo())}`).toBeGreaterThanOrEqual(2 * (group + 1 + 2 + 1));
+            // New weights, frozen again: the new results.
+            const w = net.layer('c2').blobs[0].data;
+            for (let i = 0; i < w.length; i++) w[i] *= -0.5;
+            net.freezeWeights();
+            const frozen = out();
+            net.thawWeights();
+            out().forEach((got, i) => expectSameBits(got, frozen[i], `group ${group}, ${threads} thread(s), staging ${staging}, after new weights, top ${i}`));
+          }
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a frozen net sees weights copied in by copyTrainedLayersFrom, and a solver thaws its nets', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'caffe-ts-freeze-'));
+    try {
+      const file = join(dir, 'n.prototxt');
+      writeFileSync(file, `
+        name: "n"
+        input: "x" input_shape { dim: 1 dim: 4 dim: 12 dim: 12 }
+        layer { name: "c" type: "Convolution" bottom: "x" top: "c"
+          convolution_param { num_output: 40 kernel_size: 3 weight_filler { type: "gaussian" std: 0.5 } } }`);
+      const x = rand(4 * 12 * 12, rng(8));
+      const run = (net: InstanceType<typeof Net>): Float32Array => {
+        net.forward({ x: { shape: [1, 4, 12, 12], data: x } });
+        return Float32Array.from(net.blob('c').data);
+      };
+      setSeed(1);
+      const a = Net.fromFile(file);
+      setSeed(2);
+      const b = Net.fromFile(file);
+      const wantB = run(b);
+      a.freezeWeights();
+      run(a);
+      run(a);
+      a.copyTrainedLayersFrom(b.toProto());
+      expectSameBits(wantB, run(a), 'after copyTrainedLayersFrom');
+      expect(a.weightsFrozen).toBe(true);
+      // A solver's step changes the weights: it thaws the nets it trains first.
+      const solver = createSolver(parseText(`base_lr: 0.1 lr_policy: "fixed" display: 0
+        net_param {
+          layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 1 dim: 2 dim: 5 dim: 5 } } }
+          layer { name: "c" type: "Convolution" bottom: "x" top: "c"
+            convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "gaussian" std: 0.5 } } }
+          layer { name: "l" type: "EuclideanLoss" bottom: "c" bottom: "x" top: "l" } }`, 'SolverParameter'), {});
+      solver.net.freezeWeights();
+      solver.step(1);
+      expect(solver.net.weightsFrozen).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

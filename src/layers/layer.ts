@@ -27,6 +27,13 @@ export abstract class Layer {
    */
   backwardPlanned = true;
 
+  /**
+   * Net.freezeWeights(): the caller promises the parameters stay as they are until thawed (false),
+   * so a layer may keep derived copies of them (Convolution: its weights packed for the GEMM
+   * kernel). Called again with true after the parameters changed (new copies). No-op by default.
+   */
+  setWeightsFrozen(_frozen: boolean): void {}
+
   constructor(readonly param: Message) {
     this.phase = param.phase as Phase;
     const stored: Message[] = param.blobs ?? [];

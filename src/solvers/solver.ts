@@ -382,6 +382,8 @@ export abstract class Solver {
     this.smoothedLoss = 0;
     this.requestedEarlyExit = false;
     this.timerStart = performance.now();
+    // The updates change the parameters: no net of this solver may keep them frozen.
+    for (const net of [this.net, ...this.testNets]) if (net.weightsFrozen) net.thawWeights();
 
     while (this.iter < stopIter) {
       this.net.clearParamDiffs();

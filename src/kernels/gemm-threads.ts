@@ -1,0 +1,479 @@
+// Worker threads for the WebAssembly GEMM kernel (gemm-wasm.ts), which registers its module and
+// shared memory here (registerSharedKernel) and hands this module the products to split
+// (splitCall). Large products are shared between the calling thread and T - 1 worker threads
+// (T = min(os.availableParallelism(), CAFFE_TS_THREADS or 2, 8); CAFFE_TS_THREADS=1: one thread,
+// no shared memory, no worker). All run the same wasm kernel on one shared WebAssembly.Memory:
+// gemm-wasm.ts copies the operands in once, then each thread takes panels of C (column panels,
+// or row panels when op(A) is the taller side) from a shared counter, computes them with its own
+// packing scratch, and when all are done the caller copies C out: nothing is copied between
+// threads. Only M or N is split, never K, and the kernel's result for an element does not depend
+// on where its tile lies, so results are bit-identical to one thread's. Panels shrink as the
+// product proceeds (guided scheduling) and are handed out dynamically, so a worker that is slow
+// to wake or is descheduled (another process on its core) just takes fewer of them.
+//
+// Synchronisation: an Int32Array over a SharedArrayBuffer (ctrl), a Float64Array with the call's
+// arguments and an Int32Array of panel bounds. Each worker has a state word: -1 starting, 0 idle,
+// 1 job offered, 2 job taken, 3 job done, -2 dead. The caller writes the arguments, sets every
+// idle worker's state to 1 and wakes it (Atomics.notify), computes panels itself, then takes back
+// each offer no worker took (compareExchange 1 -> 0) and waits for the workers that took one to
+// reach 3 (polling, then Atomics.wait). A worker polls its state for a while after a job, then
+// sleeps in Atomics.wait until offered one (see WORKER_SPIN_MS), and takes it with
+// compareExchange 1 -> 2, so an offer is either taken or withdrawn, never both.
+//
+// Workers start lazily (at the first product big enough to split), and gemm() never waits for
+// them: until a worker is up, products run on the calling thread. They are unref'd (they never keep
+// the process alive; a worker blocked in Atomics.wait does not delay exit), and any failure (no
+// shared memory, a worker that cannot start) leaves gemm() on one thread, silently. A worker is a
+// few lines of plain JS run with `eval: true` (WORKER_SOURCE), given the compiled module, the
+// memory and the control arrays in workerData: there is no worker file to find from src/ (vitest)
+// or dist/, and nothing to build.
+//
+// When it pays (2 cores, wall time, bench/gemm.ts): 1.5-1.8x from ~16M multiply-adds (256^3,
+// 64x3136x576, 1024x1024x256), ~1.3x at 2M (128^3), break-even near 1M (wake-up of the worker,
+// cache traffic between cores, repacking of the unsplit operand per panel). Hence parMinWork = 2M.
+// Forward passes (wall): ResNet-50 1.25-1.4x, GoogLeNet 1.25x, SqueezeNet 1.1-1.25x, LeNet ~1.0x.
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+const MAX_THREADS = 8;
+/** The narrowest panel (columns or rows), and the most panels of one split product. */
+const PANEL_MIN = 32;
+const MAX_PANELS = 64;
+const C_NEXT = 0; // next panel to hand out
+const C_PANELS = 1; // panels computed by workers (statistics, for tests)
+const C_ERROR = 2; // 1 when a worker failed during a job
+const C_STATE = 4; // state of worker w at C_STATE + w
+const S_DEAD = -2;
+const S_STARTING = -1;
+const S_IDLE = 0;
+const S_OFFERED = 1;
+const S_TAKEN = 2;
+const S_DONE = 3;
+const P_COUNT = 19;
+/**
+ * How long an idle worker polls for its next job before it sleeps in Atomics.wait, and how long
+ * the caller polls for the workers' end of a job: waking a thread from Atomics.wait costs tens of
+ * microseconds, and in a net the next large product often follows within a millisecond. Forward
+ * passes (2 cores, batch 1, interleaved runs): a few percent faster than waiting at once.
+ */
+const WORKER_SPIN_MS = 1;
+const SETTLE_SPIN_MS = 2;
+
+/**
+ * Threads from the environment: `threads` = min(cores, CAFFE_TS_THREADS or 2, 8) is the default;
+ * `allowed` is false with CAFFE_TS_THREADS=1 (then no shared memory and no worker, ever).
+ */
+function readThreadConfig(): { threads: number; allowed: boolean; reason: string } {
+  let cores = 1;
+  try {
+    cores = availableParallelism();
+  } catch {
+    // keep 1
+  }
+  const env = typeof process === 'object' ? process.env?.CAFFE_TS_THREADS : undefined;
+  let want = 2;
+  if (env !== undefined && env.trim() !== '') {
+    const n = Number(env);
+    if (n === 1) return { threads: 1, allowed: false, reason: 'CAFFE_TS_THREADS=1' };
+    if (Number.isInteger(n) && n > 1) want = n;
+  }
+  const threads = Math.max(1, Math.min(want, cores, MAX_THREADS));
+  return { threads, allowed: true, reason: threads === 1 ? 'one core' : '' };
+}
+
+let threadConfig = readThreadConfig();
+
+/** Whether threads may be used (not CAFFE_TS_THREADS=1): gemm-wasm.ts then sets up a shared memory. */
+export function threadsAllowed(): boolean {
+  return threadConfig.allowed;
+}
+
+/** No threads after all (no shared memory in this engine): gemm() stays on one thread. */
+export function disallowThreads(reason: string): void {
+  threadConfig = { threads: 1, allowed: false, reason };
+}
+
+/** The exported `gemm` of gemm.wat (see there for the arguments). */
+export type WasmGemmFn = (
+  flags: number, M: number, N: number, K: number, alpha: number,
+  pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number, offA: number, offB: number,
+  packA: number, packB: number, tile: number, mcb: number, kcb: number, ncb: number,
+) => void;
+
+/** The exported `pack` of gemm.wat. */
+export type WasmPackFn = (wide: number, src: number, si: number, sk: number, rows: number, K: number, kcb: number, dst: number) => void;
+
+/** What the pool needs of the wasm kernel on shared memory, registered by gemm-wasm.ts. */
+export interface SharedKernel {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  /** Byte addresses of thread t's packing scratch (t = 0: the calling thread, 1 ..: the workers). */
+  scratch(t: number): { packA: number; packB: number; tile: number };
+  /** The kernel's cache blocking (gemm.wat's mcb, kcb, ncb). */
+  mcb: number;
+  kcb: number;
+  ncb: number;
+  /** Panels of a split product start at multiples of this (the kernel's wide tile side). */
+  unit: number;
+}
+
+/** The kernel on shared memory (null: none, gemm() on one thread). */
+let shared: SharedKernel | null = null;
+/** Why there is no wasm kernel at all ('' when there is one). */
+let noKernel = '';
+
+/**
+ * Called once by gemm-wasm.ts when it has loaded: its kernel on shared memory (null when threads
+ * are not allowed or the engine has no shared memory), and why there is no kernel at all, if so.
+ */
+export function registerSharedKernel(kernel: SharedKernel | null, noKernelReason: string): void {
+  shared = kernel;
+  noKernel = noKernelReason;
+  parThreads = shared ? threadConfig.threads : 1;
+}
+
+/** Products (m n k of one operand block) from this many multiply-adds are split between threads. */
+let parMinWork = 1 << 21;
+/** Threads a product is shared between (1: single-threaded). */
+let parThreads = 1;
+
+/** Threads large products are shared between now (1: single-threaded). */
+export function gemmThreadCount(): number {
+  return parThreads;
+}
+
+/** Multiply-adds (m n k of one operand block) from which products are split between threads. */
+export function gemmThreadMinWork(): number {
+  return parMinWork;
+}
+
+/** Testing: the calling thread leaves every panel to the workers. */
+let parWorkersOnly = false;
+
+interface Pool {
+  workers: Worker[];
+  ctrl: Int32Array;
+  params: Float64Array;
+  /** Panel c of the current job covers rows or columns bounds[c] .. bounds[c + 1]. */
+  bounds: Int32Array;
+  /** Set when a worker failed during a job: the pool is no longer used. */
+  broken: string;
+}
+
+let pool: Pool | null = null;
+let poolFailure = '';
+
+// The worker: instantiates the module on the shared memory, then serves jobs. Its panel loop is
+// the twin of the one in splitCall (keep them alike).
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, ctrl, params: P, bounds, slot, packA, packB, tile } = workerData;
+const S = ${C_STATE} + slot;
+const SPIN_MS = ${WORKER_SPIN_MS};
+let gemm;
+try {
+  gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
+} catch (e) {
+  Atomics.store(ctrl, S, ${S_DEAD});
+  Atomics.notify(ctrl, S);
+  throw e;
+}
+Atomics.store(ctrl, S, ${S_IDLE});
+Atomics.notify(ctrl, S);
+for (;;) {
+  let s = Atomics.load(ctrl, S);
+  if (s !== ${S_OFFERED}) {
+    // Poll a while before sleeping (see WORKER_SPIN_MS).
+    const end = performance.now() + SPIN_MS;
+    for (let i = 1; s !== ${S_OFFERED}; i++) {
+      if ((i & 255) === 0 && performance.now() > end) break;
+      s = Atomics.load(ctrl, S);
+    }
+    if (s !== ${S_OFFERED}) {
+      Atomics.wait(ctrl, S, s);
+      continue;
+    }
+  }
+  if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
+  try {
+    const flags = P[0], offA = P[1], m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
+    const pB = P[8], ldb = P[9], beta = P[10], pC = P[11], ldc = P[12], mcb = P[13], kcb = P[14];
+    const ncb = P[15], rows = P[16], panels = P[17], offB = P[18];
+    const swap = flags & 4, packedA = swap ? flags & 16 : flags & 8, packedB = swap ? flags & 8 : flags & 16;
+    for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < panels; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+      const s0 = bounds[c];
+      const len = bounds[c + 1] - s0;
+      if (rows) {
+        const a = packedA ? pA : flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda;
+        const sA = packedA && !swap ? s0 : 0, sB = packedA && swap ? s0 : 0;
+        gemm(flags, len, n, k, alpha, a, lda, pB, ldb, beta, pC + 4 * s0 * ldc, ldc, offA + sA, offB + sB,
+          packA, packB, tile, mcb, kcb, ncb);
+      } else {
+        const b = packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0;
+        const sA = packedB && swap ? s0 : 0, sB = packedB && !swap ? s0 : 0;
+        gemm(flags, m, len, k, alpha, pA, lda, b, ldb, beta, pC + 4 * s0, ldc, offA + sA, offB + sB,
+          packA, packB, tile, mcb, kcb, ncb);
+      }
+      Atomics.add(ctrl, ${C_PANELS}, 1);
+    }
+  } catch (e) {
+    Atomics.store(ctrl, ${C_ERROR}, 1);
+  }
+  Atomics.store(ctrl, S, ${S_DONE});
+  Atomics.notify(ctrl, S);
+}
+`;
+
+/** Starts the worker threads (once; they start in the background); null if they cannot be. */
+function startPool(threads: number): Pool | null {
+  if (pool !== null) return pool;
+  if (poolFailure || shared === null) return null;
+  const n = threads - 1;
+  const workers: Worker[] = [];
+  try {
+    const ctrl = new Int32Array(new SharedArrayBuffer(4 * (C_STATE + n)));
+    const params = new Float64Array(new SharedArrayBuffer(8 * P_COUNT));
+    const bounds = new Int32Array(new SharedArrayBuffer(4 * (MAX_PANELS + 1)));
+    ctrl.fill(S_STARTING, C_STATE);
+    const p: Pool = { workers, ctrl, params, bounds, broken: '' };
+    for (let w = 0; w < n; w++) {
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        execArgv: [],
+        workerData: { module: shared.module, memory: shared.memory, ctrl, params, bounds, slot: w, ...shared.scratch(w + 1) },
+      });
+      worker.unref();
+      // A worker that dies is never offered a job again; 'error' needs a listener (else it throws here).
+      const dead = (): void => {
+        Atomics.store(ctrl, C_STATE + w, S_DEAD);
+        Atomics.notify(ctrl, C_STATE + w);
+      };
+      worker.on('error', dead);
+      worker.on('exit', dead);
+      workers.push(worker);
+    }
+    pool = p;
+    return p;
+  } catch (e) {
+    poolFailure = `cannot start worker threads (${(e as Error).message})`;
+    for (const w of workers) void w.terminate();
+    return null;
+  }
+}
+
+/** Whether a block of a product is worth sharing between threads (see parMinWork). */
+export function shouldSplit(m: number, n: number, k: number): boolean {
+  return parThreads > 1 && m * n * k >= parMinWork && Math.max(m, n) >= 2 * PANEL_MIN;
+}
+
+/**
+ * One call of the wasm kernel (gemm.wat's `gemm`, with the caller's scratch) on operands already
+ * in the shared memory, shared between threads when the workers are up; else on this thread
+ * alone. Returns false if a worker failed during the call (C is then unreliable; the pool is not
+ * used again). With packTo >= 0 (a byte address with room for the larger operand, packed), the
+ * operand that every panel would otherwise pack for itself is packed there once, first.
+ */
+export function splitCall(
+  ex: { gemm: WasmGemmFn; pack: WasmPackFn }, flags: number, m: number, n: number, k: number, alpha: number,
+  pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number,
+  offA: number, offB: number, packTo: number,
+): boolean {
+  const { gemm } = ex;
+  const kernel = shared!;
+  const { packA, packB, tile } = kernel.scratch(0);
+  const { mcb, kcb, ncb } = kernel;
+  const p = startPool(parThreads);
+  if (p === null || p.broken) {
+    gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, offA, offB, packA, packB, tile, mcb, kcb, ncb);
+    return true;
+  }
+  const { ctrl, params: P, bounds } = p;
+  const nWorkers = Math.min(p.workers.length, parThreads - 1);
+  // Split the longer side of C into panels of decreasing size (guided scheduling): each is 1/(2 T)
+  // of what is left, so the work balances, and a thread that is descheduled (a busy core) while
+  // it holds the last panels keeps the others waiting only briefly.
+  const rows = m > n;
+  const dim = rows ? m : n;
+  const unit = kernel.unit;
+  const threads = nWorkers + 1;
+  let panels = 0;
+  for (let start = 0; start < dim; panels++) {
+    bounds[panels] = start;
+    const size = panels === MAX_PANELS - 1 ? dim : Math.max(PANEL_MIN, Math.ceil((dim - start) / (2 * threads) / unit) * unit);
+    start = Math.min(dim, start + size);
+  }
+  bounds[panels] = dim;
+  // Operand A is gemm.wat's B' side in the swapped orientation (flag 4), else its A' side; B the
+  // other. A packed side (flags 8, 16) is not moved for a panel but entered at a row or column.
+  const swap = flags & 4;
+  let packedA = swap ? flags & 16 : flags & 8;
+  let packedB = swap ? flags & 8 : flags & 16;
+  // The operand along the side that is not split (the smaller) would be packed by every panel:
+  // pack it here, once, and let the panels read it (alike bits: the layout is the kernel's own).
+  const pad = (x: number, wide: number): number => (wide ? Math.ceil(x / unit) * unit : Math.ceil(x / 2) * 2);
+  if (packTo >= 0 && panels > 1) {
+    if (rows && !packedB) {
+      // op(B)^T, N x K: the A' side when swapped, else B'.
+      ex.pack(swap ? 0 : 1, pB, flags & 2 ? ldb : 1, flags & 2 ? 1 : ldb, n, k, kcb, packTo);
+      pB = packTo;
+      ldb = pad(n, swap ? 0 : 1);
+      if (swap) offA = 0;
+      else offB = 0;
+      flags |= swap ? 8 : 16;
+      packedB = 1;
+    } else if (!rows && !packedA) {
+      // op(A), M x K: the B' side when swapped, else A'.
+      ex.pack(swap ? 1 : 0, pA, flags & 1 ? 1 : lda, flags & 1 ? lda : 1, m, k, kcb, packTo);
+      pA = packTo;
+      lda = pad(m, swap ? 1 : 0);
+      if (swap) offB = 0;
+      else offA = 0;
+      flags |= swap ? 16 : 8;
+      packedA = 1;
+    }
+  }
+  P[0] = flags; P[1] = offA; P[2] = m; P[3] = n; P[4] = k; P[5] = alpha; P[6] = pA; P[7] = lda; P[8] = pB;
+  P[9] = ldb; P[10] = beta; P[11] = pC; P[12] = ldc; P[13] = mcb; P[14] = kcb; P[15] = ncb;
+  P[16] = rows ? 1 : 0; P[17] = panels; P[18] = offB;
+  Atomics.store(ctrl, C_NEXT, 0);
+  let offered = 0;
+  for (let w = 0; w < nWorkers; w++) {
+    if (Atomics.compareExchange(ctrl, C_STATE + w, S_IDLE, S_OFFERED) === S_IDLE) {
+      Atomics.notify(ctrl, C_STATE + w);
+      offered++;
+    }
+  }
+  if (offered === 0) {
+    // No worker is up yet (they are starting), or none is left.
+    gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, offA, offB, packA, packB, tile, mcb, kcb, ncb);
+    return true;
+  }
+  if (parWorkersOnly) {
+    // Testing: let the workers take the job and every panel (a bounded wait, then help).
+    for (let w = 0; w < nWorkers; w++) {
+      for (let t = 0; t < 100 && Atomics.load(ctrl, C_STATE + w) === S_OFFERED; t++) Atomics.wait(ctrl, C_STATE + w, S_OFFERED, 100);
+    }
+    if (!settle(p, nWorkers)) return false;
+  }
+  // The twin of the workers' panel loop (WORKER_SOURCE).
+  for (let c = Atomics.add(ctrl, C_NEXT, 1); c < panels; c = Atomics.add(ctrl, C_NEXT, 1)) {
+    const s0 = bounds[c];
+    const len = bounds[c + 1] - s0;
+    if (rows) {
+      const a = packedA ? pA : flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda;
+      const sA = packedA && !swap ? s0 : 0, sB = packedA && swap ? s0 : 0;
+      gemm(flags, len, n, k, alpha, a, lda, pB, ldb, beta, pC + 4 * s0 * ldc, ldc, offA + sA, offB + sB,
+        packA, packB, tile, mcb, kcb, ncb);
+    } else {
+      const b = packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0;
+      const sA = packedB && swap ? s0 : 0, sB = packedB && !swap ? s0 : 0;
+      gemm(flags, m, len, k, alpha, pA, lda, b, ldb, beta, pC + 4 * s0, ldc, offA + sA, offB + sB,
+        packA, packB, tile, mcb, kcb, ncb);
+    }
+  }
+  return settle(p, nWorkers);
+}
+
+/**
+ * Withdraws the offers no worker took, and waits for the workers that took one. Returns false
+ * if one failed during the job (then the pool is marked broken).
+ */
+function settle(p: Pool, nWorkers: number): boolean {
+  const { ctrl } = p;
+  let ok = true;
+  for (let w = 0; w < nWorkers; w++) {
+    const i = C_STATE + w;
+    if (Atomics.compareExchange(ctrl, i, S_OFFERED, S_IDLE) === S_OFFERED) continue;
+    let spinEnd = 0;
+    for (let polls = 0; ; polls++) {
+      const s = Atomics.load(ctrl, i);
+      if (s === S_TAKEN) {
+        // Poll first (see SETTLE_SPIN_MS): the worker is usually within a panel of its end.
+        if (polls === 0) spinEnd = performance.now() + SETTLE_SPIN_MS;
+        else if ((polls & 63) !== 0 || performance.now() < spinEnd) continue;
+        else Atomics.wait(ctrl, i, S_TAKEN, 1000);
+      }
+      else if (s === S_DONE) {
+        Atomics.compareExchange(ctrl, i, S_DONE, S_IDLE);
+        break;
+      } else {
+        // S_DEAD: stopped during the job, its panels may be half written. (S_IDLE: already
+        // settled by the testing path.)
+        if (s === S_DEAD) ok = false;
+        break;
+      }
+    }
+  }
+  if (Atomics.load(ctrl, C_ERROR) !== 0) ok = false;
+  if (!ok) p.broken = 'a gemm worker thread failed';
+  return ok;
+}
+
+/**
+ * Sets how many threads gemm() shares large products between (1: single-threaded, exactly the
+ * one-thread kernel; at most 8), whatever the number of cores; returns the previous value.
+ * Without shared memory or workers, or with CAFFE_TS_THREADS=1 in the environment, gemm() stays
+ * on one thread whatever this says. Workers are started once, never stopped: after the first
+ * split product the count cannot exceed the workers started + 1; lowering it leaves some idle.
+ */
+export function setGemmThreads(threads: number): number {
+  const old = parThreads;
+  parThreads = Math.max(1, Math.min(MAX_THREADS, Math.floor(threads) || 1));
+  if (shared === null || poolFailure) parThreads = 1;
+  else if (pool !== null && pool.workers.length < parThreads - 1) parThreads = pool.workers.length + 1;
+  return old;
+}
+
+/** Sets the size (multiply-adds of one block, m n k) from which products are split; returns the previous one. */
+export function setGemmThreadMinWork(work: number): number {
+  const old = parMinWork;
+  parMinWork = Math.max(0, work);
+  return old;
+}
+
+/** Testing: when true, the calling thread leaves the panels of split products to the workers. */
+export function setGemmWorkersOnly(on: boolean): boolean {
+  const old = parWorkersOnly;
+  parWorkersOnly = on;
+  return old;
+}
+
+/**
+ * Starts the worker threads now (gemm() starts them at the first large product, without waiting)
+ * and waits until they run, or timeoutMs; returns the number of threads large products will use.
+ */
+export function gemmThreadsReady(timeoutMs = 10_000): number {
+  if (parThreads <= 1) return 1;
+  const p = startPool(parThreads);
+  if (p === null) return 1;
+  const end = Date.now() + timeoutMs;
+  let up = 1;
+  for (let w = 0; w < Math.min(p.workers.length, parThreads - 1); w++) {
+    for (;;) {
+      const s = Atomics.load(p.ctrl, C_STATE + w);
+      const left = end - Date.now();
+      if (s !== S_STARTING || left <= 0) {
+        if (s >= S_IDLE) up++;
+        break;
+      }
+      Atomics.wait(p.ctrl, C_STATE + w, S_STARTING, left);
+    }
+  }
+  return p.broken ? 1 : up;
+}
+
+/** How gemm() uses threads: the configured count, the workers running, why one thread, statistics. */
+export function gemmThreadInfo(): { threads: number; workers: number; minWork: number; reason: string; workerPanels: number } {
+  const p = pool;
+  let workers = 0;
+  if (p) for (let w = 0; w < p.workers.length; w++) if (Atomics.load(p.ctrl, C_STATE + w) >= S_IDLE) workers++;
+  let reason = '';
+  if (noKernel) reason = `no wasm kernel (${noKernel})`;
+  else if (shared === null) reason = threadConfig.reason || 'no shared memory';
+  else if (poolFailure) reason = poolFailure;
+  else if (p?.broken) reason = p.broken;
+  else if (parThreads === 1) reason = threadConfig.threads === 1 && threadConfig.reason ? threadConfig.reason : 'setGemmThreads(1)';
+  return { threads: reason ? 1 : parThreads, workers, minWork: parMinWork, reason, workerPanels: p ? Atomics.load(p.ctrl, C_PANELS) : 0 };
+}
+
