@@ -2,7 +2,8 @@
 // python3-opencv, through bench/opencv_dnn.py) on the same random-weight caffemodels, measured in
 // the same run and alternating (a few caffe-ts passes, then a few OpenCV passes, round after
 // round), because this machine is shared and noisy: the ratio column is what to read.
-// Without cv2 the caffe-ts columns are printed alone.
+// Without cv2 the caffe-ts columns are printed alone. The nets run with freezeWeights() (the
+// weights never change here), which keeps each convolution's weights packed between passes.
 // Run: npm run build && node dist/bench/zoo.js [--models resnet50,mobilenet_v2] [--batch 1,8]
 //        [--threads 1,2] [--rounds 5] [--per-round 2] [--json]
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -138,6 +139,8 @@ export async function runZooBench(opts: {
             loadMs = Math.min(loadMs, performance.now() - t);
           }
           net = net!;
+          // The weights stay as loaded: let the convolutions keep them packed (Net.freezeWeights).
+          net.freezeWeights();
           net.setInputs({ [net.inputs[0]]: { shape, data: input(shape) } });
           net.forward();
           let cvLoad = NaN;
