@@ -33,11 +33,6 @@ export interface ConvEpilogue {
   relu: boolean;
 }
 
-/** Whether the environment forces the plain, unfused paths (CAFFE_TS_PLAIN=1). */
-export function plainForced(): boolean {
-  return typeof process === 'object' && process.env?.CAFFE_TS_PLAIN === '1';
-}
-
 /** Finds the chains of `net` that can be fused (see the file comment). */
 export function planFusion(net: Net, kept: ReadonlySet<Blob> | null): Map<number, FusedChain> {
   const plan = new Map<number, FusedChain>();

@@ -18,7 +18,8 @@ import { encodeMessage } from '../format/binary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { withDeferredFills } from './filler.js';
 import { planMemory, type MemoryPlan } from './memory-plan.js';
-import { chainEpilogue, planFusion, plainForced, type ConvEpilogue, type FusedChain } from './fusion.js';
+import { chainEpilogue, planFusion, type ConvEpilogue, type FusedChain } from './fusion.js';
+import { plainForced } from '../util/plain.js';
 
 export type PhaseName = 'TRAIN' | 'TEST';
 

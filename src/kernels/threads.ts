@@ -1,11 +1,7 @@
 // How many threads the kernels may use: one setting for the API (`setThreads`) and every CLI
 // command's --threads, instead of only the CAFFE_TS_THREADS environment variable. Today the GEMM's
 // worker pool is what splits work; other kernels read the same setting when they grow threads.
-import { availableParallelism } from 'node:os';
-import { setGemmThreads } from './gemm.js';
-
-let current = setGemmThreads(Number.POSITIVE_INFINITY);
-setGemmThreads(current);
+import { gemmThreadInfo, setGemmThreads } from './gemm.js';
 
 /**
  * Sets the number of threads (1 = the calling thread only; at most 8, and at most what the
@@ -15,20 +11,10 @@ setGemmThreads(current);
 export function setThreads(n: number): number {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
   setGemmThreads(n);
-  current = setGemmThreads(n);
-  return current;
+  return getThreads();
 }
 
 /** The number of threads in effect. */
 export function getThreads(): number {
-  return current;
-}
-
-/** The machine's cores (the default thread count is min(cores, 8) unless the environment says otherwise). */
-export function cores(): number {
-  try {
-    return availableParallelism();
-  } catch {
-    return 1;
-  }
+  return gemmThreadInfo().threads;
 }

@@ -8,7 +8,7 @@ import type { Blob } from '../graph/blob.js';
 import { depthwiseBackward, depthwiseEnabled, depthwiseForward, type DepthwiseConfig } from '../kernels/depthwise.js';
 import { convOutSize } from '../kernels/im2col.js';
 import { winogradApplies, winogradConvForward, winogradTileFor, type WinogradTile } from '../kernels/winograd.js';
-import { plainForced } from '../graph/fusion.js';
+import { plainForced } from '../util/plain.js';
 import { BaseConvolutionLayer } from './base-conv.js';
 import { registerLayer } from './registry.js';
 
