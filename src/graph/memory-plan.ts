@@ -25,7 +25,7 @@ export interface MemoryPlan {
 }
 
 /**
- * Re-points the storage of `net`'s intermediate blobs into shared slots (see the file comment);
+ * Re-points the storage of `net`'s intermediate blobs into one shared arena (see the file comment);
  * call after a reshape, then reshape again so layers see the new views. `keep` names blobs whose
  * values must survive the forward pass.
  */
