@@ -4,11 +4,15 @@
 // h5wasm initializes asynchronously, so these run inside the data worker (see hdf5.ts for the
 // synchronous API that layers use).
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 
 /** h5wasm signals a file it could not open with a negative id (and prints HDF5's error stack). */
 function checkOpened(f: { file_id: bigint }, path: string, what: string): void {
-  if (BigInt(f.file_id) < 0n) throw new Error(`${what} HDF5 file ${path} failed`);
+  if (BigInt(f.file_id) >= 0n) return;
+  // The file can vanish between checkSignature and HDF5's own open (another process deleting it
+  // mid-epoch): say so rather than HDF5's generic failure.
+  const gone = what === 'opening' && !existsSync(path);
+  throw new Error(`${what} HDF5 file ${path} failed${gone ? ': no such file' : ''}`);
 }
 
 export interface H5Dataset {
