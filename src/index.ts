@@ -9,7 +9,7 @@ export { checkGradient, randomBlob, rng, type GradientCheckOptions } from './tes
 export { parseText, printText } from './format/text.js';
 export { decodeMessage, encodeMessage } from './format/binary.js';
 export { upgradeNetAsNeeded, upgradeSolverAsNeeded } from './format/upgrade.js';
-export { readNetParameter, readNetWeights, readSolverParameter, readBlobProto, upgradeFile } from './format/io.js';
+export { readNetParameter, readNetParameterBytes, readNetWeights, readSolverParameter, readBlobProto, upgradeFile } from './format/io.js';
 export { readNpy, readNpyAsFloat32, writeNpy } from './format/npy.js';
 export { messagesEqual, messagesDiff } from './format/equal.js';
 export { messageType, newMessage, fromObject, has, cloneMessage, type Message } from './proto/schema.js';
@@ -17,7 +17,7 @@ export { exportOnnx, writeOnnx, encodeOnnx, convertibleTypes, type ExportOptions
 export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';
 export * from './solvers/index.js';
 export { MemoryDataLayer } from './layers/memory-data.js';
-export { setThreads, getThreads } from './kernels/threads.js';
+export { setThreads, getThreads, threadInfo } from './kernels/threads.js';
 export { initParams } from './graph/init-params.js';
 export type { MemoryPlan } from './graph/memory-plan.js';
 export {
@@ -30,6 +30,7 @@ export {
   centerCrop,
   crop,
   readMean,
+  readMeanBytes,
   type FloatImage,
   type Tensor,
   type MeanArray,

@@ -48,7 +48,11 @@ export function makeTransformConfig(param: Message | null | undefined, phase: nu
 
 /** Reads a mean .binaryproto (BlobProto) with the legacy 4-D view Caffe's transformer uses. */
 export function readMeanFile(path: string): MeanImage {
-  const proto = readBlobProto(resolve(path));
+  return meanFromBlobProto(readBlobProto(resolve(path)), path);
+}
+
+/** A decoded mean BlobProto (1 x C x H x W) as a MeanImage; `path` labels errors. */
+export function meanFromBlobProto(proto: Message, path: string): MeanImage {
   let blob: Blob;
   try {
     const shape = Blob.shapeFromProto(proto);

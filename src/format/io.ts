@@ -127,8 +127,11 @@ export function formatFromExtension(path: string): 'text' | 'binary' | null {
 }
 
 /** Bytes as text for the text parser: UTF-8 (invalid sequences replaced, as protobuf reads them), without a BOM. */
+/** Invalid sequences become U+FFFD, as protobuf's text reader sees them; the BOM is stripped below. */
+const lenientUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
 function textOf(bytes: Uint8Array): string {
-  const text = Buffer.from(bytes).toString('utf8');
+  const text = lenientUtf8.decode(bytes);
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
@@ -148,7 +151,7 @@ function readMessage(bytes: Uint8Array, typeName: string, path: string): { msg: 
       // Text with a stray non-UTF-8 byte (a Latin-1 comment, say) is still text to protobuf's parser.
       if (!hasControlBytes(bytes)) {
         try {
-          return { msg: parseText(Buffer.from(bytes).toString('utf8'), typeName, path), binary: false };
+          return { msg: parseText(lenientUtf8.decode(bytes), typeName, path), binary: false };
         } catch {
           // not text either
         }
@@ -186,6 +189,15 @@ function maybeUpgrade(net: Message, path: string, opts: ReadNetOptions): Message
 export function readNetParameter(path: string, opts: ReadNetOptions = {}): Message {
   const { msg } = readMessage(readBytes(path), 'NetParameter', path);
   return maybeUpgrade(msg, path, opts);
+}
+
+/**
+ * A NetParameter from a file's contents (text or binary, from `name`'s extension or detected as
+ * readNetParameter does); `name` is only used in messages. For runtimes without a file system.
+ */
+export function readNetParameterBytes(bytes: Uint8Array | string, name = '<net>', opts: ReadNetOptions = {}): Message {
+  const msg = typeof bytes === 'string' ? parseText(bytes, 'NetParameter', name) : readMessage(bytes, 'NetParameter', name).msg;
+  return maybeUpgrade(msg, name, opts);
 }
 
 /** ReadNetParamsFromTextFileOrDie: a text NetParameter, upgraded unless `upgrade: false`. */

@@ -11,7 +11,8 @@ import { Layer, TRAIN, TEST, type Phase, copyProtoData } from '../layers/layer.j
 import { cloneMessage, has, newMessage, type Message } from '../proto/schema.js';
 import { CaffeError, LayerError, NetError } from '../util/errors.js';
 import { upgradeNetAsNeeded } from '../format/upgrade.js';
-import { isHdf5File, readNetParameter, readNetWeights } from '../format/io.js';
+import { FileFormatError, isHdf5, isHdf5File, readNetParameter, readNetParameterBytes, readNetWeights } from '../format/io.js';
+import { decodeMessage } from '../format/binary.js';
 import { readHdf5Tree, writeHdf5Tree } from '../data/hdf5.js';
 import { copyTrainedLayersFromHdf5Tree, netToHdf5Tree } from './net-hdf5.js';
 import { encodeMessage } from '../format/binary.js';
@@ -122,6 +123,27 @@ export class Net {
       () => Net.fromFile(prototxt, options),
       (net) => net.copyTrainedLayersFromFile(weights),
     );
+  }
+
+  /**
+   * Builds a net from a model's contents (prototxt text or bytes, or a binary NetParameter) and
+   * optionally a binary caffemodel's bytes: the file-less form of fromFiles, for the browser or
+   * for files already in memory. `names` label the two in error messages.
+   */
+  static fromBuffers(
+    model: string | Uint8Array,
+    weights?: Uint8Array | null,
+    options: NetOptions = {},
+    names: { model?: string; weights?: string } = {},
+  ): Net {
+    const modelName = names.model ?? options.source ?? '<model>';
+    const weightsName = names.weights ?? '<weights>';
+    const build = () => new Net(readNetParameterBytes(model, modelName), { source: modelName, ...options });
+    if (!weights) return build();
+    if (isHdf5(weights)) {
+      throw new FileFormatError(weightsName, 'is HDF5 weights (a .caffemodel.h5): only binary caffemodels load from memory; HDF5 needs Net.fromFiles');
+    }
+    return withDeferredFills(build, (net) => net.copyTrainedLayersFrom(decodeMessage(weights, 'NetParameter', weightsName), weightsName, true));
   }
 
   constructor(netParam: Message, options: NetOptions = {}) {
@@ -601,10 +623,15 @@ export class Net {
   }
 }
 
+const utf8 = new TextEncoder();
+
+/** Orders two names by their UTF-8 bytes, as std::string's compare does. */
 function byteOrder(a: string, b: string): number {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return Buffer.compare(x, y);
+  const x = utf8.encode(a);
+  const y = utf8.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
 }
 
 /** Caffe's Blob::ShapeEquals(BlobProto): legacy 4-D fields compare from the end of the shape. */

@@ -13,7 +13,8 @@ import { resizeLinear } from '../data/resize.js';
 import { grayFromBgr } from '../format/color.js';
 import type { Net } from '../graph/net.js';
 import { CaffeError } from '../util/errors.js';
-import { centerCrop, loadImage, oversample, readMean, resizeImage, Transformer, type FloatImage, type MeanArray } from './transformer.js';
+import { bgrToFloatImage, centerCrop, loadImage, oversample, readMean, resizeImage, Transformer, type FloatImage, type MeanArray } from './transformer.js';
+import { decodeImage } from '../format/image.js';
 
 export type Pipeline = 'py' | 'cpp';
 
@@ -26,6 +27,8 @@ export interface ClassifierOptions {
   /** Mean file (.binaryproto or .npy); or meanValues, one per channel in the net's channel order. */
   meanFile?: string;
   meanValues?: number[];
+  /** A mean already read (readMean, readMeanBytes), instead of meanFile. */
+  mean?: MeanArray;
   /** 'py' only: scale of [0,1] pixels (classify.py's --raw_scale, default 255). */
   rawScale?: number;
   /** Applied after the mean (both pipelines). */
@@ -100,8 +103,11 @@ export class Classifier {
     }
     this.transformer = new Transformer({ [this.input]: [1, c, h, w] });
     let mean: MeanArray | null = null;
-    if (options.meanFile !== undefined && options.meanValues !== undefined) throw new CaffeError('give a mean file or mean values, not both');
+    if ([options.meanFile, options.meanValues, options.mean].filter((m) => m !== undefined).length > 1) {
+      throw new CaffeError('give one of a mean file, mean values or a mean array');
+    }
     if (options.meanFile !== undefined) mean = readMean(options.meanFile);
+    if (options.mean !== undefined) mean = options.mean;
     if (options.meanValues !== undefined) {
       const v = options.meanValues.length === 1 ? new Array<number>(c).fill(options.meanValues[0]) : options.meanValues;
       if (v.length !== c) throw new CaffeError(`${v.length} mean values given, but the input '${this.input}' has ${c} channels`);
@@ -132,9 +138,15 @@ export class Classifier {
       } catch (e) {
         throw new CaffeError(`${path}: cannot read image: ${(e as Error).message}`);
       }
-      return [this.cppInput(decodeImageBytes(bytes, 'native', path))];
+      return this.inputsForBytes(bytes, path);
     }
     return this.pyInputs(loadImage(path, this.inputShape[0] === 3));
+  }
+
+  /** inputsForFile for an image file's contents (`name` labels errors). */
+  inputsForBytes(bytes: Uint8Array, name = '<image>'): Float32Array[] {
+    if (this.pipeline === 'cpp') return [this.cppInput(decodeImageBytes(bytes, 'native', name))];
+    return this.pyInputs(bgrToFloatImage(decodeImage(bytes, true, name, { exifOrientation: false }), this.inputShape[0] === 3));
   }
 
   /** classify.py's inputs for an HxWxC image: resized to imageDims, cropped, preprocessed. */
@@ -184,6 +196,11 @@ export class Classifier {
       mean[j] = Math.fround(s / n);
     }
     return mean;
+  }
+
+  /** Class probabilities for one image file's contents. */
+  classifyBytes(bytes: Uint8Array, name = '<image>'): Float32Array {
+    return this.predict(this.inputsForBytes(bytes, name));
   }
 
   /** Class probabilities for one image file. */

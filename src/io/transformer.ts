@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { decodeImage } from '../format/image.js';
 import { readNpy } from '../format/npy.js';
-import { readMeanFile } from '../data/transform-config.js';
+import { meanFromBlobProto, readMeanFile } from '../data/transform-config.js';
+import { decodeMessage } from '../format/binary.js';
 import { resizeSkimage, type FloatImage } from '../data/resize.js';
 import type { PixelImage } from '../data/datum.js';
 import { CaffeError } from '../util/errors.js';
@@ -141,6 +142,18 @@ export function readMean(path: string): MeanArray {
     return { shape: a.shape.slice(), data: Float64Array.from(a.data as ArrayLike<number>) };
   }
   const m = readMeanFile(path);
+  return { shape: [m.channels, m.height, m.width], data: Float64Array.from(m.data) };
+}
+
+/** readMean for a mean file's contents: `.npy` by `name`'s extension (or magic), else a BlobProto. */
+export function readMeanBytes(bytes: Uint8Array, name = '<mean>'): MeanArray {
+  const npy = /\.npy$/i.test(name) || (bytes.length > 6 && bytes[0] === 0x93 && bytes[1] === 0x4e && bytes[2] === 0x55 && bytes[3] === 0x4d);
+  if (npy) {
+    const a = readNpy(bytes, name);
+    if (typeof a.data[0] === 'bigint') throw new CaffeError(`${name}: a mean must hold numbers, not 64-bit integers`);
+    return { shape: a.shape.slice(), data: Float64Array.from(a.data as ArrayLike<number>) };
+  }
+  const m = meanFromBlobProto(decodeMessage(bytes, 'BlobProto', name), name);
   return { shape: [m.channels, m.height, m.width], data: Float64Array.from(m.data) };
 }
 

@@ -18,3 +18,12 @@ export function setThreads(n: number): number {
 export function getThreads(): number {
   return gemmThreadInfo().threads;
 }
+
+/**
+ * What the thread pool is doing: threads in effect, workers up, panels of split products the
+ * workers computed so far (0 when nothing was split), and why there is one thread, if so.
+ */
+export function threadInfo(): { threads: number; workers: number; workerPanels: number; reason: string } {
+  const i = gemmThreadInfo();
+  return { threads: i.threads, workers: i.workers, workerPanels: i.workerPanels, reason: i.reason };
+}

@@ -1,7 +1,7 @@
 // ONNX's schema (proto/onnx.proto), loaded in a protobufjs Root of its own so that its messages
 // never mix with caffe.proto's (both define names like TensorProto-ish types, and Caffe's
 // reflection helpers assume one package).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
@@ -15,7 +15,7 @@ function onnxProtoPath(): string {
   throw new Error('caffe-ts: cannot find proto/onnx.proto next to the package');
 }
 
-export const onnxRoot: protobuf.Root = new protobuf.Root().loadSync(onnxProtoPath(), { keepCase: true });
+export const onnxRoot: protobuf.Root = protobuf.parse(readFileSync(onnxProtoPath(), 'utf8'), new protobuf.Root(), { keepCase: true }).root;
 onnxRoot.resolveAll();
 
 export function onnxType(name: string): protobuf.Type {

@@ -100,7 +100,9 @@ function forkProtoFiles(): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.proto')).sort().map((f) => join(dir, f));
 }
 
-export const root: protobuf.Root = new protobuf.Root().loadSync(join(protoDir, 'caffe.proto'), { keepCase: true });
+// Parsed from the file's text (not protobufjs's loadSync, which reads files itself): the browser
+// build serves the package's .proto files from memory through the same readFileSync.
+export const root: protobuf.Root = protobuf.parse(readFileSync(join(protoDir, 'caffe.proto'), 'utf8'), new protobuf.Root(), { keepCase: true }).root;
 for (const file of forkProtoFiles()) addForkProto(root, readFileSync(file, 'utf8'), file);
 root.resolveAll();
 roundFloatDefaults(root);
