@@ -71,6 +71,8 @@ function readThreadConfig(): { threads: number; allowed: boolean; reason: string
   } catch {
     // keep 1
   }
+  // Browsers give SharedArrayBuffer only to cross-origin isolated pages: no threads elsewhere.
+  if (typeof SharedArrayBuffer !== 'function') return { threads: 1, allowed: false, reason: 'no SharedArrayBuffer (in a browser: the page is not cross-origin isolated)' };
   const env = typeof process === 'object' ? process.env?.CAFFE_TS_THREADS : undefined;
   let want = 2;
   if (env !== undefined && env.trim() !== '') {

@@ -172,7 +172,14 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
     return null;
   }
   const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES });
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(unshared), { env: { memory } }).exports as unknown as WasmGemmExports;
+  let ex: WasmGemmExports;
+  try {
+    ex = new WebAssembly.Instance(new WebAssembly.Module(unshared), { env: { memory } }).exports as unknown as WasmGemmExports;
+  } catch (e) {
+    // A page's main thread may refuse to compile synchronously: the JS kernel runs there.
+    wasmUnavailable = `cannot compile ${url.pathname}: ${(e as Error).message}`;
+    return null;
+  }
   if (ex.mr.value !== WASM_MR || ex.nr.value !== WASM_NR) {
     throw new Error(`caffe-ts: ${url.pathname} has a ${ex.mr.value} x ${ex.nr.value} micro-kernel, gemm-wasm.ts expects ${WASM_MR} x ${WASM_NR}`);
   }

@@ -95,7 +95,12 @@ export function instantiateKernel<T>(file: string): T | string {
     return `cannot read ${url.pathname}: ${(e as Error).message}`;
   }
   if (!WebAssembly.validate(bytes)) return 'this runtime has no WebAssembly SIMD';
-  return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as T;
+  try {
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as T;
+  } catch (e) {
+    // A page's main thread may refuse to compile synchronously: the JS loops run there.
+    return `cannot compile ${file}: ${(e as Error).message}`;
+  }
 }
 
 function load(): SimdKernel | null {
