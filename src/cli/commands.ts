@@ -12,6 +12,7 @@ import { timeCommand } from './time.js';
 import { initCommand } from './init.js';
 import { classifyCommand } from './classify.js';
 import { drawCommand } from './draw.js';
+import { webCommand } from './web.js';
 
 export interface Command {
   summary: string;
@@ -33,4 +34,5 @@ export const commands: Record<string, Command> = {
   init: initCommand,
   classify: classifyCommand,
   draw: drawCommand,
+  web: webCommand,
 };
