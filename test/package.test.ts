@@ -23,6 +23,8 @@ describe('npm package', () => {
     expect(files).toContain('dist/src/index.d.ts');
     expect(files).toContain('dist/src/kernels/wasm/gemm.wasm');
     expect(files).toContain('proto/caffe.proto');
+    expect(files).toContain('dist/web/caffe-ts.js');
+    expect(files).toContain('dist/web/demo/index.html');
     expect(files.filter((f) => /^(test|bench|scripts|src)\/|^dist\/bench\/|\.map$/.test(f))).toEqual([]);
 
     const app = join(tmp, 'app');
@@ -45,6 +47,8 @@ console.log(top.index, svg.startsWith('<svg'));
     expect(run('node', ['main.js'], app).trim()).toBe('7 true');
     // Deep imports stay private: the exports map names only the package root.
     expect(() => run('node', ['--input-type=module', '-e', "import 'caffe-ts/dist/src/graph/net.js'"], app)).toThrow(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
+    // The browser build is exported as caffe-ts/web.
+    expect(run('node', ['--input-type=module', '-e', "console.log(import.meta.resolve('caffe-ts/web').endsWith('/dist/web/caffe-ts.js'))"], app).trim()).toBe('true');
 
     const bin = join(app, 'node_modules', '.bin', 'caffe-ts');
     expect(run(bin, ['--version'], app)).toMatch(/^caffe-ts \d/);

@@ -178,6 +178,21 @@ describe('the demo page in chromium', () => {
     });
   }
 
+  it('classifies a picked image with a picked model: top-5 and the time of the forward', async () => {
+    await page.setInputFiles('#model', join(FIXTURES, 'demo', 'lenet.prototxt'));
+    await page.setInputFiles('#weights', join(FIXTURES, 'demo', 'lenet_iter_10000.caffemodel'));
+    await page.fill('#inputScale', '0.00390625');
+    await page.click('#loadBtn');
+    await page.waitForFunction(() => document.getElementById('netStatus')?.textContent?.startsWith('loaded'));
+    await page.setInputFiles('#image', join(FIXTURES, 'demo', 'digits', 'img_9_7.png'));
+    await page.waitForFunction(() => document.querySelectorAll('#top5 tbody tr').length === 5);
+    const rows = await page.$$eval('#top5 tbody tr', (trs) => trs.map((t) => [...t.children].map((c) => c.textContent)));
+    expect(rows[0][1]).toBe('9');
+    expect(Number(rows[0][2])).toBeGreaterThan(0.9);
+    expect(await page.textContent('#imageStatus')).toMatch(/^forward \+ preprocessing: \d+\.\d ms$/);
+    expect(await page.textContent('#error')).toBe('');
+  });
+
   it('shows a corrupt caffemodel with the line the CLI prints for it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'caffe-ts-web-'));
     try {
