@@ -40,6 +40,17 @@ function testCases(root: string): string[] {
 
 const CASES = [join(FIXTURES, 'zoo', 'squeezenet_v1.1', 'test'), ...(process.env.CAFFE_TS_WEB_FIXTURES ? testCases(resolve(process.env.CAFFE_TS_WEB_FIXTURES)) : [])];
 
+/** Solver cases (kind "solver") directly under root. */
+function solverCases(root: string): string[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root).map((d) => join(root, d)).filter((d) => existsSync(join(d, 'case.json'))).sort();
+}
+
+const SOLVER_CASES = [
+  ...solverCases(join(FIXTURES, 'solver')),
+  ...(process.env.CAFFE_TS_WEB_FIXTURES ? solverCases(join(resolve(process.env.CAFFE_TS_WEB_FIXTURES), 'solver')) : []),
+];
+
 let server: Server;
 let url: string;
 let browser: Browser;
@@ -192,6 +203,62 @@ describe('the demo page in chromium', () => {
     expect(await page.textContent('#imageStatus')).toMatch(/^forward \+ preprocessing: \d+\.\d ms$/);
     expect(await page.textContent('#error')).toBe('');
   });
+
+  // Training in the page, on its own thread: the bundle imported as a module, the solver built from
+  // the case's solver with its net inlined (no files), weights and feeds as contents.
+  for (const dir of SOLVER_CASES) {
+    it(`trains ${dir.replace(/^.*fixtures\//, '')} in the page as Caffe did`, async () => {
+      const spec = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
+      const feeds: Record<string, { shape: number[]; b64: string }> = {};
+      for (const [blob, f] of Object.entries<string>(spec.feeds ?? {})) {
+        const t = readNpyAsFloat32(join(dir, f));
+        feeds[blob] = { shape: t.shape, b64: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('base64') };
+      }
+      const r = await page.evaluate(async (c) => {
+        // (a string, so that vitest's transform leaves the page's own dynamic import alone)
+        const m = await new Function('u', 'return import(u)')(new URL('/caffe-ts.js', location.href).href);
+        const unb64 = (s: string) => Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
+        const sp = m.parseText(c.solver, 'SolverParameter', 'solver.prototxt');
+        delete sp.net;
+        sp.net_param = m.parseText(c.net, 'NetParameter', 'net.prototxt');
+        const solver = m.createSolver(sp, { source: 'solver.prototxt' });
+        const net = solver.net;
+        if (c.weights) net.copyTrainedLayersFrom(m.decodeMessage(unb64(c.weights), 'NetParameter', 'weights.caffemodel'), 'weights.caffemodel');
+        const feeds = Object.entries(c.feeds).map(([blob, f]: [string, any]) => {
+          const data = new Float32Array(unb64(f.b64).buffer);
+          const shape = f.shape.slice(1);
+          return { blob, shape, per: shape.reduce((a: number, x: number) => a * x, 1), data };
+        });
+        const losses: number[] = [];
+        for (let k = 0; k < c.steps; k++) {
+          const inputs: Record<string, unknown> = {};
+          for (const fd of feeds) inputs[fd.blob] = { shape: fd.shape, data: fd.data.subarray(k * fd.per, (k + 1) * fd.per) };
+          net.setInputs(inputs);
+          solver.step(1);
+          losses.push(net.blobs.has('loss') ? net.blob('loss').data[0] : solver.lastLoss);
+        }
+        const params: Record<string, number[][]> = {};
+        for (const layer of Object.keys(c.params)) params[layer] = net.layer(layer).blobs.map((b: any) => Array.from(b.data));
+        return { losses, params };
+      }, {
+        solver: readFileSync(join(dir, spec.solver), 'utf8'),
+        net: readFileSync(join(dir, spec.net ?? 'net.prototxt'), 'utf8'),
+        weights: spec.weights ? readFileSync(join(dir, spec.weights)).toString('base64') : null,
+        feeds,
+        steps: spec.steps,
+        params: spec.params_after ?? {},
+      });
+      const tol = spec.tolerance ?? { abs: 1e-5, rel: 5e-4 };
+      (spec.losses ?? []).forEach((e: number, k: number) => expect(Math.abs(r.losses[k] - e), `loss after step ${k}`).toBeLessThanOrEqual(tol.abs + tol.rel * Math.abs(e)));
+      for (const [layer, files] of Object.entries<string[]>(spec.params_after ?? {})) {
+        files.forEach((f, i) => {
+          const expected = readNpyAsFloat32(join(dir, f));
+          const got = { shape: expected.shape, data: Float32Array.from(r.params[layer][i]) };
+          expect(compareTensor(got, expected, toleranceFor(spec, f, { abs: 1e-5, rel: 5e-4 })), `${layer} param ${i}`).toBeNull();
+        });
+      }
+    });
+  }
 
   it('shows a corrupt caffemodel with the line the CLI prints for it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'caffe-ts-web-'));
