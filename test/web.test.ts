@@ -46,6 +46,9 @@ function solverCases(root: string): string[] {
   return readdirSync(root).map((d) => join(root, d)).filter((d) => existsSync(join(d, 'case.json'))).sort();
 }
 
+/** A case folder as the test names it: the repo's copy or ../shared's. */
+const label = (dir: string) => (dir.startsWith(FIXTURES + '/') ? `fixtures/${dir.slice(FIXTURES.length + 1)}` : `shared ${dir.replace(/^.*fixtures\//, '')}`);
+
 const SOLVER_CASES = [
   ...solverCases(join(FIXTURES, 'solver')),
   ...(process.env.CAFFE_TS_WEB_FIXTURES ? solverCases(join(resolve(process.env.CAFFE_TS_WEB_FIXTURES), 'solver')) : []),
@@ -167,7 +170,7 @@ describe('the demo page in chromium', () => {
   });
 
   for (const dir of CASES) {
-    it(`runs ${dir.replace(ROOT + '/', '').replace(/^.*fixtures\//, '')} in the page and matches Caffe's numbers`, async () => {
+    it(`runs ${label(dir)} in the page and matches Caffe's numbers`, async () => {
       const spec = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
       expect(spec.phase).toBe('TEST');
       const loaded = await ask({ op: 'load', keepBlobs: true, model: file(join(dir, spec.net)), weights: spec.weights ? file(join(dir, spec.weights)) : undefined });
@@ -207,7 +210,7 @@ describe('the demo page in chromium', () => {
   // Training in the page, on its own thread: the bundle imported as a module, the solver built from
   // the case's solver with its net inlined (no files), weights and feeds as contents.
   for (const dir of SOLVER_CASES) {
-    it(`trains ${dir.replace(/^.*fixtures\//, '')} in the page as Caffe did`, async () => {
+    it(`trains ${label(dir)} in the page as Caffe did`, async () => {
       const spec = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
       const feeds: Record<string, { shape: number[]; b64: string }> = {};
       for (const [blob, f] of Object.entries<string>(spec.feeds ?? {})) {
