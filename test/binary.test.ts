@@ -549,3 +549,61 @@ describe('binary encode', () => {
     expect(Array.from(back.diff)).toEqual(Array.from(blob.diff));
   });
 });
+
+describe('binary decode in place (DecodeOptions.inPlace)', () => {
+  const files = [
+    'fork/trained/ultraface_slim320_2/test/weights.caffemodel',
+    'fork/zoo/opencv_face_detector_res10/test/weights.caffemodel',
+    'zoo/squeezenet_v1.1/test/weights.caffemodel',
+    'demo/lenet_iter_10000.caffemodel',
+  ].map((f) => join(import.meta.dirname, '..', 'fixtures', f));
+
+  it('gives the same messages as the copying decode, at every alignment of the input', () => {
+    for (const f of files) {
+      const bytes = readFileSync(f);
+      const want = decodeMessage(bytes, 'NetParameter', f);
+      for (let shift = 0; shift < 4; shift++) {
+        const own = new Uint8Array(bytes.length + shift);
+        own.set(bytes, shift);
+        const got = decodeMessage(own.subarray(shift), 'NetParameter', f, { inPlace: true });
+        expect(messagesDiff(got, want, 'NetParameter'), `${f} at offset ${shift}`).toBeNull();
+      }
+    }
+  });
+
+  it('views large runs in the given buffer (aligned) and copies small ones', () => {
+    const bytes = new Uint8Array(readFileSync(files[2]));
+    const msg = decodeMessage(bytes, 'NetParameter', files[2], { inPlace: true });
+    let views = 0;
+    let copies = 0;
+    for (const layer of msg.layer as Message[]) {
+      for (const b of layer.blobs as Message[]) {
+        const d = b.data as Float32Array;
+        if (d.buffer === bytes.buffer) {
+          views++;
+          expect(d.byteOffset % 4).toBe(0);
+          expect(d.byteLength).toBeGreaterThanOrEqual(4096);
+        } else if (d.length) {
+          copies++;
+          expect(d.byteLength).toBeLessThan(4096);
+        }
+      }
+    }
+    expect(views).toBeGreaterThan(0);
+    expect(copies).toBeGreaterThan(0);
+  });
+
+  it('leaves the input alone without the option, and errors name the same offsets with it', () => {
+    const bytes = new Uint8Array(readFileSync(files[3]));
+    const before = bytes.slice();
+    decodeMessage(bytes, 'NetParameter', 'w');
+    expect(Buffer.compare(bytes, before)).toBe(0);
+    const cut = bytes.slice(0, 20000);
+    let plain = '';
+    let inPlace = '';
+    try { decodeMessage(cut.slice(), 'NetParameter', 'w'); } catch (e) { plain = (e as Error).message; }
+    try { decodeMessage(cut.slice(), 'NetParameter', 'w', { inPlace: true }); } catch (e) { inPlace = (e as Error).message; }
+    expect(plain).toMatch(/^w: at byte \d+/);
+    expect(inPlace).toBe(plain);
+  });
+});

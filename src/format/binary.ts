@@ -206,10 +206,15 @@ class Decoder {
   lo = 0;
   hi = 0;
 
+  /** Packed float runs may become views of `bytes` (see DecodeOptions.inPlace); off during trial decodes. */
+  inPlace: boolean;
+
   constructor(
     bytes: Uint8Array,
     readonly file: string,
+    inPlace = false,
   ) {
+    this.inPlace = inPlace && LITTLE_ENDIAN;
     // A plain Uint8Array view (not a Buffer), so subarray/slice behave as typed arrays.
     this.bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -218,6 +223,9 @@ class Decoder {
   /** Whether the bytes up to `end` decode as `info` (the position is left where it was). */
   decodesAs(info: TypeInfo, end: number, depth: number): boolean {
     const at = this.pos;
+    // A trial must leave the bytes as they were: no in-place moves.
+    const inPlace = this.inPlace;
+    this.inPlace = false;
     try {
       this.decodeInto(info, new info.ctor(), end, depth);
       return true;
@@ -226,6 +234,7 @@ class Decoder {
       throw e;
     } finally {
       this.pos = at;
+      this.inPlace = inPlace;
     }
   }
 
@@ -405,7 +414,7 @@ class Decoder {
             acc.len = acc.buf.length;
             accs.push(acc);
           }
-          if (wt === WT_LEN) this.readPackedTyped(acc, end);
+          if (wt === WT_LEN) this.readPackedTyped(acc, end, tagAt);
           else this.readUnpackedTyped(acc, tagAt, end);
           continue;
         }
@@ -531,7 +540,7 @@ class Decoder {
   }
 
   /** A packed run of floats/doubles, copied in bulk from the bytes. */
-  readPackedTyped(acc: TypedAcc, end: number): void {
+  readPackedTyped(acc: TypedAcc, end: number, tagAt: number): void {
     const f = acc.field;
     const size = f.kind === Kind.Float ? 4 : 8;
     const at = this.pos;
@@ -540,6 +549,20 @@ class Decoder {
       this.fail(at, `packed ${f.typeName}.${f.name}: length ${len} is not a multiple of ${size}`);
     }
     const n = len / size;
+    if (this.inPlace && acc.len === 0 && acc.buf.length === 0 && len >= IN_PLACE_MIN_BYTES) {
+      // The run becomes a view of the bytes. A view must start at a multiple of the element
+      // size, so an unaligned run is first moved down by 1..size-1 bytes over its own tag and
+      // length, which are read already (and are at least that long for a run this size).
+      const abs = this.bytes.byteOffset + this.pos;
+      const shift = abs % size;
+      if (this.pos - shift >= tagAt) {
+        if (shift) this.bytes.copyWithin(this.pos - shift, this.pos, this.pos + len);
+        acc.buf = size === 4 ? new Float32Array(this.bytes.buffer, abs - shift, n) : new Float64Array(this.bytes.buffer, abs - shift, n);
+        acc.len = n;
+        this.pos += len;
+        return;
+      }
+    }
     reserve(acc, n);
     copyLE(this.bytes, this.view, this.pos, acc.buf, acc.len, n);
     acc.len += n;
@@ -646,9 +669,22 @@ function int64(lo: number, hi: number, unsigned: boolean): number | Long {
  * 'caffe.NetParameter') or a reflected Type; `file` names the source in errors.
  * Throws DecodeError(file, offset, detail) on malformed input.
  */
-export function decodeMessage(bytes: Uint8Array, type: string | Type, file = '<binary>'): Message {
+export interface DecodeOptions {
+  /**
+   * The caller gives up `bytes`: large packed float/double runs (blob data) become views of their
+   * buffer instead of copies, and the bytes are rearranged to align them. Saves a copy of every
+   * weight when loading a caffemodel read for the purpose; the buffer then lives as long as any
+   * of those arrays.
+   */
+  inPlace?: boolean;
+}
+
+/** Packed runs from this size are viewed in place (smaller ones are copied: a view keeps the whole buffer alive). */
+const IN_PLACE_MIN_BYTES = 4096;
+
+export function decodeMessage(bytes: Uint8Array, type: string | Type, file = '<binary>', options: DecodeOptions = {}): Message {
   const info = infoOf(resolveType(type));
-  const d = new Decoder(bytes, file);
+  const d = new Decoder(bytes, file, options.inPlace === true);
   const msg = new info.ctor();
   d.decodeInto(info, msg, bytes.byteLength, 0);
   return msg;

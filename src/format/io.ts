@@ -217,7 +217,8 @@ export function readNetWeights(path: string, opts: ReadNetOptions = {}): Message
   if (isHdf5(bytes)) {
     throw new FileFormatError(path, 'is HDF5 weights (a .caffemodel.h5): Net.copyTrainedLayersFromFile reads those; readNetWeights reads binary caffemodels');
   }
-  return maybeUpgrade(decodeMessage(bytes, 'NetParameter', path), path, opts);
+  // The bytes were read for this call alone: blob data can stay in them (no second copy).
+  return maybeUpgrade(decodeMessage(bytes, 'NetParameter', path, { inPlace: true }), path, opts);
 }
 
 export interface ReadSolverOptions {

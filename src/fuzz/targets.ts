@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { readBlobProto, readNetParameter, readNetWeights, readSolverParameter, upgradeBytes } from '../format/io.js';
 import { decodeMessage, encodeMessage } from '../format/binary.js';
+import { messagesDiff } from '../format/equal.js';
 import { readNpy } from '../format/npy.js';
 import { decodeImage } from '../format/image.js';
 import { fromObject } from '../proto/schema.js';
@@ -206,9 +207,16 @@ const targets: Target[] = [
       const models = spread(walk(join(root, 'fixtures/layers'), (p) => p.endsWith('weights.caffemodel') && existsSync(join(p, '../net.prototxt'))), 60);
       return seedsFrom(models, 64 << 10).map((s) => ({ ...s, netPath: join(s.name, '../net.prototxt') }));
     },
-    run(_input, path, variant, seed) {
+    run(input, path, variant, seed) {
       if (variant & 4) describeFile(path);
       const weights = readNetWeights(path);
+      // readNetWeights decodes in place: it must give what the copying decode gives.
+      if (variant & 2) {
+        const copied = decodeMessage(input, 'NetParameter', path);
+        const inPlace = decodeMessage(input.slice(), 'NetParameter', path, { inPlace: true });
+        const diff = messagesDiff(inPlace, copied, 'NetParameter');
+        if (diff !== null) throw new Error(`in-place decode differs from the copying decode: ${diff}`);
+      }
       const net = cachedNet(seed.netPath!);
       net.copyTrainedLayersFrom(weights, path);
       if (variant & 1 && forwardIsSmall(net)) net.forward();
