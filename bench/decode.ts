@@ -144,8 +144,8 @@ function child(mode: string, file: string): void {
   let layers = 0;
   let floats = 0;
   let t2 = t1;
-  if (mode === 'decode') {
-    const net = decodeMessage(bytes, 'NetParameter', file);
+  if (mode === 'decode' || mode === 'inplace') {
+    const net = decodeMessage(bytes, 'NetParameter', file, { inPlace: mode === 'inplace' });
     t2 = performance.now();
     layers = net.layer.length;
     for (const l of net.layer) for (const b of l.blobs) floats += b.data.length;
@@ -157,7 +157,7 @@ function child(mode: string, file: string): void {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
-function measure(mode: 'read' | 'decode', file: string): ChildResult {
+function measure(mode: 'read' | 'decode' | 'inplace', file: string): ChildResult {
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(process.execPath, [self, '--child', mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`benchmark child (${mode}) failed: ${r.stderr || r.error}`);
@@ -179,13 +179,18 @@ export function main(): void {
   );
   const base = measure('read', model.file);
   const dec = measure('decode', model.file);
-  if (dec.layers !== model.layers || dec.floats !== model.floats) {
-    throw new Error(`decode returned ${dec.layers} layers / ${dec.floats} floats, expected ${model.layers} / ${model.floats}`);
+  const inPlace = measure('inplace', model.file);
+  for (const d of [dec, inPlace]) {
+    if (d.layers !== model.layers || d.floats !== model.floats) {
+      throw new Error(`decode returned ${d.layers} layers / ${d.floats} floats, expected ${model.layers} / ${model.floats}`);
+    }
   }
   const rows: Array<[string, number, number]> = [
     ['fs.readFileSync', base.readMs, base.maxRssKB],
     ['readFileSync + decodeMessage', dec.readMs + dec.decodeMs, dec.maxRssKB],
     ['  decodeMessage alone', dec.decodeMs, NaN],
+    ['readFileSync + decode inPlace', inPlace.readMs + inPlace.decodeMs, inPlace.maxRssKB],
+    ['  decode inPlace alone', inPlace.decodeMs, NaN],
   ];
   const pad = (s: string, n: number) => s.padStart(n);
   console.log(`  ${'what'.padEnd(30)}${pad('ms', 9)}${pad('MB/s', 9)}${pad('time x', 9)}${pad('peak RSS MB', 13)}${pad('RSS x', 8)}`);
