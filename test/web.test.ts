@@ -263,6 +263,25 @@ describe('the demo page in chromium', () => {
     });
   }
 
+  it('takes dropped files: model, weights and image at once', async () => {
+    await page.fill('#inputScale', '0.00390625');
+    const files = [
+      ['lenet.prototxt', join(FIXTURES, 'demo', 'lenet.prototxt')],
+      ['lenet_iter_10000.caffemodel', join(FIXTURES, 'demo', 'lenet_iter_10000.caffemodel')],
+      ['img_2_1.png', join(FIXTURES, 'demo', 'digits', 'img_2_1.png')],
+    ].map(([name, path]) => ({ name, b64: readFileSync(path).toString('base64') }));
+    await page.evaluate((fs) => {
+      document.querySelector('#top5 tbody')!.textContent = '';
+      const dt = new DataTransfer();
+      for (const f of fs) dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name));
+      document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, files);
+    await page.waitForFunction(() => document.querySelectorAll('#top5 tbody tr').length === 5);
+    const first = await page.$eval('#top5 tbody tr', (t) => t.children[1].textContent);
+    expect(first).toBe('2');
+    expect(await page.textContent('#error')).toBe('');
+  });
+
   it('shows a corrupt caffemodel with the line the CLI prints for it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'caffe-ts-web-'));
     try {
