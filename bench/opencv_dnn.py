@@ -5,6 +5,8 @@ JSON object per line, answers one JSON line each. Needs python3-opencv (cv2).
   {"threads": N}                              -> {"ok": true}
   {"input": [n, c, h, w]}                     -> {"ok": true}  (uniform [0,1) data, seed 1)
   {"run": K}                                  -> {"ms": [t1, ..., tK]}  (K forward passes)
+  {"profile": K}                              -> {"layers": [{"name", "type", "ms"}]}  (mean per pass
+                                                 over K passes, from getPerfProfile; fused layers ~0)
 """
 import json
 import sys
@@ -41,6 +43,18 @@ def main():
                 net.forward()
                 ms.append((time.perf_counter() - t) * 1000)
             out = {"ms": ms}
+        elif "profile" in cmd:
+            names = list(net.getLayerNames())
+            total = np.zeros(len(names))
+            k = int(cmd["profile"])
+            for _ in range(k):
+                net.setInput(x)
+                net.forward()
+                _, timings = net.getPerfProfile()
+                t = np.asarray(timings, dtype=np.float64).reshape(-1)
+                total[: len(t)] += t[: len(names)]
+            freq = cv2.getTickFrequency() / 1000.0
+            out = {"layers": [{"name": n, "type": net.getLayer(n).type, "ms": total[i] / freq / k} for i, n in enumerate(names)]}
         else:
             out = {"error": "unknown command"}
         sys.stdout.write(json.dumps(out) + "\n")

@@ -60,7 +60,7 @@ export function netFlops(net: Net): number {
 }
 
 /** A random-weight caffemodel for `prototxt` in the cache folder (made once, seed 1). */
-function weightsFor(key: string, prototxt: string): string {
+export function weightsFor(key: string, prototxt: string): string {
   const dir = join(tmpdir(), 'caffe-ts-bench');
   mkdirSync(dir, { recursive: true });
   const out = join(dir, `${key}.caffemodel`);
@@ -73,7 +73,7 @@ function weightsFor(key: string, prototxt: string): string {
   return out;
 }
 
-function input(shape: number[]): Float32Array {
+export function input(shape: number[]): Float32Array {
   const x = new Float32Array(shape.reduce((a, b) => a * b, 1));
   let s = 1;
   for (let i = 0; i < x.length; i++) {
@@ -84,7 +84,7 @@ function input(shape: number[]): Float32Array {
 }
 
 /** The OpenCV peer: a python3 process answering one JSON line per command. */
-class OpenCv {
+export class OpenCv {
   private lines: AsyncIterator<string>;
   private constructor(private proc: ChildProcessWithoutNullStreams) {
     this.lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();

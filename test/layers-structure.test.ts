@@ -822,3 +822,28 @@ describe('SPP', () => {
     checkGradient(spp(3, 'AVE'), [randomBlob([1, 2, 4, 4], 5)], tops(1));
   });
 });
+
+describe('InnerProduct with frozen weights (packed, transposed product at small batches)', () => {
+  it('gives the unfrozen forward, for both weight layouts and batches 1..20', async () => {
+    const { Net } = await import('../src/graph/net.js');
+    const { parseText } = await import('../src/format/text.js');
+    for (const transpose of [false, true]) {
+      for (const batch of [1, 3, 16, 17]) {
+        const text = `layer { name: "in" type: "Input" top: "x" input_param { shape { dim: ${batch} dim: 37 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "x" top: "y" inner_product_param { num_output: 300 transpose: ${transpose}
+  weight_filler { type: "gaussian" std: 0.3 } bias_filler { type: "uniform" min: -1 max: 1 } } }`;
+        const net = new Net(parseText(text, 'NetParameter'), { phase: 'TEST' });
+        const x = new Float32Array(batch * 37).map((_, i) => Math.cos(i * 1.7) * 3);
+        net.forward({ x: { shape: [batch, 37], data: x } });
+        const want = Float32Array.from(net.blob('y').data);
+        net.freezeWeights();
+        for (let pass = 0; pass < 2; pass++) {
+          net.forward({ x: { shape: [batch, 37], data: x } });
+          // The same dot products in the same order: the same bits.
+          expect(net.blob('y').data, `transpose ${transpose} batch ${batch} pass ${pass}`).toEqual(want);
+        }
+        net.thawWeights();
+      }
+    }
+  });
+});

@@ -113,6 +113,7 @@ export async function runClassify(args: string[], out: OutStream = process.stdou
   const classes = outBlob.count / outBlob.shape[0];
   const labels = values.labels ? readLabels(values.labels, classes) : undefined;
   net.copyTrainedLayersFromFile(values.weights);
+  net.freezeWeights(); // the parameters stay as loaded for every image
   const results = classifyImages(clf, positionals, Math.min(k, classes), labels);
   for (const r of results) if (r.error) err.write(`caffe-ts classify: ${r.error}\n`);
   if (values.json) {

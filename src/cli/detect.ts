@@ -158,6 +158,7 @@ export const detectCommand: Command = {
     if (mean.length !== 0 && mean.length !== 1 && mean.length !== 3) throw new CaffeError(`--mean takes 1 or 3 values, got ${mean.length}`);
     const opts: DetectOptions = { threshold, mean, scale, rgb: values.rgb, labels: values.labelmap ? readLabelMap(values.labelmap) : undefined };
     const net = Net.fromFiles(values.model, values.weights ?? null, { phase: 'TEST' });
+    net.freezeWeights(); // the parameters stay as loaded for every image
     if (net.inputs.length === 0) throw new CaffeError('the net declares no input blob to feed images into');
     detectionOutputBlob(net);
     const color = net.blob(net.inputs[0]).shape[1] === 3;

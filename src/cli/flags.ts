@@ -93,6 +93,8 @@ export function openNet(
     level: parseIntFlag('level', values.level),
   });
   for (const w of weights) net.copyTrainedLayersFromFile(w);
+  // test and time never change the parameters: layers may keep their weights packed (as frozen).
+  net.freezeWeights();
   return net;
 }
 

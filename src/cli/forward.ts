@@ -40,6 +40,7 @@ export const forwardCommand: Command = {
       level: values.level === undefined ? undefined : Number(values.level),
       keepBlobs: values.dump !== undefined, // --dump writes every blob as Caffe has it
     });
+    net.freezeWeights(); // one forward; nothing writes the parameters
     const inputs: Record<string, TensorInput> = {};
     for (const spec of values.input ?? []) {
       const eq = spec.indexOf('=');

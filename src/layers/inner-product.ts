@@ -3,7 +3,7 @@
 // on; top = M x num_output (shape: the leading axes, then num_output).
 // Weights are N x K, or K x N with transpose: true; the bias has N values.
 import type { Blob } from '../graph/blob.js';
-import { gemm, gemv } from '../kernels/gemm.js';
+import { gemm, gemv, type GemmPackKey } from '../kernels/gemm.js';
 import { addArrays } from '../kernels/loops.js';
 import { newMessage, type Message } from '../proto/schema.js';
 import { Scratch } from './base-conv.js';
@@ -18,6 +18,9 @@ export function checkStoredCounts(layer: Layer, weightShape: number[], biasShape
   if (biasShape) layer.check(b.count === biasShape[0], () => `bias blob ${b.shapeString()} does not hold ${biasShape[0]} values`);
 }
 
+/** Forward passes with at most this many rows take the weights as gemm's packed A (see forwardCpu). */
+const SWAP_MAX_ROWS = 16;
+
 export class InnerProductLayer extends Layer {
   private M = 0;
   private K = 0;
@@ -26,6 +29,18 @@ export class InnerProductLayer extends Layer {
   private transpose = false;
   private ones = new Scratch();
   private biasMultiplier: Float32Array = new Float32Array(0);
+  private swapped = new Scratch();
+  /**
+   * While the weights are frozen (Net.freezeWeights), the key under which gemm() keeps them packed
+   * between passes (as Convolution's); null: not frozen.
+   */
+  private weightsKey: GemmPackKey | null = null;
+  private weightsVersion = 0;
+
+  override setWeightsFrozen(frozen: boolean): void {
+    this.weightsVersion++;
+    this.weightsKey = frozen ? { version: this.weightsVersion } : null;
+  }
 
   get type(): string {
     return 'InnerProduct';
@@ -70,7 +85,17 @@ export class InnerProductLayer extends Layer {
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const { M, N, K } = this;
-    gemm(false, !this.transpose, M, N, K, 1, bottom[0].data, this.blobs[0].data, 0, top[0].data);
+    if (this.weightsKey && M <= SWAP_MAX_ROWS) {
+      // Few rows (a classifier at a small batch): the weights are the big operand, so they go in
+      // as gemm's A, which it keeps packed while they are frozen, and the product is computed
+      // transposed: top^T (N x M) = W (N x K) x bottom^T. Each element is the same dot product.
+      const y = top[0].data;
+      const t = M === 1 ? y : this.swapped.get(N * M);
+      gemm(this.transpose, true, N, M, K, 1, this.blobs[0].data, bottom[0].data, 0, t, this.weightsKey);
+      if (M > 1) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) y[m * N + n] = t[n * M + m];
+    } else {
+      gemm(false, !this.transpose, M, N, K, 1, bottom[0].data, this.blobs[0].data, 0, top[0].data);
+    }
     if (this.biasTerm) {
       // Caffe's K = 1 GEMM (ones x bias) adds bias[n] to each row: f32(y + b) per element, as here.
       const y = top[0].data;
