@@ -26,6 +26,8 @@
 // 64-256, KC 192-384, NC 1024-2048 all within 2%).
 
 import { readFileSync } from 'node:fs';
+// First: it may turn on V8's relaxed SIMD, which must precede compiling the FMA module.
+import { wasmFma } from './wasm-fma.js';
 import {
   disallowThreads,
   gemmThreadCount,
@@ -157,7 +159,9 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
     wasmUnavailable = 'no WebAssembly in this runtime';
     return null;
   }
-  const url = new URL('./wasm/gemm.wasm', import.meta.url);
+  // The FMA variant (gemm.wat with fused multiply-adds, same tile and packing) when the engine
+  // has relaxed SIMD (wasm-fma.ts).
+  const url = wasmFma.fma ? new URL('./wasm/gemm-fma.wasm', import.meta.url) : new URL('./wasm/gemm.wasm', import.meta.url);
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = new Uint8Array(readFileSync(url));
@@ -206,10 +210,14 @@ const wasm = kernels?.single ?? null;
 /** The kernel on shared memory, for products that may be split (null: one thread only). */
 const wasmShared = kernels?.shared ?? null;
 
-/** Which kernel gemm() uses for products that are not tiny, and why not wasm when it is 'js'. */
-export const gemmBackend: { readonly kernel: 'wasm-simd' | 'js'; readonly reason: string } = Object.freeze({
+/**
+ * Which kernel gemm() uses for products that are not tiny, and why not wasm when it is 'js'; fma:
+ * whether it is the fused multiply-add variant (relaxed SIMD, see wasm-fma.ts).
+ */
+export const gemmBackend: { readonly kernel: 'wasm-simd' | 'js'; readonly reason: string; readonly fma: boolean } = Object.freeze({
   kernel: wasm ? 'wasm-simd' : 'js',
   reason: wasm ? '' : wasmUnavailable,
+  fma: wasm !== null && wasmFma.fma,
 });
 
 registerSharedKernel(
