@@ -10,7 +10,8 @@
 // O(MNK) work. The memory grows as needed for up to 64 MiB of operands (setGemmWasmBudget);
 // larger products are cut into row / column / K blocks that fit. Sums are float32 (as in Caffe's
 // sgemm), so results differ from the JS kernel's in the last bits: error ~0.4 K 2^-24 relative,
-// against ~0.02 for the JS one. Large products (from 2M multiply-adds) are shared between the
+// against ~0.02 for the JS one. Where the engine has relaxed SIMD the module is gemm-fma.wasm
+// (wasm-fma.ts): the same kernel with fused multiply-adds, one rounding fewer per step, ~1.2x. Large products (from 2M multiply-adds) are shared between the
 // calling thread and worker threads running the same kernel on a shared memory, with
 // bit-identical results (gemm-threads.ts; CAFFE_TS_THREADS=1 keeps everything on the calling
 // thread).
