@@ -175,7 +175,7 @@ export function formatGemmBench(rows: GemmBenchRow[]): string {
   const js = rows.some((r) => !Number.isNaN(r.jsGflops));
   const t = gemmThreadInfo();
   const lines = [
-    `gemm() kernel: ${gemmBackend.kernel}${gemmBackend.reason ? ` (${gemmBackend.reason})` : ''}; ` +
+    `gemm() kernel: ${gemmBackend.kernel}${gemmBackend.fma ? ' with FMA' : ''}${gemmBackend.reason ? ` (${gemmBackend.reason})` : ''}; ` +
       `threads: ${t.threads}${t.reason ? ` (${t.reason})` : ''}, from ${t.minWork} multiply-adds`,
     'CPU time: gemm on 1 thread against the JS kernel; wall time: gemm on 1 thread against gemm on N threads',
     `gemm (M x N x K, op)    gemm GFLOP/s   JS GFLOP/s   gemm/JS   1 thread   ${t.threads} threads   threads/1` +

@@ -31,7 +31,8 @@ import { setSeed } from '../src/kernels/rng.js';
 import { fromObject } from '../src/proto/schema.js';
 import { rng } from './gradient-checker.js';
 // @ts-expect-error: plain ESM build script, no type declarations
-import { assemble } from '../scripts/build-wasm.mjs';
+import { assemble, assembleVariant, VARIANTS } from '../scripts/build-wasm.mjs';
+import { wasmFma } from '../src/kernels/wasm-fma.js';
 
 type Gemm = typeof gemm;
 
@@ -96,11 +97,16 @@ function check(fn: Gemm, tol: (K: number) => number, r: () => number, tA: boolea
 describe('gemm', () => {
   it('uses the WebAssembly SIMD kernel, and its .wasm is assembled from the current .wat', async () => {
     if (process.env.CAFFE_TS_GEMM === 'js') return;
-    expect(gemmBackend).toEqual({ kernel: 'wasm-simd', reason: '' });
+    expect(gemmBackend).toEqual({ kernel: 'wasm-simd', reason: '', fma: wasmFma.fma });
     const wat = new URL('../src/kernels/wasm/gemm.wat', import.meta.url);
     const bytes: Buffer = await assemble(wat.pathname, readFileSync(wat, 'utf8'));
     const committed = readFileSync(new URL('../src/kernels/wasm/gemm.wasm', import.meta.url));
     expect(committed.equals(bytes), 'src/kernels/wasm/gemm.wasm is stale: run npm run build').toBe(true);
+    // And its FMA variant, generated from the same .wat.
+    const variant = VARIANTS.find((v: { wasm: string }) => v.wasm === 'gemm-fma.wasm');
+    const fmaBytes: Buffer = await assembleVariant(new URL('../src/kernels/wasm/', import.meta.url).pathname, variant);
+    const fmaCommitted = readFileSync(new URL('../src/kernels/wasm/gemm-fma.wasm', import.meta.url));
+    expect(fmaCommitted.equals(fmaBytes), 'src/kernels/wasm/gemm-fma.wasm is stale: run npm run build').toBe(true);
   });
 
   const r = rng(42);
@@ -239,7 +245,7 @@ describe('gemm', () => {
     try {
       vi.resetModules();
       const mod = await import('../src/kernels/gemm.js');
-      expect(mod.gemmBackend).toEqual({ kernel: 'js', reason: 'CAFFE_TS_GEMM=js' });
+      expect(mod.gemmBackend).toEqual({ kernel: 'js', reason: 'CAFFE_TS_GEMM=js', fma: false });
       expect(() => mod.gemmWasm(false, false, 1, 1, 1, 1, new Float32Array(1), new Float32Array(1), 0, new Float32Array(1))).toThrow(/unavailable/);
       for (const [tA, tB] of TRANS) check(mod.gemm, tolJs, r, tA, tB, 33, 70, 40, -1.5, 0.25);
     } finally {
@@ -567,13 +573,13 @@ describe('gemm on several threads', () => {
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'caffe-ts-gemm-'));
       writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
-      for (const name of ['gemm', 'gemm-js', 'gemm-wasm', 'gemm-threads']) {
+      for (const name of ['gemm', 'gemm-js', 'gemm-wasm', 'gemm-threads', 'wasm-fma']) {
         const src = new URL(`../src/kernels/${name}.ts`, import.meta.url);
         const out = ts.transpileModule(readFileSync(src, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
         writeFileSync(join(dir, `${name}.js`), out.outputText);
       }
       mkdirSync(join(dir, 'wasm'));
-      copyFileSync(new URL('../src/kernels/wasm/gemm.wasm', import.meta.url), join(dir, 'wasm', 'gemm.wasm'));
+      for (const wasm of ['gemm.wasm', 'gemm-fma.wasm']) copyFileSync(new URL(`../src/kernels/wasm/${wasm}`, import.meta.url), join(dir, 'wasm', wasm));
     });
     afterAll(() => {
       if (dir) rmSync(dir, { recursive: true, force: true });

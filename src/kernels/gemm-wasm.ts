@@ -10,7 +10,8 @@
 // O(MNK) work. The memory grows as needed for up to 64 MiB of operands (setGemmWasmBudget);
 // larger products are cut into row / column / K blocks that fit. Sums are float32 (as in Caffe's
 // sgemm), so results differ from the JS kernel's in the last bits: error ~0.4 K 2^-24 relative,
-// against ~0.02 for the JS one. Large products (from 2M multiply-adds) are shared between the
+// against ~0.02 for the JS one. Where the engine has relaxed SIMD the module is gemm-fma.wasm
+// (wasm-fma.ts): the same kernel with fused multiply-adds, one rounding fewer per step, ~1.2x. Large products (from 2M multiply-adds) are shared between the
 // calling thread and worker threads running the same kernel on a shared memory, with
 // bit-identical results (gemm-threads.ts; CAFFE_TS_THREADS=1 keeps everything on the calling
 // thread).
@@ -26,6 +27,8 @@
 // 64-256, KC 192-384, NC 1024-2048 all within 2%).
 
 import { readFileSync } from 'node:fs';
+// First: it may turn on V8's relaxed SIMD, which must precede compiling the FMA module.
+import { wasmFma } from './wasm-fma.js';
 import {
   disallowThreads,
   gemmThreadCount,
@@ -157,7 +160,9 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
     wasmUnavailable = 'no WebAssembly in this runtime';
     return null;
   }
-  const url = new URL('./wasm/gemm.wasm', import.meta.url);
+  // The FMA variant (gemm.wat with fused multiply-adds, same tile and packing) when the engine
+  // has relaxed SIMD (wasm-fma.ts).
+  const url = wasmFma.fma ? new URL('./wasm/gemm-fma.wasm', import.meta.url) : new URL('./wasm/gemm.wasm', import.meta.url);
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = new Uint8Array(readFileSync(url));
@@ -206,10 +211,14 @@ const wasm = kernels?.single ?? null;
 /** The kernel on shared memory, for products that may be split (null: one thread only). */
 const wasmShared = kernels?.shared ?? null;
 
-/** Which kernel gemm() uses for products that are not tiny, and why not wasm when it is 'js'. */
-export const gemmBackend: { readonly kernel: 'wasm-simd' | 'js'; readonly reason: string } = Object.freeze({
+/**
+ * Which kernel gemm() uses for products that are not tiny, and why not wasm when it is 'js'; fma:
+ * whether it is the fused multiply-add variant (relaxed SIMD, see wasm-fma.ts).
+ */
+export const gemmBackend: { readonly kernel: 'wasm-simd' | 'js'; readonly reason: string; readonly fma: boolean } = Object.freeze({
   kernel: wasm ? 'wasm-simd' : 'js',
   reason: wasm ? '' : wasmUnavailable,
+  fma: wasm !== null && wasmFma.fma,
 });
 
 registerSharedKernel(
