@@ -17,7 +17,7 @@ export { exportOnnx, writeOnnx, encodeOnnx, convertibleTypes, type ExportOptions
 export { CaffeError, ParseError, DecodeError, NetError, LayerError, NpyError, SolverError } from './util/errors.js';
 export * from './solvers/index.js';
 export { MemoryDataLayer } from './layers/memory-data.js';
-export { setThreads, getThreads, threadInfo } from './kernels/threads.js';
+export { setThreads, getThreads, threadInfo, kernelInfo } from './kernels/threads.js';
 export { initParams } from './graph/init-params.js';
 export type { MemoryPlan } from './graph/memory-plan.js';
 export {

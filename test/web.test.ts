@@ -121,6 +121,8 @@ describe('the demo page in chromium', () => {
     expect(r.ok).toBe(true);
     expect(r.info.crossOriginIsolated).toBe(true);
     expect(r.info.sharedMemory).toBe(true);
+    // The worker runs the WebAssembly kernels, not the JS fallbacks (chromium has relaxed SIMD).
+    expect(r.info.kernels).toEqual({ gemm: 'wasm-simd', fma: true, reason: '', simd: true, winograd: 'wasm-simd', depthwise: true });
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     // A product big enough to split (64 x 1024 x 1024 multiply-adds), weights from Node.
     const prototxt = 'name: "big"\nlayer { name: "data" type: "Input" top: "data" input_param { shape { dim: 64 dim: 1024 } } }\n' +

@@ -209,7 +209,9 @@ async function showEnv(): Promise<void> {
   if (r.ok && 'info' in r) {
     const i = r.info;
     const why = i.reason ? ` (${i.reason})` : '';
-    $('env').textContent = `${i.threads} thread${i.threads === 1 ? '' : 's'} for the worker's GEMM${why}; ${i.crossOriginIsolated ? 'cross-origin isolated (shared memory)' : 'not cross-origin isolated'}`;
+    const k = i.kernels;
+    const gemm = k.gemm === 'wasm-simd' ? `WebAssembly SIMD GEMM${k.fma ? ' with FMA' : ''}` : 'JS GEMM';
+    $('env').textContent = `${gemm}, ${i.threads} thread${i.threads === 1 ? '' : 's'}${why}; ${i.crossOriginIsolated ? 'cross-origin isolated (shared memory)' : 'not cross-origin isolated'}`;
     $('env').dataset.threads = String(i.threads);
   }
 }

@@ -55,6 +55,8 @@ export interface Info {
   workerPanels: number;
   /** Why there is one thread, if so. */
   reason: string;
+  /** The kernels in use (kernelInfo()). */
+  kernels: { gemm: string; fma: boolean; simd: boolean; winograd: string; depthwise: boolean };
   crossOriginIsolated: boolean;
   sharedMemory: boolean;
 }

@@ -1,7 +1,7 @@
 // The demo's inference worker: builds nets from the files the page hands over, classifies images
 // and runs raw forwards, so the page's own thread never blocks on a forward. Errors go back as the
 // text the CLI would print after "caffe-ts <command>: ".
-import { Classifier, Net, drawNet, readMeanBytes, readNetParameterBytes, setThreads, threadInfo, topK } from '../index.js';
+import { Classifier, Net, drawNet, kernelInfo, readMeanBytes, readNetParameterBytes, setThreads, threadInfo, topK } from '../index.js';
 import type { FileData, Info, LoadedNet, Preprocess, Reply, Request } from './protocol.js';
 
 interface Scope {
@@ -91,6 +91,7 @@ function info(id: number): Reply {
     workers: t.workers,
     workerPanels: t.workerPanels,
     reason: t.reason,
+    kernels: kernelInfo(),
     crossOriginIsolated: scope.crossOriginIsolated === true,
     sharedMemory: typeof SharedArrayBuffer === 'function',
   };
