@@ -375,6 +375,51 @@ describe('Eltwise', () => {
     expect(Array.from(a.data)).toEqual([10, 20, 30]);
   });
 
+  /**
+   * Caffe's SUM on views of one buffer (as the inference arena gives): zero the top, then add
+   * c * bottom[i] in turn, each element read from the buffer as it is then.
+   */
+  function caffeSum(arena: Float32Array, views: [number, number][], coeffs: number[], n: number): Float32Array {
+    const ref = arena.slice();
+    const [to, ...bs] = views.map(([o]) => o);
+    for (let k = 0; k < n; k++) ref[to + k] = 0;
+    bs.forEach((bo, i) => {
+      for (let k = 0; k < n; k++) ref[to + k] += coeffs[i] * ref[bo + k];
+    });
+    return ref;
+  }
+
+  // Bottoms and top as views of one arena, at the given float offsets (top first).
+  function arenaCase(offsets: number[], coeffs: number[] | null, n: number) {
+    const r = rng(offsets.length * 131 + n);
+    const arena = new Float32Array(Math.max(...offsets) + n).map(() => r() * 2 - 1);
+    const before = arena.slice();
+    const blobs = new Map<number, Blob>();
+    const view = (o: number) => {
+      if (!blobs.has(o)) {
+        const b = new Blob([n]);
+        b.useDataStore(arena.subarray(o, o + n));
+        blobs.set(o, b);
+      }
+      return blobs.get(o)!;
+    };
+    const [top, ...bottom] = offsets.map(view);
+    const layer = make('Eltwise', coeffs ? { eltwise_param: { coeff: coeffs } } : {});
+    layer.setUp(bottom, [top]);
+    layer.forward(bottom, [top]);
+    return { got: arena, want: caffeSum(before, offsets.map((o) => [o, n]), coeffs ?? bottom.map(() => 1), n) };
+  }
+
+  it('SUM on views of one arena: disjoint (the SIMD add), in place on either bottom, and overlapping', () => {
+    const n = 1000; // past SIMD_MIN, so the SIMD add runs when the views are disjoint
+    for (const offsets of [[0, 1000, 2000], [2000, 0, 1000], [0, 0, 1000], [1000, 0, 1000], [500, 0, 1000], [0, 1000, 2000, 3000]]) {
+      for (const coeffs of [null, offsets.length === 3 ? [1, -0.5] : [1, -0.5, 2]]) {
+        const { got, want } = arenaCase(offsets, coeffs, n);
+        expect(Array.from(got), `offsets ${offsets} coeffs ${coeffs}`).toEqual(Array.from(want));
+      }
+    }
+  });
+
   it('MAX ties go to bottom[1] of the first pair, then stay', () => {
     const a = blobOf([2], [1, 1]);
     const b = blobOf([2], [1, 0]);

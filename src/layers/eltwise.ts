@@ -65,9 +65,13 @@ export class EltwiseLayer extends Layer {
       for (let i = 2; i < bottom.length; i++) mulArrays(out, bottom[i].data, out, count);
     } else if (this.op === SUM) {
       const c = this.coeffs;
-      // Caffe zeroes the top, then adds c[i] * bottom[i] in turn. When the top is none of the
-      // bottoms, the first two steps fuse: 0 + c0 * a rounds to f32(c0 * a), or a when c0 is 1.
-      if (c[0] === 1 && c[1] === 1 && !bottom.some((b) => b.data.buffer === out.buffer)) {
+      // Caffe zeroes the top, then adds c[i] * bottom[i] in turn. When the top shares no byte with
+      // the bottoms (the inference arena puts every blob in one buffer, so compare ranges), the
+      // first two steps with coeffs 1, 1 are one add: f32(0 + a) is a, so f32(f32(0 + a) + b) is
+      // f32(a + b) -- the same float, except that -0 + -0 gives -0 where Caffe's gives +0 (a
+      // zero's sign, which ReLU here does not keep either). Then the SIMD add runs. Other coeffs
+      // keep the JS axpy: its y + c * x rounds once, the SIMD axpy twice.
+      if (c[0] === 1 && c[1] === 1 && !bottom.some((b) => overlaps(b.data, out))) {
         addArrays(bottom[0].data, bottom[1].data, out, count);
       } else {
         out.fill(0);
@@ -136,6 +140,12 @@ export class EltwiseLayer extends Layer {
       }
     });
   }
+}
+
+/** Whether two views share any byte (views of one buffer, e.g. the inference arena, may not). */
+export function overlaps(a: Float32Array, b: Float32Array): boolean {
+  if (a.buffer !== b.buffer || a.length === 0 || b.length === 0) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 registerLayer('Eltwise', EltwiseLayer);
