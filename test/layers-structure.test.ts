@@ -377,26 +377,30 @@ describe('Eltwise', () => {
 
   /**
    * Caffe's SUM on views of one buffer (as the inference arena gives): zero the top, then add
-   * c * bottom[i] in turn, each element read from the buffer as it is then.
+   * c * bottom[i] in turn. A bottom that is the top blob itself reads the top as it then is
+   * (Caffe's in-place use); any other bottom reads its values from before the layer ran (Caffe
+   * would have given it a buffer of its own).
    */
-  function caffeSum(arena: Float32Array, views: [number, number][], coeffs: number[], n: number): Float32Array {
-    const ref = arena.slice();
-    const [to, ...bs] = views.map(([o]) => o);
+  function caffeSum(before: Float32Array, offsets: number[], isTop: boolean[], coeffs: number[], n: number): Float32Array {
+    const ref = before.slice();
+    const [to, ...bs] = offsets;
     for (let k = 0; k < n; k++) ref[to + k] = 0;
     bs.forEach((bo, i) => {
-      for (let k = 0; k < n; k++) ref[to + k] += coeffs[i] * ref[bo + k];
+      const src = isTop[i] ? ref : before;
+      for (let k = 0; k < n; k++) ref[to + k] += coeffs[i] * src[bo + k];
     });
     return ref;
   }
 
-  // Bottoms and top as views of one arena, at the given float offsets (top first).
-  function arenaCase(offsets: number[], coeffs: number[] | null, n: number) {
+  // Bottoms and top as views of one arena, at the given float offsets (top first); one blob per
+  // offset unless `distinct`, which gives every view its own blob.
+  function arenaCase(offsets: number[], coeffs: number[] | null, n: number, distinct = false) {
     const r = rng(offsets.length * 131 + n);
     const arena = new Float32Array(Math.max(...offsets) + n).map(() => r() * 2 - 1);
     const before = arena.slice();
     const blobs = new Map<number, Blob>();
     const view = (o: number) => {
-      if (!blobs.has(o)) {
+      if (distinct || !blobs.has(o)) {
         const b = new Blob([n]);
         b.useDataStore(arena.subarray(o, o + n));
         blobs.set(o, b);
@@ -407,15 +411,18 @@ describe('Eltwise', () => {
     const layer = make('Eltwise', coeffs ? { eltwise_param: { coeff: coeffs } } : {});
     layer.setUp(bottom, [top]);
     layer.forward(bottom, [top]);
-    return { got: arena, want: caffeSum(before, offsets.map((o) => [o, n]), coeffs ?? bottom.map(() => 1), n) };
+    const want = caffeSum(before, offsets, bottom.map((b) => b === top), coeffs ?? bottom.map(() => 1), n);
+    return { got: arena, want };
   }
 
-  it('SUM on views of one arena: disjoint (the SIMD add), in place on either bottom, and overlapping', () => {
+  it('SUM on views of one arena: disjoint (the SIMD add), in place on either bottom (Caffe\'s order), and other blobs over the top\'s storage (read as before)', () => {
     const n = 1000; // past SIMD_MIN, so the SIMD add runs when the views are disjoint
     for (const offsets of [[0, 1000, 2000], [2000, 0, 1000], [0, 0, 1000], [1000, 0, 1000], [500, 0, 1000], [0, 1000, 2000, 3000]]) {
       for (const coeffs of [null, offsets.length === 3 ? [1, -0.5] : [1, -0.5, 2]]) {
-        const { got, want } = arenaCase(offsets, coeffs, n);
-        expect(Array.from(got), `offsets ${offsets} coeffs ${coeffs}`).toEqual(Array.from(want));
+        for (const distinct of [false, true]) {
+          const { got, want } = arenaCase(offsets, coeffs, n, distinct);
+          expect(Array.from(got), `offsets ${offsets} coeffs ${coeffs} distinct ${distinct}`).toEqual(Array.from(want));
+        }
       }
     }
   });

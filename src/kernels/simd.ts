@@ -270,6 +270,34 @@ export function rowsSimd(
 }
 
 /**
+ * rowsSimd's ROW_MUL_ADD (mode 1) with a shortcut added after it (then ReLU when `relu`): each
+ * block of x and of s goes into the module once and the kernels rows, add and relu run on it
+ * there, so the three maps cost one pass of copies. False when the operands do not fit.
+ */
+export function rowsShortcutSimd(
+  k: SimdKernel, x: Float32Array, y: Float32Array, rows: number, S: number, dim: number,
+  a: Float32Array, b: Float32Array, s: Float32Array, relu: boolean,
+): boolean {
+  const pa = OPERANDS;
+  const pb = pa + 4 * dim;
+  if (!simdReserve(k, pb + 4 * dim)) return false;
+  const h = k.f32;
+  h.set(a.subarray(0, dim), pa >> 2);
+  h.set(b.subarray(0, dim), pb >> 2);
+  const n = rows * S;
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const m = Math.min(SIMD_BLOCK, n - e);
+    h.set(x.subarray(e, e + m), BLOCK_A >> 2);
+    h.set(s.subarray(e, e + m), BLOCK_B >> 2);
+    k.ex.rows(1, BLOCK_A, e, e + m, S, dim, pa, pb);
+    k.ex.add(BLOCK_A, BLOCK_B, m);
+    if (relu) k.ex.relu(BLOCK_A, m, 0);
+    y.set(h.subarray(BLOCK_A >> 2, (BLOCK_A >> 2) + m), e);
+  }
+  return true;
+}
+
+/**
  * Scale's fused backward rows (see scaleGradRows in rows.ts) streamed through the kernel in
  * blocks of whole rows; false when a row does not fit the module's memory.
  */

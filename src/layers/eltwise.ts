@@ -19,6 +19,8 @@ export class EltwiseLayer extends Layer {
   private coeffs: number[] = [];
   private stableProdGrad = true;
   private maxIdx: Int32Array = new Int32Array(0);
+  /** Copies of bottoms that share the top's storage without being the top (see staged). */
+  private stage: Float32Array[] = [];
 
   override get type(): string {
     return 'Eltwise';
@@ -57,9 +59,10 @@ export class EltwiseLayer extends Layer {
     if (this.op === MAX && this.maxIdx.length !== bottom[0].count) this.maxIdx = new Int32Array(bottom[0].count);
   }
 
-  protected override forwardCpu(bottom: Blob[], top: Blob[]): void {
+  protected override forwardCpu(blobs: Blob[], top: Blob[]): void {
     const out = top[0].data;
     const count = out.length;
+    const bottom = this.staged(blobs, top[0]);
     if (this.op === PROD) {
       mulArrays(bottom[0].data, bottom[1].data, out, count);
       for (let i = 2; i < bottom.length; i++) mulArrays(out, bottom[i].data, out, count);
@@ -103,6 +106,23 @@ export class EltwiseLayer extends Layer {
         }
       }
     }
+  }
+
+  /**
+   * The bottoms, those that are not the top but share storage with it copied aside first. Caffe's
+   * in-place use is the top blob itself as a bottom (kept: its values are Caffe's); a bottom that
+   * is another blob over the top's storage comes from the inference memory plan (memory-plan.ts),
+   * where Caffe would have had two buffers, so it must read as it was before the top is written.
+   */
+  private staged(bottom: Blob[], top: Blob): { data: Float32Array }[] {
+    const out = top.data;
+    if (!bottom.some((b) => b !== top && overlaps(b.data, out))) return bottom;
+    return bottom.map((b, i) => {
+      if (b === top || !overlaps(b.data, out)) return b;
+      const copy = this.stage[i]?.length === b.data.length ? this.stage[i] : (this.stage[i] = new Float32Array(b.data.length));
+      copy.set(b.data);
+      return { data: copy };
+    });
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
