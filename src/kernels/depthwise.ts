@@ -14,8 +14,10 @@
 // added, the bias last), but the GEMM kernels may accumulate in another precision (the JS one in
 // doubles), so the two paths agree to float32 rounding; the input gradient sums as col2im does
 // (Caffe's bits); the weight gradient sums over the outputs in its own order (see the .wat).
+import { JOB_DEPTHWISE, poolRegion, poolThreads, registerPoolModule, splitJob, threadsAllowed } from './gemm-threads.js';
+import { unsharedMemory } from './gemm-wasm.js';
 import { validHi, validLo } from './im2col.js';
-import { instantiateKernel, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
+import { kernelBytes, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
 
 /** Geometry of one depthwise convolution (the per-axis fields of Caffe's ConvolutionParameter). */
 export interface DepthwiseConfig {
@@ -71,11 +73,47 @@ export function depthwiseEnabled(): boolean {
 /** The WebAssembly kernel, or null when the SIMD kernels are off or this one cannot load. */
 function kernel(): DepthwiseKernel | null {
   if (simdKernel() === null) return null;
-  if (loaded === undefined) {
-    const ex = instantiateKernel<DepthwiseExports>('depthwise.wasm');
-    loaded = typeof ex === 'string' ? null : { ex, f32: new Float32Array(ex.memory.buffer), i32: new Int32Array(ex.memory.buffer) };
-  }
+  if (loaded === undefined) loaded = load();
   return loaded;
+}
+
+/** The module on a memory of its own (its memory import declared unshared), or null. */
+function load(): DepthwiseKernel | null {
+  const bytes = kernelBytes('depthwise.wasm');
+  if (typeof bytes === 'string') return null;
+  const own = unsharedMemory(bytes);
+  if (!WebAssembly.validate(own)) return null;
+  // 16 to 2048 pages (128 MiB), as simd.ts's module: simdReserve grows it within that.
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 2048 });
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(own), { env: { memory } }).exports as unknown as DepthwiseExports;
+  return { ex: { depthwise: ex.depthwise, depthwise_backward: ex.depthwise_backward, memory }, f32: new Float32Array(memory.buffer), i32: new Int32Array(memory.buffer) };
+}
+
+// The module for the GEMM worker pool's shared memory, registered at import (the workers
+// instantiate what is registered when they start): forwards big enough are split by channels.
+let poolModule: WebAssembly.Module | null = null;
+if (threadsAllowed() && typeof WebAssembly === 'object') {
+  const bytes = kernelBytes('depthwise.wasm');
+  try {
+    if (typeof bytes !== 'string' && WebAssembly.validate(bytes)) {
+      poolModule = new WebAssembly.Module(bytes);
+      registerPoolModule('depthwise', poolModule);
+    }
+  } catch {
+    poolModule = null; // no shared memory in this engine: one thread
+  }
+}
+/** The calling thread's instance on the pool's memory (made at the first split forward). */
+let poolInstance: { memory: WebAssembly.Memory; depthwise(...args: number[]): void } | null = null;
+
+/** Multiply-adds (channels x outputs x taps) from which a forward is split between threads. */
+let splitMinWork = 1 << 18;
+
+/** Sets splitMinWork (tests set 0 to split small cases); returns the previous value. */
+export function setDepthwiseSplitMinWork(work: number): number {
+  const old = splitMinWork;
+  splitMinWork = Math.max(0, work);
+  return old;
 }
 
 /** Which kernel depthwiseForward runs: 'wasm-simd' or 'js'. */
@@ -114,8 +152,58 @@ function geometryArgs(c: DepthwiseConfig): number[] {
   return [c.inH, c.inW, c.kernelH, c.kernelW, c.strideH, c.strideW, c.padH, c.padW, c.dilationH, c.dilationW, c.outH, c.outW];
 }
 
+/**
+ * depthwiseForward split by channels between the pool's threads, on its shared memory: the whole
+ * sample is copied in once, each thread computes chunks of channels (its own padded-plane
+ * scratch; each chunk's output with slack of its own, since a row's last vector may spill past
+ * its end), the result is copied out. Each channel is computed as on one thread: the same bits.
+ * False when it does not apply (one thread, small, no pool or room): the caller runs it alone.
+ */
+function depthwiseSplit(cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+  const T = poolThreads();
+  const C = cfg.channels;
+  const inPlane = cfg.inH * cfg.inW;
+  const outPlane = cfg.outH * cfg.outW;
+  const taps = cfg.kernelH * cfg.kernelW;
+  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < splitMinWork) return false;
+  const chunks = Math.min(C, 4 * T);
+  const pad = align16(paddedBytes(cfg));
+  const pY = align16(4 * C * inPlane);
+  const pW = align16(pY + 4 * C * outPlane + 16 * chunks);
+  const pB = align16(pW + 4 * C * taps);
+  const pPad = align16(pB + 4 * C);
+  const region = poolRegion(pPad + T * pad);
+  if (region === null) return false;
+  const { memory, at } = region;
+  if (poolInstance === null || poolInstance.memory !== memory) {
+    const ex = new WebAssembly.Instance(poolModule, { env: { memory } }).exports as unknown as DepthwiseExports;
+    poolInstance = { memory, depthwise: ex.depthwise };
+  }
+  const inst = poolInstance;
+  const h = new Float32Array(memory.buffer);
+  h.set(x.subarray(0, C * inPlane), at >> 2);
+  h.set(w.subarray(0, C * taps), (at + pW) >> 2);
+  if (bias) h.set(bias.subarray(0, C), (at + pB) >> 2);
+  const bounds: number[] = [];
+  for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * C) / chunks));
+  const geo = geometryArgs(cfg);
+  const args = [at, at + pY, at + pW, at + pB, bias ? 1 : 0, inPlane, outPlane, taps, at + pPad, pad, chunks, ...geo];
+  // The twin of the workers' chunk loop (gemm-threads.ts WORKER_BODY).
+  const ok = splitJob(JOB_DEPTHWISE, args, bounds, (c, c0, c1) => {
+    inst.depthwise(at + 4 * c0 * inPlane, at + pY + 4 * c0 * outPlane + 16 * c, at + pW + 4 * c0 * taps, at + pB + 4 * c0,
+      bias ? 1 : 0, c1 - c0, ...geo, at + pPad);
+  });
+  if (!ok) return false;
+  for (let c = 0; c < chunks; c++) {
+    const o = (at + pY + 4 * bounds[c] * outPlane + 16 * c) >> 2;
+    y.set(h.subarray(o, o + (bounds[c + 1] - bounds[c]) * outPlane), bounds[c] * outPlane);
+  }
+  return true;
+}
+
 /** depthwiseForward on the WebAssembly kernel; false when a chunk does not fit its memory. */
 function depthwiseWasm(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+  if (depthwiseSplit(cfg, x, w, bias, y)) return true;
   const C = cfg.channels;
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;

@@ -81,19 +81,24 @@ const envOff = typeof process === 'object' && process.env?.CAFFE_TS_SIMD === 'js
 let enabled = !envOff;
 let unavailable = '';
 
+/** The bytes of the module wasm/<file> beside this file, or why this runtime cannot have them. */
+export function kernelBytes(file: string): Uint8Array<ArrayBuffer> | string {
+  if (typeof WebAssembly !== 'object') return 'no WebAssembly in this runtime';
+  const url = new URL(`./wasm/${file}`, import.meta.url);
+  try {
+    return new Uint8Array(readFileSync(url));
+  } catch (e) {
+    return `cannot read ${url.pathname}: ${(e as Error).message}`;
+  }
+}
+
 /**
  * Instantiates the module wasm/<file> beside this file (synchronously: the modules are small), or
  * says why this runtime cannot.
  */
 export function instantiateKernel<T>(file: string): T | string {
-  if (typeof WebAssembly !== 'object') return 'no WebAssembly in this runtime';
-  const url = new URL(`./wasm/${file}`, import.meta.url);
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = new Uint8Array(readFileSync(url));
-  } catch (e) {
-    return `cannot read ${url.pathname}: ${(e as Error).message}`;
-  }
+  const bytes = kernelBytes(file);
+  if (typeof bytes === 'string') return bytes;
   if (!WebAssembly.validate(bytes)) return 'this runtime has no WebAssembly SIMD';
   return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as T;
 }
