@@ -394,8 +394,8 @@ describe('depthwise forward split by channels between threads', () => {
           expect(new Uint32Array(js.buffer)).toEqual(new Uint32Array(one.buffer));
         }
       }
+      // Workers only: the worker computes every chunk (otherwise this thread may take them all).
       const chunks = gemmThreadInfo().workerPanels - before;
-      expect(chunks).toBeGreaterThan(0);
       if (workersOnly) expect(chunks).toBe(shapes.reduce((n, s) => n + 2 * Math.min(s.C, 8), 0));
     });
   }

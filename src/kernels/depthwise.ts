@@ -14,10 +14,9 @@
 // added, the bias last), but the GEMM kernels may accumulate in another precision (the JS one in
 // doubles), so the two paths agree to float32 rounding; the input gradient sums as col2im does
 // (Caffe's bits); the weight gradient sums over the outputs in its own order (see the .wat).
-import { JOB_DEPTHWISE, poolRegion, poolThreads, registerPoolModule, splitJob, threadsAllowed } from './gemm-threads.js';
-import { unsharedMemory } from './gemm-wasm.js';
+import { JOB_DEPTHWISE, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
 import { validHi, validLo } from './im2col.js';
-import { kernelBytes, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
+import { instantiateOnOwnMemory, poolKernelModule, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
 
 /** Geometry of one depthwise convolution (the per-axis fields of Caffe's ConvolutionParameter). */
 export interface DepthwiseConfig {
@@ -79,30 +78,12 @@ function kernel(): DepthwiseKernel | null {
 
 /** The module on a memory of its own (its memory import declared unshared), or null. */
 function load(): DepthwiseKernel | null {
-  const bytes = kernelBytes('depthwise.wasm');
-  if (typeof bytes === 'string') return null;
-  const own = unsharedMemory(bytes);
-  if (!WebAssembly.validate(own)) return null;
-  // 16 to 2048 pages (128 MiB), as simd.ts's module: simdReserve grows it within that.
-  const memory = new WebAssembly.Memory({ initial: 16, maximum: 2048 });
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(own), { env: { memory } }).exports as unknown as DepthwiseExports;
-  return { ex: { depthwise: ex.depthwise, depthwise_backward: ex.depthwise_backward, memory }, f32: new Float32Array(memory.buffer), i32: new Int32Array(memory.buffer) };
+  const ex = instantiateOnOwnMemory<DepthwiseExports>('depthwise.wasm');
+  return typeof ex === 'string' ? null : { ex, f32: new Float32Array(ex.memory.buffer), i32: new Int32Array(ex.memory.buffer) };
 }
 
-// The module for the GEMM worker pool's shared memory, registered at import (the workers
-// instantiate what is registered when they start): forwards big enough are split by channels.
-let poolModule: WebAssembly.Module | null = null;
-if (threadsAllowed() && typeof WebAssembly === 'object') {
-  const bytes = kernelBytes('depthwise.wasm');
-  try {
-    if (typeof bytes !== 'string' && WebAssembly.validate(bytes)) {
-      poolModule = new WebAssembly.Module(bytes);
-      registerPoolModule('depthwise', poolModule);
-    }
-  } catch {
-    poolModule = null; // no shared memory in this engine: one thread
-  }
-}
+// The module for the GEMM worker pool's shared memory (forwards big enough are split by channels).
+const poolModule = poolKernelModule('depthwise', 'depthwise.wasm');
 /** The calling thread's instance on the pool's memory (made at the first split forward). */
 let poolInstance: { memory: WebAssembly.Memory; depthwise(...args: number[]): void } | null = null;
 

@@ -29,8 +29,9 @@
 // file to find from src/ (vitest) or dist/, and nothing to build.
 //
 // Other kernels use the same pool (splitJob): a module registered with registerPoolModule
-// (depthwise.ts's) is instantiated by every worker on the same shared memory, and a job of its
-// kind is split into chunks of independent outputs (channels), handed out from the same counter.
+// (depthwise.ts's, simd.ts's) is instantiated by every worker on the same shared memory, and a job
+// of its kind is split into chunks of independent outputs (channels, planes), handed out from the
+// same counter.
 //
 // When it pays (2 cores, wall time, bench/gemm.ts): 1.5-1.8x from ~16M multiply-adds (256^3,
 // 64x3136x576, 1024x1024x256), ~1.3x at 2M (128^3), break-even near 1M (wake-up of the worker,
@@ -60,8 +61,9 @@ const P_COUNT = 48;
 /** Job kinds: the GEMM panels of splitCall, or chunks of another kernel (splitJob). */
 const JOB_GEMM = 0;
 export const JOB_DEPTHWISE = 1;
+export const JOB_MAXPOOL = 2;
 /** The module (registerPoolModule's name) each job kind runs. */
-const JOB_MODULES = ['gemm', 'depthwise'];
+const JOB_MODULES = ['gemm', 'depthwise', 'simd'];
 /**
  * How long an idle worker polls for its next job before it sleeps in Atomics.wait, and how long
  * the caller polls for the workers' end of a job: waking a thread from Atomics.wait costs tens of
@@ -184,7 +186,7 @@ let poolFailure = '';
 
 // The worker body: serve(data) instantiates the modules on the shared memory, then serves jobs
 // forever. Its GEMM panel loop is the twin of the one in splitCall, its depthwise chunk loop the
-// twin of depthwise.ts's (keep them alike). Everything it needs comes in the one `data` argument,
+// twin of depthwise.ts's, its MAX pooling loop pooling.ts's (keep them alike). Everything it needs comes in the one `data` argument,
 // so the same body runs wherever spawnWorker can start it.
 const WORKER_BODY = `
 function serve(data) {
@@ -229,6 +231,18 @@ function serve(data) {
           const c0 = bounds[c], m = bounds[c + 1] - c0;
           // Each chunk's output has 16 bytes of slack of its own (see depthwise.ts).
           depthwise(pX + 4 * c0 * inPlane, pY + 4 * c0 * outPlane + 16 * c, pW + 4 * c0 * taps, pB + 4 * c0, hasBias, m, ...geo, pPad);
+          Atomics.add(ctrl, ${C_PANELS}, 1);
+        }
+      } else if (P[${P_KIND}] === ${JOB_MAXPOOL}) {
+        const A = ${P_ARGS};
+        const pIn = P[A], inPlane = P[A + 1], outPlane = P[A + 2], H = P[A + 3], W = P[A + 4], sW = P[A + 5], kW = P[A + 6];
+        const padW = P[A + 7], L = P[A + 8], PH = P[A + 9], PW = P[A + 10], pHs = P[A + 11], pHe = P[A + 12], pY = P[A + 13];
+        const pArg = P[A + 14], t = P[A + 15] + (slot + 1) * P[A + 16], chunks = P[A + 21];
+        const maxpool = ex.simd.maxpool;
+        for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+          const p0 = bounds[c];
+          maxpool(pIn + 4 * p0 * inPlane, bounds[c + 1] - p0, H, W, sW, kW, padW, L, PH, PW, pHs, pHe, t + P[A + 17],
+            pY + 4 * p0 * outPlane, pArg + 4 * p0 * outPlane, t + P[A + 18], t + P[A + 19], t + P[A + 20]);
           Atomics.add(ctrl, ${C_PANELS}, 1);
         }
       } else {
@@ -449,7 +463,7 @@ function workersOnly(p: Pool, nWorkers: number): boolean {
 }
 
 /**
- * Runs a job of another kernel (kind: JOB_DEPTHWISE; its module registered with
+ * Runs a job of another kernel (kind: JOB_DEPTHWISE, JOB_MAXPOOL; its module registered with
  * registerPoolModule) split into chunks: chunk c covers bounds[c] .. bounds[c + 1] of what the
  * kernel splits (channels for the depthwise one), each computed by whichever thread takes it:
  * the workers from `args` (their switch in WORKER_BODY reads them), this thread by run(c, c0, c1).

@@ -10,6 +10,8 @@
 // CAFFE_TS_SIMD=js. The kernels give the JS loops' float32 results bit for bit (test/simd.test.ts
 // and, for the solver passes, test/solvers.test.ts compare them).
 import { readFileSync } from 'node:fs';
+import { registerPoolModule, threadsAllowed } from './gemm-threads.js';
+import { unsharedMemory } from './gemm-wasm.js';
 
 interface SimdExports {
   memory: WebAssembly.Memory;
@@ -103,8 +105,44 @@ export function instantiateKernel<T>(file: string): T | string {
   return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as T;
 }
 
+/**
+ * Instantiates a module that imports its memory (env.memory, declared shared) on a memory of its
+ * own, unshared (16 pages to MAX_PAGES, which simdReserve grows within); its exports with that
+ * memory, or why this runtime cannot.
+ */
+export function instantiateOnOwnMemory<T>(file: string): (T & { memory: WebAssembly.Memory }) | string {
+  const bytes = kernelBytes(file);
+  if (typeof bytes === 'string') return bytes;
+  const own = unsharedMemory(bytes);
+  if (!WebAssembly.validate(own)) return 'this runtime has no WebAssembly SIMD';
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES });
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(own), { env: { memory } }).exports;
+  return { ...(ex as T), memory };
+}
+
+/**
+ * Compiles wasm/<file> (importing a shared memory) and registers it with the GEMM worker pool, at
+ * import, before the pool can start (see registerPoolModule); null when threads are off or this
+ * engine cannot (then everything stays on the calling thread).
+ */
+export function poolKernelModule(name: string, file: string): WebAssembly.Module | null {
+  if (!threadsAllowed() || typeof WebAssembly !== 'object') return null;
+  const bytes = kernelBytes(file);
+  try {
+    if (typeof bytes === 'string' || !WebAssembly.validate(bytes)) return null;
+    const module = new WebAssembly.Module(bytes);
+    registerPoolModule(name, module);
+    return module;
+  } catch {
+    return null;
+  }
+}
+
+/** This module for the worker pool (MAX pooling split by planes, pooling.ts), or null. */
+export const simdPoolModule = poolKernelModule('simd', 'simd.wasm');
+
 function load(): SimdKernel | null {
-  const ex = instantiateKernel<SimdExports>('simd.wasm');
+  const ex = instantiateOnOwnMemory<SimdExports>('simd.wasm');
   if (typeof ex === 'string') {
     unavailable = ex;
     return null;
