@@ -146,7 +146,11 @@ function depthwiseSplit(cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, 
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const taps = cfg.kernelH * cfg.kernelW;
-  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < splitMinWork) return false;
+  // Inputs past CHUNK_BYTES stream through the module's own memory a cache-resident chunk at a
+  // time; into the shared memory they would go whole, at the slower SharedArrayBuffer copy rate,
+  // which eats the gain (2 cores, MobileNet v2's layers: 0.84-0.89x one thread's time for inputs
+  // under 1 MB, 0.96-1.18x for 1.2-4.8 MB ones).
+  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < splitMinWork || 4 * C * inPlane > CHUNK_BYTES) return false;
   const chunks = Math.min(C, 4 * T);
   const pad = align16(paddedBytes(cfg));
   const pY = align16(4 * C * inPlane);
