@@ -134,29 +134,33 @@ function geometryArgs(c: DepthwiseConfig): number[] {
 }
 
 /**
- * depthwiseForward split by channels between the pool's threads, on its shared memory: the whole
- * sample is copied in once, each thread computes chunks of channels (its own padded-plane
- * scratch; each chunk's output with slack of its own, since a row's last vector may spill past
- * its end), the result is copied out. Each channel is computed as on one thread: the same bits.
- * False when it does not apply (one thread, small, no pool or room): the caller runs it alone.
+ * depthwiseForward split by channels between the pool's threads: this thread's share (the first
+ * C / T channels) goes through the module's own memory as on one thread, streamed in
+ * cache-resident chunks; the rest is copied into the pool's shared memory and computed there in
+ * chunks, by the workers and by this thread once its share is done (each thread with its own
+ * padded-plane scratch; each chunk's output with slack of its own, since a row's last vector may
+ * spill past its end). Copying everything into the shared memory instead (its copies are slower)
+ * made the split lose on inputs of a few MB. Each channel is computed as on one thread: the same
+ * bits. False when it does not apply (one thread, small, no pool or room): the caller runs it
+ * alone.
  */
-function depthwiseSplit(cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+function depthwiseSplit(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
   const T = poolThreads();
   const C = cfg.channels;
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const taps = cfg.kernelH * cfg.kernelW;
-  // Inputs past CHUNK_BYTES stream through the module's own memory a cache-resident chunk at a
-  // time; into the shared memory they would go whole, at the slower SharedArrayBuffer copy rate,
-  // which eats the gain (2 cores, MobileNet v2's layers: 0.84-0.89x one thread's time for inputs
-  // under 1 MB, 0.96-1.18x for 1.2-4.8 MB ones).
-  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < splitMinWork || 4 * C * inPlane > CHUNK_BYTES) return false;
-  const chunks = Math.min(C, 4 * T);
+  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < splitMinWork) return false;
+  // (This thread's share must fit the module's own memory: depthwiseRange below cannot fail then.)
+  if (!simdReserve(k, rangeBytes(cfg))) return false;
+  const own = Math.floor(C / T);
+  const S = C - own; // channels own .. C - 1, in the shared memory from its channel 0
+  const chunks = Math.min(S, 4 * (T - 1));
   const pad = align16(paddedBytes(cfg));
-  const pY = align16(4 * C * inPlane);
-  const pW = align16(pY + 4 * C * outPlane + 16 * chunks);
-  const pB = align16(pW + 4 * C * taps);
-  const pPad = align16(pB + 4 * C);
+  const pY = align16(4 * S * inPlane);
+  const pW = align16(pY + 4 * S * outPlane + 16 * chunks);
+  const pB = align16(pW + 4 * S * taps);
+  const pPad = align16(pB + 4 * S);
   const region = poolRegion(pPad + T * pad);
   if (region === null) return false;
   const { memory, at } = region;
@@ -166,30 +170,44 @@ function depthwiseSplit(cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, 
   }
   const inst = poolInstance;
   const h = new Float32Array(memory.buffer);
-  h.set(x.subarray(0, C * inPlane), at >> 2);
-  h.set(w.subarray(0, C * taps), (at + pW) >> 2);
-  if (bias) h.set(bias.subarray(0, C), (at + pB) >> 2);
+  h.set(x.subarray(own * inPlane, C * inPlane), at >> 2);
+  h.set(w.subarray(own * taps, C * taps), (at + pW) >> 2);
+  if (bias) h.set(bias.subarray(own, C), (at + pB) >> 2);
   const bounds: number[] = [];
-  for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * C) / chunks));
+  for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * S) / chunks));
   const geo = geometryArgs(cfg);
   const args = [at, at + pY, at + pW, at + pB, bias ? 1 : 0, inPlane, outPlane, taps, at + pPad, pad, chunks, ...geo];
   // The twin of the workers' chunk loop (gemm-threads.ts WORKER_BODY).
   const ok = splitJob(JOB_DEPTHWISE, args, bounds, (c, c0, c1) => {
     inst.depthwise(at + 4 * c0 * inPlane, at + pY + 4 * c0 * outPlane + 16 * c, at + pW + 4 * c0 * taps, at + pB + 4 * c0,
       bias ? 1 : 0, c1 - c0, ...geo, at + pPad);
-  });
+  }, () => depthwiseRange(k, cfg, x, w, bias, y, 0, own));
   if (!ok) return false;
   for (let c = 0; c < chunks; c++) {
     const o = (at + pY + 4 * bounds[c] * outPlane + 16 * c) >> 2;
-    y.set(h.subarray(o, o + (bounds[c + 1] - bounds[c]) * outPlane), bounds[c] * outPlane);
+    y.set(h.subarray(o, o + (bounds[c + 1] - bounds[c]) * outPlane), (own + bounds[c]) * outPlane);
   }
   return true;
 }
 
 /** depthwiseForward on the WebAssembly kernel; false when a chunk does not fit its memory. */
 function depthwiseWasm(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
-  if (depthwiseSplit(cfg, x, w, bias, y)) return true;
-  const C = cfg.channels;
+  return depthwiseSplit(k, cfg, x, w, bias, y) || depthwiseRange(k, cfg, x, w, bias, y, 0, cfg.channels);
+}
+
+/** Bytes of the module's own memory that depthwiseRange uses (the layout it computes). */
+function rangeBytes(cfg: DepthwiseConfig): number {
+  const inPlane = cfg.inH * cfg.inW;
+  const outPlane = cfg.outH * cfg.outW;
+  const per = chunk(cfg, inPlane + outPlane);
+  const pW = align16(align16(4 * per * inPlane) + 4 * per * outPlane + 16);
+  return align16(align16(pW + 4 * per * cfg.kernelH * cfg.kernelW) + 4 * per) + paddedBytes(cfg);
+}
+
+/** Channels from .. to - 1 of depthwiseForward through the module's own memory; false when a chunk does not fit it. */
+function depthwiseRange(
+  k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, from: number, to: number,
+): boolean {
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const taps = cfg.kernelH * cfg.kernelW;
@@ -198,11 +216,11 @@ function depthwiseWasm(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array
   const pW = align16(pOut + 4 * per * outPlane + 16);
   const pB = align16(pW + 4 * per * taps);
   const pPad = align16(pB + 4 * per);
-  if (!simdReserve(k, pPad + paddedBytes(cfg))) return false;
+  if (!simdReserve(k, rangeBytes(cfg))) return false;
   const h = k.f32;
   const geo = geometryArgs(cfg);
-  for (let c0 = 0; c0 < C; c0 += per) {
-    const m = Math.min(per, C - c0);
+  for (let c0 = from; c0 < to; c0 += per) {
+    const m = Math.min(per, to - c0);
     h.set(x.subarray(c0 * inPlane, (c0 + m) * inPlane), 0);
     h.set(w.subarray(c0 * taps, (c0 + m) * taps), pW >> 2);
     if (bias) h.set(bias.subarray(c0, c0 + m), pB >> 2);

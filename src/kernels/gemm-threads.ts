@@ -466,15 +466,18 @@ function workersOnly(p: Pool, nWorkers: number): boolean {
  * Runs a job of another kernel (kind: JOB_DEPTHWISE, JOB_MAXPOOL; its module registered with
  * registerPoolModule) split into chunks: chunk c covers bounds[c] .. bounds[c + 1] of what the
  * kernel splits (channels for the depthwise one), each computed by whichever thread takes it:
- * the workers from `args` (their switch in WORKER_BODY reads them), this thread by run(c, c0, c1).
+ * the workers from `args` (their switch in WORKER_BODY reads them), this thread by run(c, c0, c1)
+ * after `first` (work of its own, outside the chunks, done while the workers start on them).
  * The chunks must be independent (disjoint outputs, the same operations whoever computes them),
  * so results do not depend on the split. Returns false when the pool did not run it all (no
  * workers up, not that module, a worker failed before or during it; the pool is then not used
  * again): the caller then computes everything itself.
  */
-export function splitJob(kind: number, args: number[], bounds: number[], run: (c: number, c0: number, c1: number) => void): boolean {
+export function splitJob(
+  kind: number, args: number[], bounds: number[], run: (c: number, c0: number, c1: number) => void, first?: () => void,
+): boolean {
   const p = parThreads > 1 ? startPool(parThreads) : null;
-  if (p === null || p.broken || !p.modules.has(JOB_MODULES[kind]) || bounds.length < 3) return false;
+  if (p === null || p.broken || !p.modules.has(JOB_MODULES[kind]) || bounds.length < 2) return false;
   const nWorkers = Math.min(p.workers.length, parThreads - 1);
   const { ctrl, params: P } = p;
   const chunks = bounds.length - 1;
@@ -484,6 +487,7 @@ export function splitJob(kind: number, args: number[], bounds: number[], run: (c
   P[P_KIND] = kind;
   if (offerJob(p, nWorkers) === 0) return false;
   if (parWorkersOnly && !workersOnly(p, nWorkers)) return false;
+  first?.();
   for (let c = Atomics.add(ctrl, C_NEXT, 1); c < chunks; c = Atomics.add(ctrl, C_NEXT, 1)) run(c, bounds[c], bounds[c + 1]);
   return settle(p, nWorkers);
 }
