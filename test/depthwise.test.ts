@@ -6,8 +6,10 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Blob } from '../src/graph/blob.js';
 import {
-  depthwiseBackend, depthwiseBackward, depthwiseBackwardJs, depthwiseEnabled, depthwiseForward, depthwiseJs, setDepthwiseKernel, type DepthwiseConfig,
+  depthwiseBackend, depthwiseBackward, depthwiseBackwardJs, depthwiseEnabled, depthwiseForward, depthwiseJs, setDepthwiseKernel,
+  setDepthwiseSplitMinWork, type DepthwiseConfig,
 } from '../src/kernels/depthwise.js';
+import { gemmThreadInfo, gemmThreadsReady, setGemmThreads, setGemmWorkersOnly } from '../src/kernels/gemm.js';
 import { convOutSize } from '../src/kernels/im2col.js';
 import { setSimdKernels } from '../src/kernels/simd.js';
 import { createLayer } from '../src/layers/index.js';
@@ -343,4 +345,59 @@ describe('Convolution, depthwise', () => {
       checkGradient(l, [randomBlob([2, sh.C, sh.H, sh.W], 9)], [new Blob()], { stepsize: 1e-2, threshold: 1e-2 });
     }
   });
+});
+
+describe('depthwise forward split by channels between threads', () => {
+  // Threads forced on whatever the core count, every forward split (setDepthwiseSplitMinWork(0)).
+  // Where the environment turns threads or the SIMD kernels off there is nothing to split.
+  const off = process.env.CAFFE_TS_SIMD === 'js' || process.env.CAFFE_TS_GEMM === 'js' || process.env.CAFFE_TS_THREADS === '1';
+  afterAll(() => {
+    setDepthwiseSplitMinWork(1 << 18);
+    setGemmWorkersOnly(false);
+    setGemmThreads(gemmThreadInfo().threads);
+  });
+
+  // Output widths that are and are not whole vectors (a row's last vector spills past a chunk's
+  // end), stride 2, 5x5, dilation, channel counts that do not divide into the chunks.
+  const shapes: Shape[] = [
+    { C: 32, H: 28, W: 28, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+    { C: 19, H: 14, W: 14, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+    { C: 13, H: 15, W: 13, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] },
+    { C: 7, H: 7, W: 7, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+    { C: 9, H: 12, W: 11, k: [5, 5], s: [2, 1], p: [2, 1], d: [1, 2] },
+    { C: 3, H: 5, W: 6, k: [1, 3], s: [1, 1], p: [0, 1], d: [1, 1] },
+  ];
+
+  for (const workersOnly of [false, true]) {
+    it(`gives one thread's bits${workersOnly ? ', the worker computing every chunk' : ''}`, () => {
+      if (off) return;
+      setGemmThreads(2);
+      expect(gemmThreadsReady()).toBe(2);
+      setDepthwiseSplitMinWork(0);
+      setGemmWorkersOnly(workersOnly);
+      const r = rng(workersOnly ? 31 : 32);
+      const before = gemmThreadInfo().workerPanels;
+      for (const shape of shapes) {
+        const cfg = config(shape);
+        const x = Float32Array.from({ length: cfg.channels * cfg.inH * cfg.inW }, () => r() * 2 - 1);
+        const w = Float32Array.from({ length: cfg.channels * cfg.kernelH * cfg.kernelW }, () => r() * 2 - 1);
+        for (const bias of [null, Float32Array.from({ length: cfg.channels }, () => r() - 0.5)]) {
+          const one = new Float32Array(cfg.channels * cfg.outH * cfg.outW).fill(NaN);
+          const two = new Float32Array(one.length).fill(NaN);
+          setGemmThreads(1);
+          depthwiseForward(cfg, x, w, bias, one);
+          setGemmThreads(2);
+          depthwiseForward(cfg, x, w, bias, two);
+          expect(new Uint32Array(two.buffer), JSON.stringify(shape)).toEqual(new Uint32Array(one.buffer));
+          const js = new Float32Array(one.length);
+          depthwiseJs(cfg, x, w, bias, js);
+          expect(new Uint32Array(js.buffer)).toEqual(new Uint32Array(one.buffer));
+        }
+      }
+      // Workers only: the worker computes every chunk (otherwise this thread may take them all).
+      const chunks = gemmThreadInfo().workerPanels - before;
+      // (This thread keeps the first C / 2 channels; the rest goes in min(that, 4) chunks.)
+      if (workersOnly) expect(chunks).toBe(shapes.reduce((n, s) => n + 2 * Math.min(s.C - Math.floor(s.C / 2), 4), 0));
+    });
+  }
 });

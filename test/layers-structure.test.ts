@@ -375,6 +375,58 @@ describe('Eltwise', () => {
     expect(Array.from(a.data)).toEqual([10, 20, 30]);
   });
 
+  /**
+   * Caffe's SUM on views of one buffer (as the inference arena gives): zero the top, then add
+   * c * bottom[i] in turn. A bottom that is the top blob itself reads the top as it then is
+   * (Caffe's in-place use); any other bottom reads its values from before the layer ran (Caffe
+   * would have given it a buffer of its own).
+   */
+  function caffeSum(before: Float32Array, offsets: number[], isTop: boolean[], coeffs: number[], n: number): Float32Array {
+    const ref = before.slice();
+    const [to, ...bs] = offsets;
+    for (let k = 0; k < n; k++) ref[to + k] = 0;
+    bs.forEach((bo, i) => {
+      const src = isTop[i] ? ref : before;
+      for (let k = 0; k < n; k++) ref[to + k] += coeffs[i] * src[bo + k];
+    });
+    return ref;
+  }
+
+  // Bottoms and top as views of one arena, at the given float offsets (top first); one blob per
+  // offset unless `distinct`, which gives every view its own blob.
+  function arenaCase(offsets: number[], coeffs: number[] | null, n: number, distinct = false) {
+    const r = rng(offsets.length * 131 + n);
+    const arena = new Float32Array(Math.max(...offsets) + n).map(() => r() * 2 - 1);
+    const before = arena.slice();
+    const blobs = new Map<number, Blob>();
+    const view = (o: number) => {
+      if (distinct || !blobs.has(o)) {
+        const b = new Blob([n]);
+        b.useDataStore(arena.subarray(o, o + n));
+        blobs.set(o, b);
+      }
+      return blobs.get(o)!;
+    };
+    const [top, ...bottom] = offsets.map(view);
+    const layer = make('Eltwise', coeffs ? { eltwise_param: { coeff: coeffs } } : {});
+    layer.setUp(bottom, [top]);
+    layer.forward(bottom, [top]);
+    const want = caffeSum(before, offsets, bottom.map((b) => b === top), coeffs ?? bottom.map(() => 1), n);
+    return { got: arena, want };
+  }
+
+  it('SUM on views of one arena: disjoint (the SIMD add), in place on either bottom (Caffe\'s order), and other blobs over the top\'s storage (read as before)', () => {
+    const n = 1000; // past SIMD_MIN, so the SIMD add runs when the views are disjoint
+    for (const offsets of [[0, 1000, 2000], [2000, 0, 1000], [0, 0, 1000], [1000, 0, 1000], [500, 0, 1000], [0, 1000, 2000, 3000]]) {
+      for (const coeffs of [null, offsets.length === 3 ? [1, -0.5] : [1, -0.5, 2]]) {
+        for (const distinct of [false, true]) {
+          const { got, want } = arenaCase(offsets, coeffs, n, distinct);
+          expect(Array.from(got), `offsets ${offsets} coeffs ${coeffs} distinct ${distinct}`).toEqual(Array.from(want));
+        }
+      }
+    }
+  });
+
   it('MAX ties go to bottom[1] of the first pair, then stay', () => {
     const a = blobOf([2], [1, 1]);
     const b = blobOf([2], [1, 0]);

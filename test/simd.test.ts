@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Blob } from '../src/graph/blob.js';
 import { addArrays, reluArrays, reluBackwardArrays } from '../src/kernels/loops.js';
 import { convOutSize, im2col } from '../src/kernels/im2col.js';
-import { maxPoolSimd, poolWindows } from '../src/kernels/pooling.js';
+import { gemmThreadInfo, gemmThreadsReady, setGemmThreads, setGemmWorkersOnly } from '../src/kernels/gemm.js';
+import { maxPoolSimd, poolWindows, setMaxPoolSplitMinWork } from '../src/kernels/pooling.js';
 import { Rng } from '../src/kernels/rng.js';
 import { ROW_ADD, ROW_CENTER_DIV, ROW_DIV, ROW_MUL, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap, scaleGradRows } from '../src/kernels/rows.js';
 import { setSimdKernels, setSimdMin, SIMD_BLOCK, simdBackend } from '../src/kernels/simd.js';
@@ -276,6 +277,48 @@ describe('SIMD kernels', () => {
         sameBits(m, mJs);
       }
     });
+
+    for (const workersOnly of [false, true]) {
+      it(`split by planes between threads, gives one thread's bits${workersOnly ? ' (the worker pooling every chunk)' : ''}`, () => {
+        // Threads forced on, every pooling split; nothing to split where the environment turns threads off.
+        if (process.env.CAFFE_TS_SIMD === 'js' || process.env.CAFFE_TS_GEMM === 'js' || process.env.CAFFE_TS_THREADS === '1') return;
+        setGemmThreads(2);
+        expect(gemmThreadsReady()).toBe(2);
+        const minWas = setMaxPoolSplitMinWork(0);
+        setGemmWorkersOnly(workersOnly);
+        try {
+          const before = gemmThreadInfo().workerPanels;
+          const specs: [Record<string, unknown>, number[]][] = [
+            [{ kernel_size: 3, stride: 2 }, [1, 19, 15, 15]],
+            [{ kernel_size: 3, stride: 2, pad: 1 }, [2, 7, 14, 13]],
+            [{ kernel_h: 2, kernel_w: 5, stride_h: 2, stride_w: 3, pad_h: 0, pad_w: 2 }, [1, 5, 9, 30]],
+            [{ global_pooling: true }, [1, 9, 6, 7]],
+          ];
+          for (const [pp, shape] of specs) {
+            for (const fill of Object.values(fills)) {
+              setGemmThreads(1);
+              const [[y1, m1]] = pool(pp, shape, fill);
+              setGemmThreads(2);
+              const [[y2, m2], [yJs, mJs]] = pool(pp, shape, fill);
+              sameBits(y2, y1);
+              sameBits(m2, m1);
+              sameBits(y2, yJs);
+              sameBits(m2, mJs);
+            }
+          }
+          // Workers only: the worker pools every chunk of every split (a Pooling layer pools its num
+          // x channels planes at once; this thread keeps the first half, the rest goes in at most 4
+          // chunks). Otherwise this thread may take them all before the worker wakes.
+          const chunks = gemmThreadInfo().workerPanels - before;
+          const split = (planes: number) => Math.min(planes - Math.floor(planes / 2), 4);
+          if (workersOnly) expect(chunks).toBe(Object.keys(fills).length * specs.reduce((n, [, s]) => n + split(s[0] * s[1]), 0));
+        } finally {
+          setMaxPoolSplitMinWork(minWas);
+          setGemmWorkersOnly(false);
+          setGemmThreads(gemmThreadInfo().threads);
+        }
+      });
+    }
 
     it('maxPoolSimd fills values and argmax directly', () => {
       const x = Float32Array.from([1, 5, 2, 7, 3, 0, 4, 8, 6]);

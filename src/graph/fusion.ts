@@ -6,6 +6,11 @@
 // holds the same blobs with the same meaning (values equal to float rounding). A link to a new
 // blob (MobileNet v2's conv1 -> conv1/bn) is fused only when the net need not keep that blob
 // (NetOptions.keepBlobs) and nothing else reads it; it is then left unwritten.
+// A residual Eltwise SUM (ResNet's, MobileNet v2's) folds into the chain that computes one of
+// its bottoms when that chain ends right before it, nothing else reads that bottom and the net
+// need not keep it: the conv then writes y = a*y + b + shortcut (then the ReLU after the Eltwise,
+// in place or, on the same terms, into a new blob) straight into the Eltwise's top, one pass
+// instead of three. The bottom is left unwritten.
 // NetOptions.fuse = false or CAFFE_TS_PLAIN=1 turns fusion off.
 import type { Layer } from '../layers/layer.js';
 import type { Net } from './net.js';
@@ -20,17 +25,27 @@ export interface FusedChain {
   scale: number;
   /** Whether a ReLU with slope 0 ends the chain. */
   relu: boolean;
+  /** The Eltwise SUM folded in (-1: none); the other bottom, added after the affine map. */
+  eltwise: number;
+  shortcut: Blob | null;
+  /** Whether a ReLU with slope 0 follows the Eltwise (applied after the add). */
+  shortcutRelu: boolean;
   /** The last layer index the chain covers. */
   last: number;
   /** The blob the chain's result goes to (the conv's own top when every link is in place). */
   out: Blob;
 }
 
-/** The per-channel epilogue a conv applies to its output: y = a*y + b, then max(y, 0) if relu. */
+/**
+ * The per-channel epilogue a conv applies to its output: y = a*y + b, then max(y, 0) if relu;
+ * then, with a shortcut, y = y + shortcut and max(y, 0) if shortcutRelu.
+ */
 export interface ConvEpilogue {
   a: Float32Array;
   b: Float32Array;
   relu: boolean;
+  shortcut: Float32Array | null;
+  shortcutRelu: boolean;
 }
 
 /** Finds the chains of `net` that can be fused (see the file comment). */
@@ -55,7 +70,7 @@ export function planFusion(net: Net, kept: ReadonlySet<Blob> | null): Map<number
     if (!(conv as unknown as { supportsEpilogue(): boolean }).supportsEpilogue?.()) continue;
     let cur = topVecs[i][0];
     const channels = cur.shape[1];
-    const chain: FusedChain = { conv: i, bn: -1, scale: -1, relu: false, last: i, out: cur };
+    const chain: FusedChain = { conv: i, bn: -1, scale: -1, relu: false, eltwise: -1, shortcut: null, shortcutRelu: false, last: i, out: cur };
     let j = i + 1;
     let next = linkOf(j, cur);
     if (next && layers[j].type === 'BatchNorm' && (layers[j] as unknown as { usesGlobalStats: boolean }).usesGlobalStats) {
@@ -73,6 +88,31 @@ export function planFusion(net: Net, kept: ReadonlySet<Blob> | null): Map<number
       j++;
       cur = next;
     }
+    // The residual add: Eltwise at j reads cur and one other blob and writes a new one; the
+    // chain's in-place links read cur too, but no layer after j may.
+    const readersAfter = (b: Blob, from: number) => {
+      let n = 0;
+      for (let k = from; k < layers.length; k++) if (bottomVecs[k].includes(b)) n++;
+      return n;
+    };
+    const e = j;
+    if (!chain.relu && e < layers.length && residualSum(layers[e]) && !layerNeedBackward[e] && topVecs[e].length === 1 &&
+      bottomVecs[e].includes(cur) && !bottomVecs[e].includes(topVecs[e][0]) &&
+      kept !== null && !kept.has(cur) && !outputs.has(cur) && readersAfter(cur, e) === 1) {
+      const shortcut = bottomVecs[e].find((b) => b !== cur);
+      if (shortcut && shortcut.count === cur.count) {
+        chain.eltwise = e;
+        chain.shortcut = shortcut;
+        cur = topVecs[e][0];
+        j = e + 1;
+        next = linkOf(j, cur);
+        if (next && layers[j].type === 'ReLU' && (layers[j].param.relu_param?.negative_slope ?? 0) === 0) {
+          chain.shortcutRelu = true;
+          j++;
+          cur = next;
+        }
+      }
+    }
     chain.last = j - 1;
     chain.out = cur;
     if (chain.last > i) {
@@ -81,6 +121,14 @@ export function planFusion(net: Net, kept: ReadonlySet<Blob> | null): Map<number
     }
   }
   return plan;
+}
+
+/** An Eltwise SUM of two bottoms with coeffs 1, 1 (or none), no loss weight. */
+function residualSum(layer: Layer): boolean {
+  if (layer.type !== 'Eltwise' || hasLossWeight(layer)) return false;
+  const p = layer.param.eltwise_param;
+  const coeff: ArrayLike<number> = p?.coeff ?? [];
+  return (p?.operation ?? 1) === 1 && layer.param.bottom.length === 2 && Array.prototype.every.call(coeff, (c: number) => c === 1);
 }
 
 function hasLossWeight(layer: Layer): boolean {
@@ -108,7 +156,8 @@ function perChannelScale(layer: Layer, channels: number): boolean {
 export function chainEpilogue(net: Net, chain: FusedChain, out: ConvEpilogue | null): ConvEpilogue {
   const conv = net.layers[chain.conv];
   const channels = net.topVecs[chain.conv][0].shape[1];
-  const ep = out && out.a.length === channels ? out : { a: new Float32Array(channels), b: new Float32Array(channels), relu: false };
+  const ep = out && out.a.length === channels ? out
+    : { a: new Float32Array(channels), b: new Float32Array(channels), relu: false, shortcut: null, shortcutRelu: false };
   const biasTerm = conv.blobs.length > 1;
   const bias = biasTerm ? conv.blobs[1].data : null;
   let bn: { mean: Float32Array; variance: Float32Array; factor: number; eps: number } | null = null;
@@ -136,5 +185,8 @@ export function chainEpilogue(net: Net, chain: FusedChain, out: ConvEpilogue | n
     ep.b[c] = b;
   }
   ep.relu = chain.relu;
+  // The shortcut's current storage (a new memory plan may have moved it).
+  ep.shortcut = chain.shortcut ? chain.shortcut.data : null;
+  ep.shortcutRelu = chain.shortcutRelu;
   return ep;
 }

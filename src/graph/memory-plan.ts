@@ -52,6 +52,21 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
     g.blobs.push(blob);
     groupOf.set(blob, g);
   }
+  // A residual Eltwise folded into a conv (fusion.ts) leaves its bottom from the chain unwritten:
+  // that bottom and the Eltwise's top share one store, so the fold costs no memory. (Run layer by
+  // layer -- a forward that stops inside the chain -- the Eltwise then reads a bottom in its top's
+  // storage, which it stages first: see eltwise.ts.)
+  const merged = new Set<Group>();
+  for (const chain of net.fusedChains.values()) {
+    if (chain.eltwise < 0) continue;
+    const top = groupOf.get(topVecs[chain.eltwise][0]);
+    const skipped = groupOf.get(bottomVecs[chain.eltwise].find((b) => b !== chain.shortcut)!);
+    if (!top || !skipped || top === skipped || merged.has(top) || merged.has(skipped)) continue;
+    for (const b of skipped.blobs) groupOf.set(b, top);
+    top.blobs.push(...skipped.blobs);
+    top.size = Math.max(top.size, skipped.size);
+    merged.add(skipped);
+  }
   layers.forEach((_, i) => {
     for (const t of topVecs[i]) {
       const g = groupOf.get(t);
@@ -65,7 +80,13 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
       if (g) g.last = Math.max(g.last, i);
     }
   });
-  const groups = [...byBuffer.values()].filter((g) => g.def !== Infinity && !g.blobs.some((b) => pinned.has(b)));
+  // A fused chain (fusion.ts) writes its last blob while its conv runs, reading the conv's bottom
+  // and any shortcut: that blob is live from the conv on, so it shares storage with neither.
+  for (const chain of net.fusedChains.values()) {
+    const g = groupOf.get(chain.out);
+    if (g) g.def = Math.min(g.def, chain.conv);
+  }
+  const groups = [...byBuffer.values()].filter((g) => !merged.has(g) && g.def !== Infinity && !g.blobs.some((b) => pinned.has(b)));
 
   // One arena; largest groups first, each at the lowest offset that no group alive at the same
   // time occupies (greedy by size, as TFLite's arena planner), 4-float aligned for SIMD loads.
@@ -90,7 +111,8 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
   const arena = new Float32Array(arenaSize);
   let ownBytes = 0;
   for (const g of groups) {
-    ownBytes += g.size * 4;
+    // (A merged group held a buffer per original group.)
+    for (const buf of new Set(g.blobs.map((b) => b.data.buffer))) ownBytes += buf.byteLength;
     const at = offsets.get(g)!;
     const store = arena.subarray(at, at + g.size);
     for (const b of g.blobs) b.useDataStore(store);

@@ -14,8 +14,9 @@
 // added, the bias last), but the GEMM kernels may accumulate in another precision (the JS one in
 // doubles), so the two paths agree to float32 rounding; the input gradient sums as col2im does
 // (Caffe's bits); the weight gradient sums over the outputs in its own order (see the .wat).
+import { JOB_DEPTHWISE, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
 import { validHi, validLo } from './im2col.js';
-import { instantiateKernel, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
+import { instantiateOnOwnMemory, poolKernelModule, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
 
 /** Geometry of one depthwise convolution (the per-axis fields of Caffe's ConvolutionParameter). */
 export interface DepthwiseConfig {
@@ -71,11 +72,29 @@ export function depthwiseEnabled(): boolean {
 /** The WebAssembly kernel, or null when the SIMD kernels are off or this one cannot load. */
 function kernel(): DepthwiseKernel | null {
   if (simdKernel() === null) return null;
-  if (loaded === undefined) {
-    const ex = instantiateKernel<DepthwiseExports>('depthwise.wasm');
-    loaded = typeof ex === 'string' ? null : { ex, f32: new Float32Array(ex.memory.buffer), i32: new Int32Array(ex.memory.buffer) };
-  }
+  if (loaded === undefined) loaded = load();
   return loaded;
+}
+
+/** The module on a memory of its own (its memory import declared unshared), or null. */
+function load(): DepthwiseKernel | null {
+  const ex = instantiateOnOwnMemory<DepthwiseExports>('depthwise.wasm');
+  return typeof ex === 'string' ? null : { ex, f32: new Float32Array(ex.memory.buffer), i32: new Int32Array(ex.memory.buffer) };
+}
+
+// The module for the GEMM worker pool's shared memory (forwards big enough are split by channels).
+const poolModule = poolKernelModule('depthwise', 'depthwise.wasm');
+/** The calling thread's instance on the pool's memory (made at the first split forward). */
+let poolInstance: { memory: WebAssembly.Memory; depthwise(...args: number[]): void } | null = null;
+
+/** Multiply-adds (channels x outputs x taps) from which a forward is split between threads. */
+let splitMinWork = 1 << 18;
+
+/** Sets splitMinWork (tests set 0 to split small cases); returns the previous value. */
+export function setDepthwiseSplitMinWork(work: number): number {
+  const old = splitMinWork;
+  splitMinWork = Math.max(0, work);
+  return old;
 }
 
 /** Which kernel depthwiseForward runs: 'wasm-simd' or 'js'. */
@@ -114,9 +133,81 @@ function geometryArgs(c: DepthwiseConfig): number[] {
   return [c.inH, c.inW, c.kernelH, c.kernelW, c.strideH, c.strideW, c.padH, c.padW, c.dilationH, c.dilationW, c.outH, c.outW];
 }
 
+/**
+ * depthwiseForward split by channels between the pool's threads: this thread's share (the first
+ * C / T channels) goes through the module's own memory as on one thread, streamed in
+ * cache-resident chunks; the rest is copied into the pool's shared memory and computed there in
+ * chunks, by the workers and by this thread once its share is done (each thread with its own
+ * padded-plane scratch; each chunk's output with slack of its own, since a row's last vector may
+ * spill past its end). Copying everything into the shared memory instead (its copies are slower)
+ * made the split lose on inputs of a few MB. Each channel is computed as on one thread: the same
+ * bits. False when it does not apply (one thread, small, no pool or room): the caller runs it
+ * alone.
+ */
+function depthwiseSplit(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+  const T = poolThreads();
+  const C = cfg.channels;
+  const inPlane = cfg.inH * cfg.inW;
+  const outPlane = cfg.outH * cfg.outW;
+  const taps = cfg.kernelH * cfg.kernelW;
+  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < splitMinWork) return false;
+  // (This thread's share must fit the module's own memory: depthwiseRange below cannot fail then.)
+  if (!simdReserve(k, rangeBytes(cfg))) return false;
+  const own = Math.floor(C / T);
+  const S = C - own; // channels own .. C - 1, in the shared memory from its channel 0
+  const chunks = Math.min(S, 4 * (T - 1));
+  const pad = align16(paddedBytes(cfg));
+  const pY = align16(4 * S * inPlane);
+  const pW = align16(pY + 4 * S * outPlane + 16 * chunks);
+  const pB = align16(pW + 4 * S * taps);
+  const pPad = align16(pB + 4 * S);
+  const region = poolRegion(pPad + T * pad);
+  if (region === null) return false;
+  const { memory, at } = region;
+  if (poolInstance === null || poolInstance.memory !== memory) {
+    const ex = new WebAssembly.Instance(poolModule, { env: { memory } }).exports as unknown as DepthwiseExports;
+    poolInstance = { memory, depthwise: ex.depthwise };
+  }
+  const inst = poolInstance;
+  const h = new Float32Array(memory.buffer);
+  h.set(x.subarray(own * inPlane, C * inPlane), at >> 2);
+  h.set(w.subarray(own * taps, C * taps), (at + pW) >> 2);
+  if (bias) h.set(bias.subarray(own, C), (at + pB) >> 2);
+  const bounds: number[] = [];
+  for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * S) / chunks));
+  const geo = geometryArgs(cfg);
+  const args = [at, at + pY, at + pW, at + pB, bias ? 1 : 0, inPlane, outPlane, taps, at + pPad, pad, chunks, ...geo];
+  // The twin of the workers' chunk loop (gemm-threads.ts WORKER_BODY).
+  const ok = splitJob(JOB_DEPTHWISE, args, bounds, (c, c0, c1) => {
+    inst.depthwise(at + 4 * c0 * inPlane, at + pY + 4 * c0 * outPlane + 16 * c, at + pW + 4 * c0 * taps, at + pB + 4 * c0,
+      bias ? 1 : 0, c1 - c0, ...geo, at + pPad);
+  }, () => depthwiseRange(k, cfg, x, w, bias, y, 0, own));
+  if (!ok) return false;
+  for (let c = 0; c < chunks; c++) {
+    const o = (at + pY + 4 * bounds[c] * outPlane + 16 * c) >> 2;
+    y.set(h.subarray(o, o + (bounds[c + 1] - bounds[c]) * outPlane), (own + bounds[c]) * outPlane);
+  }
+  return true;
+}
+
 /** depthwiseForward on the WebAssembly kernel; false when a chunk does not fit its memory. */
 function depthwiseWasm(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
-  const C = cfg.channels;
+  return depthwiseSplit(k, cfg, x, w, bias, y) || depthwiseRange(k, cfg, x, w, bias, y, 0, cfg.channels);
+}
+
+/** Bytes of the module's own memory that depthwiseRange uses (the layout it computes). */
+function rangeBytes(cfg: DepthwiseConfig): number {
+  const inPlane = cfg.inH * cfg.inW;
+  const outPlane = cfg.outH * cfg.outW;
+  const per = chunk(cfg, inPlane + outPlane);
+  const pW = align16(align16(4 * per * inPlane) + 4 * per * outPlane + 16);
+  return align16(align16(pW + 4 * per * cfg.kernelH * cfg.kernelW) + 4 * per) + paddedBytes(cfg);
+}
+
+/** Channels from .. to - 1 of depthwiseForward through the module's own memory; false when a chunk does not fit it. */
+function depthwiseRange(
+  k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, from: number, to: number,
+): boolean {
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const taps = cfg.kernelH * cfg.kernelW;
@@ -125,11 +216,11 @@ function depthwiseWasm(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array
   const pW = align16(pOut + 4 * per * outPlane + 16);
   const pB = align16(pW + 4 * per * taps);
   const pPad = align16(pB + 4 * per);
-  if (!simdReserve(k, pPad + paddedBytes(cfg))) return false;
+  if (!simdReserve(k, rangeBytes(cfg))) return false;
   const h = k.f32;
   const geo = geometryArgs(cfg);
-  for (let c0 = 0; c0 < C; c0 += per) {
-    const m = Math.min(per, C - c0);
+  for (let c0 = from; c0 < to; c0 += per) {
+    const m = Math.min(per, to - c0);
     h.set(x.subarray(c0 * inPlane, (c0 + m) * inPlane), 0);
     h.set(w.subarray(c0 * taps, (c0 + m) * taps), pW >> 2);
     if (bias) h.set(bias.subarray(c0, c0 + m), pB >> 2);

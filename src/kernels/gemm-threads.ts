@@ -23,10 +23,15 @@
 // Workers start lazily (at the first product big enough to split), and gemm() never waits for
 // them: until a worker is up, products run on the calling thread. They are unref'd (they never keep
 // the process alive; a worker blocked in Atomics.wait does not delay exit), and any failure (no
-// shared memory, a worker that cannot start) leaves gemm() on one thread, silently. A worker is a
-// few lines of plain JS run with `eval: true` (WORKER_SOURCE), given the compiled module, the
-// memory and the control arrays in workerData: there is no worker file to find from src/ (vitest)
-// or dist/, and nothing to build.
+// shared memory, a worker that cannot start) leaves gemm() on one thread, silently. A worker is
+// plain JS run with `eval: true` (WORKER_BODY's serve(data), started by spawnWorker), given the
+// compiled modules, the memory and the control arrays in that one argument: there is no worker
+// file to find from src/ (vitest) or dist/, and nothing to build.
+//
+// Other kernels use the same pool (splitJob): a module registered with registerPoolModule
+// (depthwise.ts's, simd.ts's) is instantiated by every worker on the same shared memory, and a job
+// of its kind is split into chunks of independent outputs (channels, planes), handed out from the
+// same counter.
 //
 // When it pays (2 cores, wall time, bench/gemm.ts): 1.5-1.8x from ~16M multiply-adds (256^3,
 // 64x3136x576, 1024x1024x256), ~1.3x at 2M (128^3), break-even near 1M (wake-up of the worker,
@@ -50,7 +55,15 @@ const S_IDLE = 0;
 const S_OFFERED = 1;
 const S_TAKEN = 2;
 const S_DONE = 3;
-const P_COUNT = 19;
+const P_KIND = 19; // which job: JOB_GEMM or another kernel's (see splitJob)
+const P_ARGS = 20; // a non-GEMM job's arguments start here
+const P_COUNT = 48;
+/** Job kinds: the GEMM panels of splitCall, or chunks of another kernel (splitJob). */
+const JOB_GEMM = 0;
+export const JOB_DEPTHWISE = 1;
+export const JOB_MAXPOOL = 2;
+/** The module (registerPoolModule's name) each job kind runs. */
+const JOB_MODULES = ['gemm', 'depthwise', 'simd'];
 /**
  * How long an idle worker polls for its next job before it sleeps in Atomics.wait, and how long
  * the caller polls for the workers' end of a job: waking a thread from Atomics.wait costs tens of
@@ -118,6 +131,11 @@ export interface SharedKernel {
   ncb: number;
   /** Panels of a split product start at multiples of this (the kernel's wide tile side). */
   unit: number;
+  /**
+   * The byte address of `bytes` free bytes of the shared memory (grown to hold them) for one
+   * splitJob's operands, above every thread's GEMM scratch; null when they do not fit.
+   */
+  region(bytes: number): number | null;
 }
 
 /** The kernel on shared memory (null: none, gemm() on one thread). */
@@ -161,71 +179,139 @@ interface Pool {
   bounds: Int32Array;
   /** Set when a worker failed during a job: the pool is no longer used. */
   broken: string;
+  /** The modules the workers instantiated (registerPoolModule's and 'gemm'). */
+  modules: Set<string>;
 }
 
 let pool: Pool | null = null;
 let poolFailure = '';
 
-// The worker: instantiates the module on the shared memory, then serves jobs. Its panel loop is
-// the twin of the one in splitCall (keep them alike).
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, ctrl, params: P, bounds, slot, packA, packB, tile } = workerData;
-const S = ${C_STATE} + slot;
-const SPIN_MS = ${WORKER_SPIN_MS};
-let gemm;
-try {
-  gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
-} catch (e) {
-  Atomics.store(ctrl, S, ${S_DEAD});
-  Atomics.notify(ctrl, S);
-  throw e;
-}
-Atomics.store(ctrl, S, ${S_IDLE});
-Atomics.notify(ctrl, S);
-for (;;) {
-  let s = Atomics.load(ctrl, S);
-  if (s !== ${S_OFFERED}) {
-    // Poll a while before sleeping (see WORKER_SPIN_MS).
-    const end = performance.now() + SPIN_MS;
-    for (let i = 1; s !== ${S_OFFERED}; i++) {
-      if ((i & 255) === 0 && performance.now() > end) break;
-      s = Atomics.load(ctrl, S);
-    }
-    if (s !== ${S_OFFERED}) {
-      Atomics.wait(ctrl, S, s);
-      continue;
-    }
-  }
-  if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
+// The worker body: serve(data) instantiates the modules on the shared memory, then serves jobs
+// forever. Its GEMM panel loop is the twin of the one in splitCall, its depthwise chunk loop the
+// twin of depthwise.ts's, its MAX pooling loop pooling.ts's (keep them alike). Everything it needs comes in the one `data` argument,
+// so the same body runs wherever spawnWorker can start it.
+const WORKER_BODY = `
+function serve(data) {
+  const { modules, memory, ctrl, params: P, bounds, slot, packA, packB, tile } = data;
+  const S = ${C_STATE} + slot;
+  const SPIN_MS = ${WORKER_SPIN_MS};
+  const ex = {};
   try {
-    const flags = P[0], offA = P[1], m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
-    const pB = P[8], ldb = P[9], beta = P[10], pC = P[11], ldc = P[12], mcb = P[13], kcb = P[14];
-    const ncb = P[15], rows = P[16], panels = P[17], offB = P[18];
-    const swap = flags & 4, packedA = swap ? flags & 16 : flags & 8, packedB = swap ? flags & 8 : flags & 16;
-    for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < panels; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
-      const s0 = bounds[c];
-      const len = bounds[c + 1] - s0;
-      if (rows) {
-        const a = packedA ? pA : flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda;
-        const sA = packedA && !swap ? s0 : 0, sB = packedA && swap ? s0 : 0;
-        gemm(flags, len, n, k, alpha, a, lda, pB, ldb, beta, pC + 4 * s0 * ldc, ldc, offA + sA, offB + sB,
-          packA, packB, tile, mcb, kcb, ncb);
-      } else {
-        const b = packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0;
-        const sA = packedB && swap ? s0 : 0, sB = packedB && !swap ? s0 : 0;
-        gemm(flags, m, len, k, alpha, pA, lda, b, ldb, beta, pC + 4 * s0, ldc, offA + sA, offB + sB,
-          packA, packB, tile, mcb, kcb, ncb);
-      }
-      Atomics.add(ctrl, ${C_PANELS}, 1);
-    }
+    for (const name of Object.keys(modules)) ex[name] = new WebAssembly.Instance(modules[name], { env: { memory } }).exports;
   } catch (e) {
-    Atomics.store(ctrl, ${C_ERROR}, 1);
+    Atomics.store(ctrl, S, ${S_DEAD});
+    Atomics.notify(ctrl, S);
+    throw e;
   }
-  Atomics.store(ctrl, S, ${S_DONE});
+  const gemm = ex.gemm.gemm;
+  Atomics.store(ctrl, S, ${S_IDLE});
   Atomics.notify(ctrl, S);
+  for (;;) {
+    let s = Atomics.load(ctrl, S);
+    if (s !== ${S_OFFERED}) {
+      // Poll a while before sleeping (see WORKER_SPIN_MS).
+      const end = performance.now() + SPIN_MS;
+      for (let i = 1; s !== ${S_OFFERED}; i++) {
+        if ((i & 255) === 0 && performance.now() > end) break;
+        s = Atomics.load(ctrl, S);
+      }
+      if (s !== ${S_OFFERED}) {
+        Atomics.wait(ctrl, S, s);
+        continue;
+      }
+    }
+    if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
+    try {
+      if (P[${P_KIND}] === ${JOB_DEPTHWISE}) {
+        const A = ${P_ARGS};
+        const pX = P[A], pY = P[A + 1], pW = P[A + 2], pB = P[A + 3], hasBias = P[A + 4], inPlane = P[A + 5];
+        const outPlane = P[A + 6], taps = P[A + 7], pPad = P[A + 8] + (slot + 1) * P[A + 9], chunks = P[A + 10];
+        const geo = [];
+        for (let g = 0; g < 12; g++) geo.push(P[A + 11 + g]);
+        const depthwise = ex.depthwise.depthwise;
+        for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+          const c0 = bounds[c], m = bounds[c + 1] - c0;
+          // Each chunk's output has 16 bytes of slack of its own (see depthwise.ts).
+          depthwise(pX + 4 * c0 * inPlane, pY + 4 * c0 * outPlane + 16 * c, pW + 4 * c0 * taps, pB + 4 * c0, hasBias, m, ...geo, pPad);
+          Atomics.add(ctrl, ${C_PANELS}, 1);
+        }
+      } else if (P[${P_KIND}] === ${JOB_MAXPOOL}) {
+        const A = ${P_ARGS};
+        const pIn = P[A], inPlane = P[A + 1], outPlane = P[A + 2], H = P[A + 3], W = P[A + 4], sW = P[A + 5], kW = P[A + 6];
+        const padW = P[A + 7], L = P[A + 8], PH = P[A + 9], PW = P[A + 10], pHs = P[A + 11], pHe = P[A + 12], pY = P[A + 13];
+        const pArg = P[A + 14], t = P[A + 15] + (slot + 1) * P[A + 16], chunks = P[A + 21];
+        const maxpool = ex.simd.maxpool;
+        for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+          const p0 = bounds[c];
+          maxpool(pIn + 4 * p0 * inPlane, bounds[c + 1] - p0, H, W, sW, kW, padW, L, PH, PW, pHs, pHe, t + P[A + 17],
+            pY + 4 * p0 * outPlane, pArg + 4 * p0 * outPlane, t + P[A + 18], t + P[A + 19], t + P[A + 20]);
+          Atomics.add(ctrl, ${C_PANELS}, 1);
+        }
+      } else {
+        const flags = P[0], offA = P[1], m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
+        const pB = P[8], ldb = P[9], beta = P[10], pC = P[11], ldc = P[12], mcb = P[13], kcb = P[14];
+        const ncb = P[15], rows = P[16], panels = P[17], offB = P[18];
+        const swap = flags & 4, packedA = swap ? flags & 16 : flags & 8, packedB = swap ? flags & 8 : flags & 16;
+        for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < panels; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+          const s0 = bounds[c];
+          const len = bounds[c + 1] - s0;
+          if (rows) {
+            const a = packedA ? pA : flags & 1 ? pA + 4 * s0 : pA + 4 * s0 * lda;
+            const sA = packedA && !swap ? s0 : 0, sB = packedA && swap ? s0 : 0;
+            gemm(flags, len, n, k, alpha, a, lda, pB, ldb, beta, pC + 4 * s0 * ldc, ldc, offA + sA, offB + sB,
+              packA, packB, tile, mcb, kcb, ncb);
+          } else {
+            const b = packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0;
+            const sA = packedB && swap ? s0 : 0, sB = packedB && !swap ? s0 : 0;
+            gemm(flags, m, len, k, alpha, pA, lda, b, ldb, beta, pC + 4 * s0, ldc, offA + sA, offB + sB,
+              packA, packB, tile, mcb, kcb, ncb);
+          }
+          Atomics.add(ctrl, ${C_PANELS}, 1);
+        }
+      }
+    } catch (e) {
+      Atomics.store(ctrl, ${C_ERROR}, 1);
+    }
+    Atomics.store(ctrl, S, ${S_DONE});
+    Atomics.notify(ctrl, S);
+  }
 }
 `;
+
+/**
+ * Starts one worker running WORKER_BODY's serve(data); the only platform-specific code of the
+ * pool (Node's worker_threads here; a Web Worker would call serve with the posted data).
+ */
+function spawnWorker(data: Record<string, unknown>, onDeath: () => void): Worker {
+  const worker = new Worker(`${WORKER_BODY}\nserve(require('node:worker_threads').workerData);`, { eval: true, execArgv: [], workerData: data });
+  worker.unref();
+  // 'error' needs a listener (else it throws here).
+  worker.on('error', onDeath);
+  worker.on('exit', onDeath);
+  return worker;
+}
+
+/** Modules besides the GEMM's that the workers instantiate on the shared memory (registerPoolModule). */
+const poolModules: Record<string, WebAssembly.Module> = {};
+
+/**
+ * Registers another kernel module (importing env.memory, shared) for the workers to instantiate
+ * on the GEMM's shared memory, so that splitJob can run its kind of job. Workers started before
+ * the registration lack it (their pool then runs that kind on the calling thread only): register
+ * at import.
+ */
+export function registerPoolModule(name: string, module: WebAssembly.Module): void {
+  if (pool === null) poolModules[name] = module;
+}
+
+/**
+ * Room for a splitJob's operands in the shared memory the workers run on: the memory and the byte
+ * address of `bytes` free bytes (valid until the next product or job); null without one.
+ */
+export function poolRegion(bytes: number): { memory: WebAssembly.Memory; at: number } | null {
+  const at = shared?.region(bytes) ?? null;
+  return at === null ? null : { memory: shared!.memory, at };
+}
 
 /** Starts the worker threads (once; they start in the background); null if they cannot be. */
 function startPool(threads: number): Pool | null {
@@ -238,22 +324,15 @@ function startPool(threads: number): Pool | null {
     const params = new Float64Array(new SharedArrayBuffer(8 * P_COUNT));
     const bounds = new Int32Array(new SharedArrayBuffer(4 * (MAX_PANELS + 1)));
     ctrl.fill(S_STARTING, C_STATE);
-    const p: Pool = { workers, ctrl, params, bounds, broken: '' };
+    const p: Pool = { workers, ctrl, params, bounds, broken: '', modules: new Set() };
+    const modules = { ...poolModules, gemm: shared.module };
+    p.modules = new Set(Object.keys(modules));
     for (let w = 0; w < n; w++) {
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        execArgv: [],
-        workerData: { module: shared.module, memory: shared.memory, ctrl, params, bounds, slot: w, ...shared.scratch(w + 1) },
-      });
-      worker.unref();
-      // A worker that dies is never offered a job again; 'error' needs a listener (else it throws here).
-      const dead = (): void => {
+      // A worker that dies is never offered a job again.
+      workers.push(spawnWorker({ modules, memory: shared.memory, ctrl, params, bounds, slot: w, ...shared.scratch(w + 1) }, () => {
         Atomics.store(ctrl, C_STATE + w, S_DEAD);
         Atomics.notify(ctrl, C_STATE + w);
-      };
-      worker.on('error', dead);
-      worker.on('exit', dead);
-      workers.push(worker);
+      }));
     }
     pool = p;
     return p;
@@ -337,28 +416,14 @@ export function splitCall(
   }
   P[0] = flags; P[1] = offA; P[2] = m; P[3] = n; P[4] = k; P[5] = alpha; P[6] = pA; P[7] = lda; P[8] = pB;
   P[9] = ldb; P[10] = beta; P[11] = pC; P[12] = ldc; P[13] = mcb; P[14] = kcb; P[15] = ncb;
-  P[16] = rows ? 1 : 0; P[17] = panels; P[18] = offB;
-  Atomics.store(ctrl, C_NEXT, 0);
-  let offered = 0;
-  for (let w = 0; w < nWorkers; w++) {
-    if (Atomics.compareExchange(ctrl, C_STATE + w, S_IDLE, S_OFFERED) === S_IDLE) {
-      Atomics.notify(ctrl, C_STATE + w);
-      offered++;
-    }
-  }
-  if (offered === 0) {
+  P[16] = rows ? 1 : 0; P[17] = panels; P[18] = offB; P[P_KIND] = JOB_GEMM;
+  if (offerJob(p, nWorkers) === 0) {
     // No worker is up yet (they are starting), or none is left.
     gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, offA, offB, packA, packB, tile, mcb, kcb, ncb);
     return true;
   }
-  if (parWorkersOnly) {
-    // Testing: let the workers take the job and every panel (a bounded wait, then help).
-    for (let w = 0; w < nWorkers; w++) {
-      for (let t = 0; t < 100 && Atomics.load(ctrl, C_STATE + w) === S_OFFERED; t++) Atomics.wait(ctrl, C_STATE + w, S_OFFERED, 100);
-    }
-    if (!settle(p, nWorkers)) return false;
-  }
-  // The twin of the workers' panel loop (WORKER_SOURCE).
+  if (parWorkersOnly && !workersOnly(p, nWorkers)) return false;
+  // The twin of the workers' panel loop (WORKER_BODY).
   for (let c = Atomics.add(ctrl, C_NEXT, 1); c < panels; c = Atomics.add(ctrl, C_NEXT, 1)) {
     const s0 = bounds[c];
     const len = bounds[c + 1] - s0;
@@ -375,6 +440,63 @@ export function splitCall(
     }
   }
   return settle(p, nWorkers);
+}
+
+/** Offers the job in the pool's params and bounds to every idle worker; returns how many were offered it. */
+function offerJob(p: Pool, nWorkers: number): number {
+  const { ctrl } = p;
+  Atomics.store(ctrl, C_NEXT, 0);
+  let offered = 0;
+  for (let w = 0; w < nWorkers; w++) {
+    if (Atomics.compareExchange(ctrl, C_STATE + w, S_IDLE, S_OFFERED) === S_IDLE) {
+      Atomics.notify(ctrl, C_STATE + w);
+      offered++;
+    }
+  }
+  return offered;
+}
+
+/** Testing (setGemmWorkersOnly): lets the workers take the job and every part of it (a bounded wait), then settles. */
+function workersOnly(p: Pool, nWorkers: number): boolean {
+  for (let w = 0; w < nWorkers; w++) {
+    for (let t = 0; t < 100 && Atomics.load(p.ctrl, C_STATE + w) === S_OFFERED; t++) Atomics.wait(p.ctrl, C_STATE + w, S_OFFERED, 100);
+  }
+  return settle(p, nWorkers);
+}
+
+/**
+ * Runs a job of another kernel (kind: JOB_DEPTHWISE, JOB_MAXPOOL; its module registered with
+ * registerPoolModule) split into chunks: chunk c covers bounds[c] .. bounds[c + 1] of what the
+ * kernel splits (channels for the depthwise one), each computed by whichever thread takes it:
+ * the workers from `args` (their switch in WORKER_BODY reads them), this thread by run(c, c0, c1)
+ * after `first` (work of its own, outside the chunks, done while the workers start on them).
+ * The chunks must be independent (disjoint outputs, the same operations whoever computes them),
+ * so results do not depend on the split. Returns false when the pool did not run it all (no
+ * workers up, not that module, a worker failed before or during it; the pool is then not used
+ * again): the caller then computes everything itself.
+ */
+export function splitJob(
+  kind: number, args: number[], bounds: number[], run: (c: number, c0: number, c1: number) => void, first?: () => void,
+): boolean {
+  const p = parThreads > 1 ? startPool(parThreads) : null;
+  if (p === null || p.broken || !p.modules.has(JOB_MODULES[kind]) || bounds.length < 2) return false;
+  const nWorkers = Math.min(p.workers.length, parThreads - 1);
+  const { ctrl, params: P } = p;
+  const chunks = bounds.length - 1;
+  if (chunks > MAX_PANELS) return false;
+  for (let i = 0; i < args.length; i++) P[P_ARGS + i] = args[i];
+  p.bounds.set(bounds);
+  P[P_KIND] = kind;
+  if (offerJob(p, nWorkers) === 0) return false;
+  if (parWorkersOnly && !workersOnly(p, nWorkers)) return false;
+  first?.();
+  for (let c = Atomics.add(ctrl, C_NEXT, 1); c < chunks; c = Atomics.add(ctrl, C_NEXT, 1)) run(c, bounds[c], bounds[c + 1]);
+  return settle(p, nWorkers);
+}
+
+/** Threads a kernel other than GEMM may split its work between now (1: the calling thread only). */
+export function poolThreads(): number {
+  return shared ? parThreads : 1;
 }
 
 /**

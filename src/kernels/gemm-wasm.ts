@@ -140,7 +140,7 @@ export function unsharedMemory(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
     }
     p = end;
   }
-  throw new Error('caffe-ts: gemm.wasm imports no memory');
+  throw new Error('caffe-ts: the module imports no memory');
 }
 
 /**
@@ -230,6 +230,12 @@ registerSharedKernel(
     kcb: WASM_KC,
     ncb: WASM_NC,
     unit: WASM_NR,
+    region: (bytes) => {
+      const at = (operandBase(wasmShared) + 63) & ~63;
+      if (at + bytes > OPERANDS_MAX) return null;
+      wasmReserve(wasmShared, at + bytes);
+      return at;
+    },
   },
   wasm ? '' : wasmUnavailable,
 );

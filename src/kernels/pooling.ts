@@ -1,6 +1,7 @@
 // Pooling window geometry along one spatial axis, as Caffe's pooling loops compute it (Pooling and
 // LRN's WITHIN_CHANNEL average pooling share it), and the SIMD MAX pooling kernel's driver.
-import { SIMD_BLOCK, simdKernel, simdReserve } from './simd.js';
+import { JOB_MAXPOOL, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
+import { SIMD_BLOCK, simdKernel, simdPoolModule, simdReserve, type SimdKernel } from './simd.js';
 
 /**
  * The windows of `pooled` outputs: window i reads input cells [start[i], end[i]); span[i] is its
@@ -39,12 +40,26 @@ export function maxPoolSimd(
 ): boolean {
   const k = simdKernel();
   if (!k || strideW < 1 || kernelW < 1) return false;
+  return maxPoolSplit(k, x, planes, height, width, rows, pooledW, strideW, kernelW, padW, y, mask) ||
+    maxPoolOwn(k, x, planes, height, width, rows, pooledW, strideW, kernelW, padW, y, mask);
+}
+
+/** The padded row length per phase of maxPoolSimd's layout (see there). */
+function paddedRow(pooledW: number, strideW: number, kernelW: number): number {
+  return ((pooledW + 3) & ~3) + Math.floor((kernelW - 1) / strideW);
+}
+
+/** maxPoolSimd through the kernel's own memory (one thread). */
+function maxPoolOwn(
+  k: SimdKernel, x: Float32Array, planes: number, height: number, width: number, rows: PoolWindows, pooledW: number,
+  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array,
+): boolean {
   const pooledH = rows.start.length;
   const inPlane = height * width;
   const outPlane = pooledH * pooledW;
   // Padded row length per phase: the blocks of four outputs read up to ceil4(pooledW) - 1 plus
   // the window's reach (kernelW - 1) / strideW.
-  const L = ((pooledW + 3) & ~3) + Math.floor((kernelW - 1) / strideW);
+  const L = paddedRow(pooledW, strideW, kernelW);
   // Planes per call: about SIMD_BLOCK * 2 input floats, at least one.
   const group = Math.max(1, Math.min(planes, Math.floor((2 * SIMD_BLOCK) / Math.max(1, inPlane))));
   const pIn = 0;
@@ -67,5 +82,90 @@ export function maxPoolSimd(
     y.set(k.f32.subarray(pY >> 2, (pY >> 2) + g * outPlane), p * outPlane);
     mask.set(k.i32.subarray(pArg >> 2, (pArg >> 2) + g * outPlane), p * outPlane);
   }
+  return true;
+}
+
+/**
+ * Candidate comparisons (planes x outputs x window cells) from which MAX pooling is split between
+ * threads. 2 cores, SqueezeNet's and GoogLeNet's pools: 0.60-0.70x one thread's time from 0.37M
+ * (GoogLeNet's 832 x 7 x 7) to 28M comparisons.
+ */
+let splitMinWork = 1 << 18;
+
+/** Sets splitMinWork (tests set 0 to split small cases); returns the previous value. */
+export function setMaxPoolSplitMinWork(work: number): number {
+  const old = splitMinWork;
+  splitMinWork = Math.max(0, work);
+  return old;
+}
+
+/** The calling thread's instance of simd.wasm on the pool's memory (made at the first split). */
+let poolInstance: { memory: WebAssembly.Memory; ex: SimdKernel['ex'] } | null = null;
+
+/**
+ * maxPoolSimd split by planes between the pool's threads: this thread pools the first planes / T
+ * planes through the kernel's own memory as on one thread, while the rest, copied into the pool's
+ * shared memory (whose copies are slower), goes in chunks to the workers, and to this thread once
+ * its share is done; each thread has scratch of its own. Planes are independent and the kernel's
+ * stores end at each row's last output, so the bits are one thread's. False when it does not
+ * apply (one thread, small, no pool) or its share does not fit the kernel's memory.
+ */
+function maxPoolSplit(
+  k: SimdKernel, x: Float32Array, planes: number, height: number, width: number, rows: PoolWindows, pooledW: number,
+  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array,
+): boolean {
+  const T = poolThreads();
+  const pooledH = rows.start.length;
+  const inPlane = height * width;
+  const outPlane = pooledH * pooledW;
+  const cells = (rows.end[0] - rows.start[0]) * kernelW;
+  if (simdPoolModule === null || T < 2 || planes < 2 || planes * outPlane * cells < splitMinWork) return false;
+  const L = paddedRow(pooledW, strideW, kernelW);
+  const own = Math.floor(planes / T);
+  const S = planes - own; // planes own .. planes - 1, in the shared memory from its plane 0
+  const chunks = Math.min(S, 4 * (T - 1));
+  const PW4 = (pooledW + 3) & ~3;
+  // Shared: input, windows, outputs. Per thread (as maxPoolSimd lays them out): the padded rows,
+  // the row pass's values and argmaxes, the offsets table.
+  const pHs = 4 * S * inPlane;
+  const pHe = pHs + 4 * pooledH;
+  const pY = pHe + 4 * pooledH;
+  const pArg = pY + 4 * S * outPlane;
+  const scratch = (pArg + 4 * S * outPlane + 15) & ~15;
+  const oRv = 4 * height * strideW * L;
+  const oRa = oRv + 4 * height * PW4;
+  const oOff = oRa + 4 * height * PW4;
+  const stride = (oOff + 4 * kernelW + 15) & ~15;
+  const region = poolRegion(scratch + T * stride);
+  if (region === null) return false;
+  const { memory, at } = region;
+  if (poolInstance === null || poolInstance.memory !== memory) {
+    const ex = new WebAssembly.Instance(simdPoolModule, { env: { memory } }).exports as unknown as SimdKernel['ex'];
+    poolInstance = { memory, ex };
+  }
+  const { maxpool } = poolInstance.ex;
+  const f32 = new Float32Array(memory.buffer);
+  const i32 = new Int32Array(memory.buffer);
+  f32.set(x.subarray(own * inPlane, planes * inPlane), at >> 2);
+  i32.set(rows.start, (at + pHs) >> 2);
+  i32.set(rows.end, (at + pHe) >> 2);
+  const bounds: number[] = [];
+  for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * S) / chunks));
+  const args = [at, inPlane, outPlane, height, width, strideW, kernelW, padW, L, pooledH, pooledW, at + pHs, at + pHe,
+    at + pY, at + pArg, at + scratch, stride, 0, oRv, oRa, oOff, chunks];
+  const t = at + scratch; // this thread's scratch (thread 0)
+  // The twin of the workers' MAX pooling loop (gemm-threads.ts WORKER_BODY).
+  let ownOk = false;
+  const ok = splitJob(JOB_MAXPOOL, args, bounds, (_c, p0, p1) => {
+    maxpool(at + 4 * p0 * inPlane, p1 - p0, height, width, strideW, kernelW, padW, L, pooledH, pooledW, at + pHs, at + pHe, t,
+      at + pY + 4 * p0 * outPlane, at + pArg + 4 * p0 * outPlane, t + oRv, t + oRa, t + oOff);
+  }, () => {
+    ownOk = maxPoolOwn(k, x.subarray(0, own * inPlane), own, height, width, rows, pooledW, strideW, kernelW, padW,
+      y.subarray(0, own * outPlane), mask.subarray(0, own * outPlane));
+  });
+  // (Without this thread's share the caller's JS loop computes everything.)
+  if (!ok || !ownOk) return false;
+  y.set(f32.subarray((at + pY) >> 2, ((at + pY) >> 2) + S * outPlane), own * outPlane);
+  mask.set(i32.subarray((at + pArg) >> 2, ((at + pArg) >> 2) + S * outPlane), own * outPlane);
   return true;
 }

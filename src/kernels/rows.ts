@@ -3,8 +3,8 @@
 // convolution bias. One call for the whole tensor, so the SIMD kernel (src/kernels/simd.ts)
 // streams it in large blocks however short the rows are (7 x 7 maps in ResNet's last stage);
 // the JS loops of loops.ts are the fallback and give the same float32 results.
-import { centerScaleRange, scaleRange, scaleShiftRange, scaleShiftReluRange, shiftRange, sumRange } from './loops.js';
-import { rowsSimd, scaleGradRowsSimd, simdKernel, SIMD_MIN } from './simd.js';
+import { addArrays, centerScaleRange, reluArrays, scaleRange, scaleShiftRange, scaleShiftReluRange, shiftRange, sumRange } from './loops.js';
+import { rowsShortcutSimd, rowsSimd, scaleGradRowsSimd, simdKernel, SIMD_MIN } from './simd.js';
 
 const f32 = Math.fround;
 
@@ -43,6 +43,25 @@ export function rowMap(
     else if (mode === ROW_MUL_ADD_RELU) scaleShiftReluRange(x, y, o, o + S, a![d], b![d]);
     else scaleRange(x, y, o, o + S, 1 / b![d]);
   }
+}
+
+/**
+ * A convolution's epilogue with a residual Eltwise SUM folded in (src/graph/fusion.ts), rows of
+ * S elements, row r on channel r % dim: y = f32(f32(x * a) + b) + s, then ReLU (slope 0) when
+ * `relu`. The same float32 operations as ROW_MUL_ADD, addArrays and reluArrays one after the
+ * other (Scale, Eltwise, ReLU), in one streamed pass when the SIMD kernels run.
+ */
+export function rowMapShortcut(
+  x: Float32Array, y: Float32Array, rows: number, S: number, a: Float32Array, b: Float32Array, s: Float32Array, relu: boolean,
+): void {
+  const n = rows * S;
+  if (n >= SIMD_MIN) {
+    const k = simdKernel();
+    if (k && rowsShortcutSimd(k, x, y, rows, S, rows, a, b, s, relu)) return;
+  }
+  rowMap(ROW_MUL_ADD, x, y, rows, S, rows, a, b);
+  addArrays(y, s, y, n);
+  if (relu) reluArrays(y, y, n, 0);
 }
 
 /**

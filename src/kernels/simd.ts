@@ -10,6 +10,8 @@
 // CAFFE_TS_SIMD=js. The kernels give the JS loops' float32 results bit for bit (test/simd.test.ts
 // and, for the solver passes, test/solvers.test.ts compare them).
 import { readFileSync } from 'node:fs';
+import { registerPoolModule, threadsAllowed } from './gemm-threads.js';
+import { unsharedMemory } from './gemm-wasm.js';
 
 interface SimdExports {
   memory: WebAssembly.Memory;
@@ -81,19 +83,24 @@ const envOff = typeof process === 'object' && process.env?.CAFFE_TS_SIMD === 'js
 let enabled = !envOff;
 let unavailable = '';
 
+/** The bytes of the module wasm/<file> beside this file, or why this runtime cannot have them. */
+export function kernelBytes(file: string): Uint8Array<ArrayBuffer> | string {
+  if (typeof WebAssembly !== 'object') return 'no WebAssembly in this runtime';
+  const url = new URL(`./wasm/${file}`, import.meta.url);
+  try {
+    return new Uint8Array(readFileSync(url));
+  } catch (e) {
+    return `cannot read ${url.pathname}: ${(e as Error).message}`;
+  }
+}
+
 /**
  * Instantiates the module wasm/<file> beside this file (synchronously: the modules are small), or
  * says why this runtime cannot.
  */
 export function instantiateKernel<T>(file: string): T | string {
-  if (typeof WebAssembly !== 'object') return 'no WebAssembly in this runtime';
-  const url = new URL(`./wasm/${file}`, import.meta.url);
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = new Uint8Array(readFileSync(url));
-  } catch (e) {
-    return `cannot read ${url.pathname}: ${(e as Error).message}`;
-  }
+  const bytes = kernelBytes(file);
+  if (typeof bytes === 'string') return bytes;
   if (!WebAssembly.validate(bytes)) return 'this runtime has no WebAssembly SIMD';
   try {
     return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as T;
@@ -103,8 +110,44 @@ export function instantiateKernel<T>(file: string): T | string {
   }
 }
 
+/**
+ * Instantiates a module that imports its memory (env.memory, declared shared) on a memory of its
+ * own, unshared (16 pages to MAX_PAGES, which simdReserve grows within); its exports with that
+ * memory, or why this runtime cannot.
+ */
+export function instantiateOnOwnMemory<T>(file: string): (T & { memory: WebAssembly.Memory }) | string {
+  const bytes = kernelBytes(file);
+  if (typeof bytes === 'string') return bytes;
+  const own = unsharedMemory(bytes);
+  if (!WebAssembly.validate(own)) return 'this runtime has no WebAssembly SIMD';
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES });
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(own), { env: { memory } }).exports;
+  return { ...(ex as T), memory };
+}
+
+/**
+ * Compiles wasm/<file> (importing a shared memory) and registers it with the GEMM worker pool, at
+ * import, before the pool can start (see registerPoolModule); null when threads are off or this
+ * engine cannot (then everything stays on the calling thread).
+ */
+export function poolKernelModule(name: string, file: string): WebAssembly.Module | null {
+  if (!threadsAllowed() || typeof WebAssembly !== 'object') return null;
+  const bytes = kernelBytes(file);
+  try {
+    if (typeof bytes === 'string' || !WebAssembly.validate(bytes)) return null;
+    const module = new WebAssembly.Module(bytes);
+    registerPoolModule(name, module);
+    return module;
+  } catch {
+    return null;
+  }
+}
+
+/** This module for the worker pool (MAX pooling split by planes, pooling.ts), or null. */
+export const simdPoolModule = poolKernelModule('simd', 'simd.wasm');
+
 function load(): SimdKernel | null {
-  const ex = instantiateKernel<SimdExports>('simd.wasm');
+  const ex = instantiateOnOwnMemory<SimdExports>('simd.wasm');
   if (typeof ex === 'string') {
     unavailable = ex;
     return null;
@@ -269,6 +312,34 @@ export function rowsSimd(
     const m = Math.min(SIMD_BLOCK, n - e);
     h.set(x.subarray(e, e + m), BLOCK_A >> 2);
     k.ex.rows(mode, BLOCK_A, e, e + m, S, dim, pa, pb);
+    y.set(h.subarray(BLOCK_A >> 2, (BLOCK_A >> 2) + m), e);
+  }
+  return true;
+}
+
+/**
+ * rowsSimd's ROW_MUL_ADD (mode 1) with a shortcut added after it (then ReLU when `relu`): each
+ * block of x and of s goes into the module once and the kernels rows, add and relu run on it
+ * there, so the three maps cost one pass of copies. False when the operands do not fit.
+ */
+export function rowsShortcutSimd(
+  k: SimdKernel, x: Float32Array, y: Float32Array, rows: number, S: number, dim: number,
+  a: Float32Array, b: Float32Array, s: Float32Array, relu: boolean,
+): boolean {
+  const pa = OPERANDS;
+  const pb = pa + 4 * dim;
+  if (!simdReserve(k, pb + 4 * dim)) return false;
+  const h = k.f32;
+  h.set(a.subarray(0, dim), pa >> 2);
+  h.set(b.subarray(0, dim), pb >> 2);
+  const n = rows * S;
+  for (let e = 0; e < n; e += SIMD_BLOCK) {
+    const m = Math.min(SIMD_BLOCK, n - e);
+    h.set(x.subarray(e, e + m), BLOCK_A >> 2);
+    h.set(s.subarray(e, e + m), BLOCK_B >> 2);
+    k.ex.rows(1, BLOCK_A, e, e + m, S, dim, pa, pb);
+    k.ex.add(BLOCK_A, BLOCK_B, m);
+    if (relu) k.ex.relu(BLOCK_A, m, 0);
     y.set(h.subarray(BLOCK_A >> 2, (BLOCK_A >> 2) + m), e);
   }
   return true;

@@ -12,7 +12,7 @@
 import type { Blob } from '../graph/blob.js';
 import { gemm, gemmStage, gemv, type GemmPackKey } from '../kernels/gemm.js';
 import { im2colAuto } from '../kernels/im2col.js';
-import { ROW_ADD, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap } from '../kernels/rows.js';
+import { ROW_ADD, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap, rowMapShortcut } from '../kernels/rows.js';
 import type { ConvEpilogue } from '../graph/fusion.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
 import { axisOf, Layer } from './layer.js';
@@ -123,7 +123,8 @@ export abstract class BaseConvolutionLayer extends Layer {
   /**
    * Set by the Net for one forward when it folds the in-place BatchNorm/Scale/ReLU after this
    * layer into it (src/graph/fusion.ts): the output then gets y = a*y + b (a ReLU after it when
-   * asked) in one pass, the conv bias included in b.
+   * asked) in one pass, the conv bias included in b; and, with a residual Eltwise folded in too,
+   * y + shortcut (then a ReLU when asked) in that same pass.
    */
   epilogue: ConvEpilogue | null = null;
 
@@ -301,10 +302,12 @@ export abstract class BaseConvolutionLayer extends Layer {
     return this.channelAxis === 1 && !this.reverseDimensions();
   }
 
-  /** The bias, or the fused epilogue when the Net set one (which includes the bias). */
-  protected forwardEpilogue(output: Float32Array): void {
+  /** The bias, or the fused epilogue when the Net set one (which includes the bias), on sample n. */
+  protected forwardEpilogue(output: Float32Array, n: number): void {
     const ep = this.epilogue;
-    if (ep) rowMap(ep.relu ? ROW_MUL_ADD_RELU : ROW_MUL_ADD, output, output, this.numOutput, this.outSpatialDim, this.numOutput, ep.a, ep.b);
+    if (ep?.shortcut) {
+      rowMapShortcut(output, output, this.numOutput, this.outSpatialDim, ep.a, ep.b, this.sample(ep.shortcut, n, this.topDim), ep.shortcutRelu);
+    } else if (ep) rowMap(ep.relu ? ROW_MUL_ADD_RELU : ROW_MUL_ADD, output, output, this.numOutput, this.outSpatialDim, this.numOutput, ep.a, ep.b);
     else if (this.biasTerm) this.forwardBias(output, this.blobs[1].data);
   }
 

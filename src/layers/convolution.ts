@@ -83,14 +83,14 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
           { num: this.num, channels: this.channels, numOutput: this.numOutput, height: this.convInputShape[1], width: this.convInputShape[2],
             padH: this.geom.pad[0], padW: this.geom.pad[1], tile: this.winoTile },
           x, weight, bias, y);
-        if (this.epilogue) for (let n = 0; n < this.num; n++) this.forwardEpilogue(this.sample(y, n, this.topDim));
+        if (this.epilogue) for (let n = 0; n < this.num; n++) this.forwardEpilogue(this.sample(y, n, this.topDim), n);
         continue;
       }
       for (let n = 0; n < this.num; n++) {
         const yn = this.sample(y, n, this.topDim);
         if (dw) depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, null, yn);
         else this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
-        this.forwardEpilogue(yn);
+        this.forwardEpilogue(yn, n);
       }
     }
   }

@@ -19,6 +19,8 @@ export class EltwiseLayer extends Layer {
   private coeffs: number[] = [];
   private stableProdGrad = true;
   private maxIdx: Int32Array = new Int32Array(0);
+  /** Copies of bottoms that share the top's storage without being the top (see staged). */
+  private stage: Float32Array[] = [];
 
   override get type(): string {
     return 'Eltwise';
@@ -57,17 +59,22 @@ export class EltwiseLayer extends Layer {
     if (this.op === MAX && this.maxIdx.length !== bottom[0].count) this.maxIdx = new Int32Array(bottom[0].count);
   }
 
-  protected override forwardCpu(bottom: Blob[], top: Blob[]): void {
+  protected override forwardCpu(blobs: Blob[], top: Blob[]): void {
     const out = top[0].data;
     const count = out.length;
+    const bottom = this.staged(blobs, top[0]);
     if (this.op === PROD) {
       mulArrays(bottom[0].data, bottom[1].data, out, count);
       for (let i = 2; i < bottom.length; i++) mulArrays(out, bottom[i].data, out, count);
     } else if (this.op === SUM) {
       const c = this.coeffs;
-      // Caffe zeroes the top, then adds c[i] * bottom[i] in turn. When the top is none of the
-      // bottoms, the first two steps fuse: 0 + c0 * a rounds to f32(c0 * a), or a when c0 is 1.
-      if (c[0] === 1 && c[1] === 1 && !bottom.some((b) => b.data.buffer === out.buffer)) {
+      // Caffe zeroes the top, then adds c[i] * bottom[i] in turn. When the top shares no byte with
+      // the bottoms (the inference arena puts every blob in one buffer, so compare ranges), the
+      // first two steps with coeffs 1, 1 are one add: f32(0 + a) is a, so f32(f32(0 + a) + b) is
+      // f32(a + b) -- the same float, except that -0 + -0 gives -0 where Caffe's gives +0 (a
+      // zero's sign, which ReLU here does not keep either). Then the SIMD add runs. Other coeffs
+      // keep the JS axpy: its y + c * x rounds once, the SIMD axpy twice.
+      if (c[0] === 1 && c[1] === 1 && !bottom.some((b) => overlaps(b.data, out))) {
         addArrays(bottom[0].data, bottom[1].data, out, count);
       } else {
         out.fill(0);
@@ -99,6 +106,23 @@ export class EltwiseLayer extends Layer {
         }
       }
     }
+  }
+
+  /**
+   * The bottoms, those that are not the top but share storage with it copied aside first. Caffe's
+   * in-place use is the top blob itself as a bottom (kept: its values are Caffe's); a bottom that
+   * is another blob over the top's storage comes from the inference memory plan (memory-plan.ts),
+   * where Caffe would have had two buffers, so it must read as it was before the top is written.
+   */
+  private staged(bottom: Blob[], top: Blob): { data: Float32Array }[] {
+    const out = top.data;
+    if (!bottom.some((b) => b !== top && overlaps(b.data, out))) return bottom;
+    return bottom.map((b, i) => {
+      if (b === top || !overlaps(b.data, out)) return b;
+      const copy = this.stage[i]?.length === b.data.length ? this.stage[i] : (this.stage[i] = new Float32Array(b.data.length));
+      copy.set(b.data);
+      return { data: copy };
+    });
   }
 
   protected override backwardCpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
@@ -136,6 +160,12 @@ export class EltwiseLayer extends Layer {
       }
     });
   }
+}
+
+/** Whether two views share any byte (views of one buffer, e.g. the inference arena, may not). */
+export function overlaps(a: Float32Array, b: Float32Array): boolean {
+  if (a.buffer !== b.buffer || a.length === 0 || b.length === 0) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 registerLayer('Eltwise', EltwiseLayer);

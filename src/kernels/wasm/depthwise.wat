@@ -14,7 +14,9 @@
 ;; multiply a 0, as GEMM multiplies im2col's zeros. depthwise.ts's JS loop computes the same
 ;; float32 operations, so both give the same bits. All pointers are byte addresses.
 (module
-  (memory (export "memory") 16 2048)
+  ;; Imported, so that depthwise.ts can instantiate the module on the GEMM worker pool's shared
+  ;; memory too (each thread a chunk of channels); alone it gets an unshared memory of its own.
+  (import "env" "memory" (memory 1 65536 shared))
 
   ;; C channel planes H x W at pIn -> C planes Ho x Wo at pOut, weights C x kH x kW at pW, bias
   ;; (C floats at pB) when hasBias. pPad: scratch for one zero-padded plane; see the padded size

@@ -21,7 +21,9 @@
 ;; f64x2 lanes standing for the JS loop's partial sums. Comparisons are ordered: `gt` is false
 ;; for NaN, as JS's `>`. All pointers are byte addresses.
 (module
-  (memory (export "memory") 16 2048)
+  ;; Imported, so that the GEMM worker pool can instantiate the module on its shared memory too
+  ;; (MAX pooling split by planes, pooling.ts); simd.ts gives it an unshared memory of its own.
+  (import "env" "memory" (memory 1 65536 shared))
 
   ;; In place over n floats at p: x > 0 ? x : slope * x (ReLU; NaN stays NaN).
   (func (export "relu") (param $p i32) (param $n i32) (param $slope f32)
