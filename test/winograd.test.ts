@@ -265,3 +265,37 @@ describe('winograd 3x3 convolution', () => {
     expect(Array.from(cache.get(w, M, C, 2).subarray(0, 16 * M * C))).toEqual(Array.from(winogradWeights(w, M, C, 2).subarray(0, 16 * M * C)));
   });
 });
+
+describe('winograd with frozen weights (transform cached, planes kept packed)', () => {
+  it('gives the thawed forward bit for bit, and a refreeze picks up new weights', async () => {
+    const { Net } = await import('../src/graph/net.js');
+    const { parseText } = await import('../src/format/text.js');
+    for (const [size, channels] of [[28, 32], [14, 64], [56, 64]]) {
+      const text = `layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: ${channels} dim: ${size} dim: ${size} } } }
+layer { name: "c" type: "Convolution" bottom: "x" top: "y" convolution_param { num_output: ${channels} kernel_size: 3 pad: 1
+  weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "uniform" min: -1 max: 1 } } }`;
+      const net = new Net(parseText(text, 'NetParameter'), { phase: 'TEST' });
+      const conv = net.layer('c') as unknown as { winoTile: number };
+      const r = rng(size);
+      const x = new Float32Array(2 * channels * size * size).map(() => 2 * r() - 1);
+      net.forward({ x: { shape: [2, channels, size, size], data: x } });
+      expect(conv.winoTile, `${size}x${size}x${channels} runs Winograd`).toBeGreaterThan(0);
+      const thawed = Float32Array.from(net.blob('y').data);
+      net.freezeWeights();
+      for (let pass = 0; pass < 2; pass++) {
+        net.forward({ x: { shape: [2, channels, size, size], data: x } });
+        expect(net.blob('y').data, `pass ${pass}`).toEqual(thawed);
+      }
+      // New weights: thaw, write, freeze again; the cached transform must not survive.
+      net.thawWeights();
+      const w = net.layer('c').blobs[0].data;
+      for (let i = 0; i < w.length; i++) w[i] *= -0.5;
+      net.forward({ x: { shape: [2, channels, size, size], data: x } });
+      const changed = Float32Array.from(net.blob('y').data);
+      expect(changed).not.toEqual(thawed);
+      net.freezeWeights();
+      net.forward({ x: { shape: [2, channels, size, size], data: x } });
+      expect(net.blob('y').data).toEqual(changed);
+    }
+  });
+});

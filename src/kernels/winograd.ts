@@ -26,7 +26,7 @@
 //   if (tile) winogradConvForward({ num, channels, numOutput, height, width, padH, padW, tile },
 //                                 bottom, weights, bias, top, cache?.get(weights, M, C, tile))
 import { readFileSync } from 'node:fs';
-import { gemm, gemmStage } from './gemm.js';
+import { gemm, gemmStage, type GemmPackKey } from './gemm.js';
 
 export type WinogradTile = 2 | 4;
 
@@ -321,6 +321,8 @@ export function winogradBackend(): 'wasm-simd' | 'js' {
 
 /** One call's geometry (tiles, padded plane), shared by the chunk drivers. */
 interface Plan {
+  /** Pack keys of U's n*n planes (the caller's cached U: gemm keeps them packed), or null. */
+  keys: readonly GemmPackKey[] | null;
   C: number;
   M: number;
   H: number;
@@ -341,7 +343,9 @@ interface Plan {
 /**
  * output (num x M x Ho x Wo) = conv3x3(input (num x C x H x W), weights) + bias, overwriting
  * output. `transformed` is winogradWeights(weights, M, C, cfg.tile) when the caller caches it
- * (WinogradWeightCache); without it the weights are transformed here, once per call.
+ * (a frozen convolution; or WinogradWeightCache); without it the weights are transformed here,
+ * once per call. `keys` (n*n of them, with `transformed` only) let gemm() keep U's planes packed
+ * between calls, as a frozen layer's weights.
  */
 export function winogradConvForward(
   cfg: WinogradConfig,
@@ -350,6 +354,7 @@ export function winogradConvForward(
   bias: Float32Array | null,
   output: Float32Array,
   transformed?: Float32Array,
+  keys?: readonly GemmPackKey[],
 ): void {
   const { num, channels: C, numOutput: M, height: H, width: W, padH, padW, tile } = cfg;
   const Ho = outSize(H, padH);
@@ -359,7 +364,7 @@ export function winogradConvForward(
   const th = Math.ceil(Ho / tile);
   const tw = Math.ceil(Wo / tile);
   // The zero-padded plane covers every tile (they may overhang the padded input).
-  const plan: Plan = { C, M, H, W, padH, padW, Ho, Wo, tile, nn, th, tw, perImage: th * tw, ph: th * tile + 2, pw: tw * tile + 2 };
+  const plan: Plan = { keys: transformed && keys && keys.length === nn ? keys : null, C, M, H, W, padH, padW, Ho, Wo, tile, nn, th, tw, perImage: th * tw, ph: th * tile + 2, pw: tw * tile + 2 };
   const chunk = Math.max(1, Math.min(num, Math.floor(CHUNK_FLOATS / (nn * Math.max(C, M) * plan.perImage))));
   const inDim = C * H * W;
   const outDim = M * Ho * Wo;
@@ -396,7 +401,7 @@ function products(p: Plan, T: number, U: Float32Array, V: Float32Array, vs: numb
   const { M, C } = p;
   const us = planeStride(M * C);
   for (let q = 0; q < p.nn; q++) {
-    gemm(false, false, M, T, C, 1, U.subarray(q * us, q * us + M * C), V.subarray(q * vs, q * vs + C * T), 0, Mt.subarray(q * ms, q * ms + M * T));
+    gemm(false, false, M, T, C, 1, U.subarray(q * us, q * us + M * C), V.subarray(q * vs, q * vs + C * T), 0, Mt.subarray(q * ms, q * ms + M * T), p.keys?.[q]);
   }
 }
 

@@ -140,6 +140,11 @@ export abstract class BaseConvolutionLayer extends Layer {
     this.weightsVersion++;
     this.weightsKey = frozen ? { version: this.weightsVersion } : null;
   }
+
+  /** A number that changes at every freeze while the weights are frozen; null when they are not. */
+  protected get frozenWeightsVersion(): number | null {
+    return this.weightsKey === null ? null : this.weightsVersion;
+  }
   protected colSize = 0;
   protected biasMultiplier: Float32Array = new Float32Array(0);
 

@@ -7,7 +7,8 @@
 import type { Blob } from '../graph/blob.js';
 import { depthwiseBackward, depthwiseEnabled, depthwiseForward, type DepthwiseConfig } from '../kernels/depthwise.js';
 import { convOutSize } from '../kernels/im2col.js';
-import { winogradApplies, winogradConvForward, winogradTileFor, type WinogradTile } from '../kernels/winograd.js';
+import { winogradApplies, winogradConvForward, winogradTileFor, winogradWeights, type WinogradTile } from '../kernels/winograd.js';
+import type { GemmPackKey } from '../kernels/gemm.js';
 import { plainForced } from '../util/plain.js';
 import { BaseConvolutionLayer } from './base-conv.js';
 import { registerLayer } from './registry.js';
@@ -23,6 +24,35 @@ export function setWinograd(on: boolean): boolean {
 export class ConvolutionLayer extends BaseConvolutionLayer {
   /** The Winograd tile this layer's forward uses at its current shape, or 0 (im2col + GEMM). */
   private winoTile: WinogradTile | 0 = 0;
+  /**
+   * While the weights are frozen: their Winograd transform U, the pack keys of its n*n planes, and
+   * what they were made for (tile, shape, freeze). Dropped when the weights thaw.
+   */
+  private winoU: Float32Array | null = null;
+  private winoKeys: GemmPackKey[] = [];
+  private winoFor = '';
+
+  override setWeightsFrozen(frozen: boolean): void {
+    super.setWeightsFrozen(frozen);
+    this.winoU = null;
+    this.winoKeys = [];
+    this.winoFor = '';
+  }
+
+  /** The cached transform of the frozen weights for the current tile (null: not frozen). */
+  private frozenWinograd(weight: Float32Array): { U: Float32Array; keys: GemmPackKey[] } | null {
+    const version = this.frozenWeightsVersion;
+    if (version === null || !this.winoTile) return null;
+    const tag = `${this.winoTile},${this.numOutput},${this.channels},${version}`;
+    if (this.winoFor !== tag || this.winoU === null) {
+      const tile = this.winoTile;
+      this.winoU = winogradWeights(weight, this.numOutput, this.channels, tile);
+      // Fresh keys: gemm() packs each plane at its first use and reads that copy afterwards.
+      this.winoKeys = Array.from({ length: (tile + 2) * (tile + 2) }, () => ({ version: 0 }));
+      this.winoFor = tag;
+    }
+    return { U: this.winoU, keys: this.winoKeys };
+  }
 
   get type(): string {
     return 'Convolution';
@@ -79,10 +109,11 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
         // All samples in one call (the products span every tile of the batch); the bias goes
         // in here unless the fused epilogue, which holds it, follows.
         const bias = this.epilogue === null && this.biasTerm ? this.blobs[1].data : null;
+        const cached = this.frozenWinograd(weight);
         winogradConvForward(
           { num: this.num, channels: this.channels, numOutput: this.numOutput, height: this.convInputShape[1], width: this.convInputShape[2],
             padH: this.geom.pad[0], padW: this.geom.pad[1], tile: this.winoTile },
-          x, weight, bias, y);
+          x, weight, bias, y, cached?.U, cached?.keys);
         if (this.epilogue) for (let n = 0; n < this.num; n++) this.forwardEpilogue(this.sample(y, n, this.topDim), n);
         continue;
       }
