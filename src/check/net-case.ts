@@ -89,6 +89,9 @@ export function runNetCase(caseDir: string, spec: NetCase, name = spec.name ?? c
 
     const inputs: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
     for (const [blob, file] of Object.entries(spec.inputs ?? {})) inputs[blob] = readNpyAsFloat32(file);
+    // Nothing writes the parameters during a case: run them frozen, as the CLI's commands and
+    // the bench do (packed weights, cached Winograd transforms), so that path meets Caffe's numbers.
+    net.freezeWeights();
     net.forward(inputs);
 
     for (const [blob, file] of Object.entries(spec.forward ?? {})) compare(`forward '${blob}'`, file, net.blob(blob), false);
