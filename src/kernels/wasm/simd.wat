@@ -580,7 +580,8 @@
     (param $pHs i32) (param $pHe i32) (param $pPad i32) (param $pY i32) (param $pArg i32)
     (param $pRv i32) (param $pRa i32) (param $pOff i32)
     (local $plane i32) (local $h i32) (local $ph i32) (local $pb i32) (local $he i32) (local $kw i32)
-    (local $PW4 i32) (local $row i32) (local $rem i32) (local $r i32) (local $best v128)
+    (local $PW4 i32) (local $row i32) (local $rem i32) (local $r i32) (local $best v128) (local $a i32)
+    (local $o0 i32) (local $o1 i32) (local $o2 i32)
     (local.set $PW4 (i32.and (i32.add (local.get $PW) (i32.const 3)) (i32.const -4)))
     (block $od (loop $ol
       (br_if $od (i32.ge_u (local.get $kw) (local.get $kW)))
@@ -589,6 +590,11 @@
           (i32.div_u (local.get $kw) (local.get $sW))) (i32.const 2)))
       (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
       (br $ol)))
+    ;; (pOff holds kW offsets: read three only when there are)
+    (if (i32.eq (local.get $kW) (i32.const 3)) (then
+      (local.set $o0 (i32.load (local.get $pOff)))
+      (local.set $o1 (i32.load offset=4 (local.get $pOff)))
+      (local.set $o2 (i32.load offset=8 (local.get $pOff)))))
     (block $planesDone (loop $planes
       (br_if $planesDone (i32.ge_u (local.get $plane) (local.get $nPlanes)))
       (call $maxpoolPad (local.get $pIn) (local.get $H) (local.get $W) (local.get $sW) (local.get $padW) (local.get $L) (local.get $pPad))
@@ -602,13 +608,21 @@
         (block $pbd (loop $pbl
           (br_if $pbd (i32.ge_u (local.get $pb) (local.get $PW)))
           (local.set $best (v128.const f32x4 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127))
-          (local.set $kw (i32.const 0))
-          (block $kd (loop $kl
-            (local.set $best (f32x4.pmax (local.get $best)
-              (v128.load (i32.add (i32.add (local.get $row) (i32.shl (local.get $pb) (i32.const 2)))
-                (i32.load (i32.add (local.get $pOff) (i32.shl (local.get $kw) (i32.const 2))))))))
-            (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
-            (br_if $kl (i32.lt_u (local.get $kw) (local.get $kW)))))
+          (local.set $a (i32.add (local.get $row) (i32.shl (local.get $pb) (i32.const 2))))
+          (if (i32.eq (local.get $kW) (i32.const 3))
+            (then
+              ;; the usual 3-wide window written out, in the same order
+              (local.set $best (f32x4.pmax (f32x4.pmax (f32x4.pmax (local.get $best)
+                (v128.load (i32.add (local.get $a) (local.get $o0))))
+                (v128.load (i32.add (local.get $a) (local.get $o1))))
+                (v128.load (i32.add (local.get $a) (local.get $o2))))))
+            (else
+              (local.set $kw (i32.const 0))
+              (block $kd (loop $kl
+                (local.set $best (f32x4.pmax (local.get $best)
+                  (v128.load (i32.add (local.get $a) (i32.load (i32.add (local.get $pOff) (i32.shl (local.get $kw) (i32.const 2))))))))
+                (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                (br_if $kl (i32.lt_u (local.get $kw) (local.get $kW)))))))
           (v128.store (local.get $r) (local.get $best))
           (local.set $r (i32.add (local.get $r) (i32.const 16)))
           (local.set $pb (i32.add (local.get $pb) (i32.const 4)))
