@@ -241,6 +241,24 @@ describe('SIMD kernels', () => {
       });
     }
 
+    /**
+     * The Pooling layer's top without a mask top and with no backward planned (the kernel's values
+     * alone), and whether it left the argmax array untouched (so the values export ran).
+     */
+    function poolValues(pp: Record<string, unknown>, shape: number[], fill: (r: () => number) => number): [Float32Array, boolean] {
+      const l = layer('Pooling', { pooling_param: { pool: 'MAX', ...pp } }, 'TEST');
+      l.backwardPlanned = false;
+      const x = new Blob(shape);
+      const r = rng(shape.reduce((p, d) => p * d, 1));
+      for (let i = 0; i < x.count; i++) x.data[i] = fill(r);
+      const y = new Blob();
+      l.setUp([x], [y]);
+      const maxIdx = (l as unknown as { maxIdx: Int32Array }).maxIdx;
+      maxIdx.fill(-7);
+      l.forward([x], [y]);
+      return [y.data, maxIdx.every((v) => v === -7)];
+    }
+
     it('equals the JS loop: values and argmax, over kernels, strides, padding, rounding and data', () => {
       let cases = 0;
       for (const k of [1, 2, 3, 5]) {
@@ -278,6 +296,85 @@ describe('SIMD kernels', () => {
       }
     });
 
+    it('without a mask top or a backward, the values alone equal the argmax path and the JS loop (random geometries)', () => {
+      const r = rng(2024);
+      const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+      let cases = 0;
+      for (let t = 0; t < 400; t++) {
+        const kH = int(1, 6), kW = int(1, 6);
+        const pp: Record<string, unknown> = {
+          kernel_h: kH, kernel_w: kW, stride_h: int(1, 4), stride_w: int(1, 4), pad_h: int(0, kH - 1), pad_w: int(0, kW - 1),
+          round_mode: r() < 0.5 ? 'CEIL' : 'FLOOR',
+        };
+        const shape = [int(1, 2), int(1, 5), int(kH, 21), int(kW, 21)];
+        const fill = Object.values(fills)[t % 4];
+        const [[y, m], [yJs, mJs]] = pool(pp, shape, fill);
+        sameBits(m, mJs);
+        sameBits(y, yJs);
+        const [yv, untouched] = poolValues(pp, shape, fill);
+        expect(untouched).toBe(true);
+        sameBits(yv, y);
+        cases++;
+      }
+      // The usual shapes, the planes above the split threshold among them (threads as configured).
+      for (const [pp, shape] of [
+        [{ kernel_size: 3, stride: 2 }, [1, 64, 55, 55]],
+        [{ kernel_size: 3, stride: 1, pad: 1 }, [1, 192, 28, 28]],
+        [{ kernel_size: 3, stride: 2, pad: 1 }, [1, 2, 190, 190]],
+        [{ global_pooling: true }, [2, 5, 6, 7]],
+      ] as [Record<string, unknown>, number[]][]) {
+        for (const fill of Object.values(fills)) {
+          const [[y], [yJs]] = pool(pp, shape, fill);
+          sameBits(y, yJs);
+          const [yv, untouched] = poolValues(pp, shape, fill);
+          expect(untouched).toBe(true);
+          sameBits(yv, y);
+          cases++;
+        }
+      }
+      expect(cases).toBe(416);
+    });
+
+    it('keeps the argmax when a mask top or a backward may read it', () => {
+      const pp = { pooling_param: { pool: 'MAX', kernel_size: 3, stride: 2 } };
+      for (const [planned, nTops] of [[true, 1], [false, 2], [true, 2]] as [boolean, number][]) {
+        const l = layer('Pooling', pp, 'TRAIN');
+        l.backwardPlanned = planned;
+        const x = new Blob([1, 8, 9, 9]);
+        const r = rng(5);
+        for (let i = 0; i < x.count; i++) x.data[i] = r() - 0.5;
+        const t = Array.from({ length: nTops }, () => new Blob());
+        l.setUp([x], t);
+        const maxIdx = (l as unknown as { maxIdx: Int32Array }).maxIdx;
+        maxIdx.fill(-7);
+        l.forward([x], t);
+        // Every window here holds its maximum: every argmax is a cell of the plane.
+        expect(maxIdx.every((v) => v >= 0 && v < 81)).toBe(true);
+        if (nTops === 2) sameBits(t[1].data, Float32Array.from(maxIdx));
+        if (planned) {
+          // The backward routes each top diff to its argmax, as the JS loop's mask does.
+          const [gSimd, gJs] = both(() => {
+            const l2 = layer('Pooling', pp, 'TRAIN');
+            const t2 = Array.from({ length: nTops }, () => new Blob());
+            l2.setUp([x], t2);
+            l2.forward([x], t2);
+            t2[0].diff.fill(1);
+            x.diff.fill(0);
+            l2.backward(t2, [true], [x]);
+            return Float32Array.from(x.diff);
+          });
+          sameBits(gSimd, gJs);
+        }
+      }
+    });
+
+    it('maxPoolSimd with a null mask stores the values alone', () => {
+      const x = Float32Array.from([1, 5, 2, 7, 3, 0, 4, 8, 6]);
+      const y = new Float32Array(4);
+      expect(maxPoolSimd(x, 1, 3, 3, poolWindows(2, 1, 0, 2, 3), 2, 1, 2, 0, y, null)).toBe(true);
+      expect(Array.from(y)).toEqual([7, 5, 8, 8]);
+    });
+
     for (const workersOnly of [false, true]) {
       it(`split by planes between threads, gives one thread's bits${workersOnly ? ' (the worker pooling every chunk)' : ''}`, () => {
         // Threads forced on, every pooling split; nothing to split where the environment turns threads off.
@@ -304,6 +401,10 @@ describe('SIMD kernels', () => {
               sameBits(m2, m1);
               sameBits(y2, yJs);
               sameBits(m2, mJs);
+              // The values alone, split the same way (the worker picks maxpool_values).
+              const [yv, untouched] = poolValues(pp, shape, fill);
+              expect(untouched).toBe(true);
+              sameBits(yv, y1);
             }
           }
           // Workers only: the worker pools every chunk of every split (a Pooling layer pools its num
@@ -311,7 +412,7 @@ describe('SIMD kernels', () => {
           // chunks). Otherwise this thread may take them all before the worker wakes.
           const chunks = gemmThreadInfo().workerPanels - before;
           const split = (planes: number) => Math.min(planes - Math.floor(planes / 2), 4);
-          if (workersOnly) expect(chunks).toBe(Object.keys(fills).length * specs.reduce((n, [, s]) => n + split(s[0] * s[1]), 0));
+          if (workersOnly) expect(chunks).toBe(2 * Object.keys(fills).length * specs.reduce((n, [, s]) => n + split(s[0] * s[1]), 0));
         } finally {
           setMaxPoolSplitMinWork(minWas);
           setGemmWorkersOnly(false);

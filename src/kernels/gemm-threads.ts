@@ -240,7 +240,8 @@ function serve(data) {
         const pIn = P[A], inPlane = P[A + 1], outPlane = P[A + 2], H = P[A + 3], W = P[A + 4], sW = P[A + 5], kW = P[A + 6];
         const padW = P[A + 7], L = P[A + 8], PH = P[A + 9], PW = P[A + 10], pHs = P[A + 11], pHe = P[A + 12], pY = P[A + 13];
         const pArg = P[A + 14], t = P[A + 15] + (slot + 1) * P[A + 16], chunks = P[A + 21];
-        const maxpool = ex.simd.maxpool;
+        // P[A + 22]: values only (no argmax), as the calling thread's share (pooling.ts).
+        const maxpool = P[A + 22] ? ex.simd.maxpool_values : ex.simd.maxpool;
         for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
           const p0 = bounds[c];
           maxpool(pIn + 4 * p0 * inPlane, bounds[c + 1] - p0, H, W, sW, kW, padW, L, PH, PW, pHs, pHe, t + P[A + 17],

@@ -31,12 +31,14 @@ export function poolWindows(pooled: number, stride: number, pad: number, kernel:
  * window exceeds -FLT_MAX) get planes x rows.start.length x cols.start.length values, the same
  * as the Pooling layer's loop gives (candidates in row-major order, the first strict maximum
  * wins). Output column pw's window is columns [pw * strideW - padW, + kernelW) clipped to the
- * plane, output row ph's is [rows.start[ph], rows.end[ph]). Returns false when the kernel is
- * unavailable or the plane does not fit its memory (the caller then loops in JS).
+ * plane, output row ph's is [rows.start[ph], rows.end[ph]). A null mask: the values alone, by
+ * the kernel's export that tracks no argmax (for a pool nothing reads the argmax of). Returns
+ * false when the kernel is unavailable or the plane does not fit its memory (the caller then
+ * loops in JS).
  */
 export function maxPoolSimd(
   x: Float32Array, planes: number, height: number, width: number, rows: PoolWindows, pooledW: number,
-  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array,
+  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array | null,
 ): boolean {
   const k = simdKernel();
   if (!k || strideW < 1 || kernelW < 1) return false;
@@ -52,7 +54,7 @@ function paddedRow(pooledW: number, strideW: number, kernelW: number): number {
 /** maxPoolSimd through the kernel's own memory (one thread). */
 function maxPoolOwn(
   k: SimdKernel, x: Float32Array, planes: number, height: number, width: number, rows: PoolWindows, pooledW: number,
-  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array,
+  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array | null,
 ): boolean {
   const pooledH = rows.start.length;
   const inPlane = height * width;
@@ -73,14 +75,15 @@ function maxPoolOwn(
   const pRa = pRv + 4 * height * ((pooledW + 3) & ~3);
   const pOff = pRa + 4 * height * ((pooledW + 3) & ~3);
   if (!simdReserve(k, pOff + 4 * kernelW)) return false;
+  const pool = mask ? k.ex.maxpool : k.ex.maxpool_values;
   k.i32.set(rows.start, pHs >> 2);
   k.i32.set(rows.end, pHe >> 2);
   for (let p = 0; p < planes; p += group) {
     const g = Math.min(group, planes - p);
     k.f32.set(x.subarray(p * inPlane, (p + g) * inPlane), pIn >> 2);
-    k.ex.maxpool(pIn, g, height, width, strideW, kernelW, padW, L, pooledH, pooledW, pHs, pHe, pPad, pY, pArg, pRv, pRa, pOff);
+    pool(pIn, g, height, width, strideW, kernelW, padW, L, pooledH, pooledW, pHs, pHe, pPad, pY, pArg, pRv, pRa, pOff);
     y.set(k.f32.subarray(pY >> 2, (pY >> 2) + g * outPlane), p * outPlane);
-    mask.set(k.i32.subarray(pArg >> 2, (pArg >> 2) + g * outPlane), p * outPlane);
+    mask?.set(k.i32.subarray(pArg >> 2, (pArg >> 2) + g * outPlane), p * outPlane);
   }
   return true;
 }
@@ -112,7 +115,7 @@ let poolInstance: { memory: WebAssembly.Memory; ex: SimdKernel['ex'] } | null = 
  */
 function maxPoolSplit(
   k: SimdKernel, x: Float32Array, planes: number, height: number, width: number, rows: PoolWindows, pooledW: number,
-  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array,
+  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array | null,
 ): boolean {
   const T = poolThreads();
   const pooledH = rows.start.length;
@@ -143,7 +146,7 @@ function maxPoolSplit(
     const ex = new WebAssembly.Instance(simdPoolModule, { env: { memory } }).exports as unknown as SimdKernel['ex'];
     poolInstance = { memory, ex };
   }
-  const { maxpool } = poolInstance.ex;
+  const maxpool = mask ? poolInstance.ex.maxpool : poolInstance.ex.maxpool_values;
   const f32 = new Float32Array(memory.buffer);
   const i32 = new Int32Array(memory.buffer);
   f32.set(x.subarray(own * inPlane, planes * inPlane), at >> 2);
@@ -152,7 +155,7 @@ function maxPoolSplit(
   const bounds: number[] = [];
   for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * S) / chunks));
   const args = [at, inPlane, outPlane, height, width, strideW, kernelW, padW, L, pooledH, pooledW, at + pHs, at + pHe,
-    at + pY, at + pArg, at + scratch, stride, 0, oRv, oRa, oOff, chunks];
+    at + pY, at + pArg, at + scratch, stride, 0, oRv, oRa, oOff, chunks, mask ? 0 : 1];
   const t = at + scratch; // this thread's scratch (thread 0)
   // The twin of the workers' MAX pooling loop (gemm-threads.ts WORKER_BODY).
   let ownOk = false;
@@ -161,11 +164,11 @@ function maxPoolSplit(
       at + pY + 4 * p0 * outPlane, at + pArg + 4 * p0 * outPlane, t + oRv, t + oRa, t + oOff);
   }, () => {
     ownOk = maxPoolOwn(k, x.subarray(0, own * inPlane), own, height, width, rows, pooledW, strideW, kernelW, padW,
-      y.subarray(0, own * outPlane), mask.subarray(0, own * outPlane));
+      y.subarray(0, own * outPlane), mask && mask.subarray(0, own * outPlane));
   });
   // (Without this thread's share the caller's JS loop computes everything.)
   if (!ok || !ownOk) return false;
   y.set(f32.subarray((at + pY) >> 2, ((at + pY) >> 2) + S * outPlane), own * outPlane);
-  mask.set(i32.subarray((at + pArg) >> 2, ((at + pArg) >> 2) + S * outPlane), own * outPlane);
+  mask?.set(i32.subarray((at + pArg) >> 2, ((at + pArg) >> 2) + S * outPlane), own * outPlane);
   return true;
 }

@@ -46,6 +46,8 @@ interface SimdExports {
     PH: number, PW: number, pHs: number, pHe: number, pPad: number, pY: number, pArg: number,
     pRv: number, pRa: number, pOff: number,
   ): void;
+  /** maxpool's values only (same arguments; nothing stored at pArg, pRa). */
+  maxpool_values: SimdExports['maxpool'];
 }
 
 /** A loaded module and views of its memory (renewed when the memory grows). */

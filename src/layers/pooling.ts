@@ -161,9 +161,11 @@ export class PoolingLayer extends Layer {
       // The argmax always goes to the Int32Array (one array type in the loop), then to the
       // float mask top when there is one.
       const mask = this.maxIdx;
+      // Only a mask top and the backward read the argmax: without both the SIMD kernel skips it.
+      const wantMask = top.length > 1 || this.backwardPlanned;
       // The SIMD kernel computes the same values and argmaxes, several times faster.
       const simd = planes * outPlane >= SIMD_MIN &&
-        maxPoolSimd(x, planes, this.height, width, rows, pooledW, this.strideW, this.kernelW, this.padW, y, mask);
+        maxPoolSimd(x, planes, this.height, width, rows, pooledW, this.strideW, this.kernelW, this.padW, y, wantMask ? mask : null);
       for (let p = 0; p < planes && !simd; p++) {
         const xo = p * inPlane;
         let o = p * outPlane;

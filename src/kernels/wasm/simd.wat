@@ -383,6 +383,81 @@
       (local.set $n (i32.sub (local.get $n) (i32.const 1)))
       (br $l))))
 
+  ;; The padded, phase-split copy of the plane at pIn to dst (see maxpool): H rows of sW phases
+  ;; of L floats each.
+  (func $maxpoolPad (param $pIn i32) (param $H i32) (param $W i32) (param $sW i32) (param $padW i32)
+    (param $L i32) (param $dst i32)
+    (local $h i32) (local $q i32) (local $j i32) (local $col i32) (local $src i32) (local $a v128) (local $b v128)
+    (local.set $h (i32.const 0))
+    (block $hd (loop $hl
+      (br_if $hd (i32.ge_u (local.get $h) (local.get $H)))
+      (local.set $src (i32.add (local.get $pIn) (i32.shl (i32.mul (local.get $h) (local.get $W)) (i32.const 2))))
+      ;; stride 1 (one phase): -inf, the row (memory.copy), -inf
+      (local.set $q (i32.const 0))
+      (if (i32.eq (local.get $sW) (i32.const 1)) (then
+        ;; j < padW, then the columns that fit in L, then the rest of L
+        (local.set $j (local.get $padW))
+        (if (i32.gt_u (local.get $j) (local.get $L)) (then (local.set $j (local.get $L))))
+        (local.set $col (i32.sub (local.get $L) (local.get $j)))
+        (if (i32.gt_u (local.get $col) (local.get $W)) (then (local.set $col (local.get $W))))
+        (call $fillNegInf (local.get $dst) (local.get $j))
+        (memory.copy (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $src) (i32.shl (local.get $col) (i32.const 2)))
+        (call $fillNegInf (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $col)) (i32.const 2)))
+          (i32.sub (local.get $L) (i32.add (local.get $j) (local.get $col))))
+        (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $L) (i32.const 2))))
+        (local.set $q (i32.const 1))))
+      ;; stride 2: both phases at once, eight input columns split into four of each by
+      ;; shuffles where they lie inside the row, the cells at the row's ends one by one
+      (if (i32.eq (local.get $sW) (i32.const 2)) (then
+        (local.set $j (i32.const 0))
+        (local.set $col (i32.sub (i32.const 0) (local.get $padW)))
+        (block $sd (loop $sl
+          (br_if $sd (i32.ge_u (local.get $j) (local.get $L)))
+          (if (i32.and (i32.and (i32.le_u (i32.add (local.get $j) (i32.const 4)) (local.get $L))
+                (i32.ge_s (local.get $col) (i32.const 0)))
+                (i32.le_s (i32.add (local.get $col) (i32.const 8)) (local.get $W)))
+            (then
+              (local.set $a (v128.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+              (local.set $b (v128.load offset=16 (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+              (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+                (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
+              (v128.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
+                (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
+              (local.set $j (i32.add (local.get $j) (i32.const 4)))
+              (local.set $col (i32.add (local.get $col) (i32.const 8))))
+            (else
+              (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+                (if (result f32) (i32.lt_u (local.get $col) (local.get $W))
+                  (then (f32.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+                  (else (f32.const -inf))))
+              (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
+                (if (result f32) (i32.lt_u (i32.add (local.get $col) (i32.const 1)) (local.get $W))
+                  (then (f32.load (i32.add (local.get $src) (i32.shl (i32.add (local.get $col) (i32.const 1)) (i32.const 2)))))
+                  (else (f32.const -inf))))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (local.set $col (i32.add (local.get $col) (i32.const 2)))))
+          (br $sl)))
+        (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $L) (i32.const 3))))
+        (local.set $q (i32.const 2))))
+      (block $qd (loop $ql
+        (br_if $qd (i32.ge_u (local.get $q) (local.get $sW)))
+        (local.set $col (i32.sub (local.get $q) (local.get $padW)))
+        (local.set $j (i32.const 0))
+        (block $jd (loop $jl
+          (br_if $jd (i32.ge_u (local.get $j) (local.get $L)))
+          (f32.store (local.get $dst)
+            (if (result f32) (i32.lt_u (local.get $col) (local.get $W))
+              (then (f32.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+              (else (f32.const -inf))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+          (local.set $col (i32.add (local.get $col) (local.get $sW)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jl)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $ql)))
+      (local.set $h (i32.add (local.get $h) (i32.const 1)))
+      (br $hl))))
+
   ;; MAX pooling with argmax of nPlanes planes (H x W floats each, consecutive at pIn) into
   ;; PH x PW outputs per plane (values at pY, argmax offsets h * W + w at pArg, as i32).
   ;; Output row ph reads input rows [hs[ph], he[ph]) (i32 arrays at pHs, pHe); output column pw
@@ -401,8 +476,7 @@
     (param $sW i32) (param $kW i32) (param $padW i32) (param $L i32) (param $PH i32) (param $PW i32)
     (param $pHs i32) (param $pHe i32) (param $pPad i32) (param $pY i32) (param $pArg i32)
     (param $pRv i32) (param $pRa i32) (param $pOff i32)
-    (local $plane i32) (local $h i32) (local $q i32) (local $j i32) (local $col i32) (local $dst i32)
-    (local $src i32) (local $ph i32) (local $pb i32) (local $he i32) (local $kw i32) (local $PW4 i32)
+    (local $plane i32) (local $h i32) (local $ph i32) (local $pb i32) (local $he i32) (local $kw i32) (local $PW4 i32)
     (local $row i32) (local $rem i32) (local $r i32) (local $lanes v128) (local $cand v128)
     (local $best v128) (local $arg v128) (local $v v128) (local $gt v128)
     (local.set $PW4 (i32.and (i32.add (local.get $PW) (i32.const 3)) (i32.const -4)))
@@ -419,43 +493,7 @@
     (block $planesDone (loop $planes
       (br_if $planesDone (i32.ge_u (local.get $plane) (local.get $nPlanes)))
       ;; padded, phase-split copy of the plane
-      (local.set $dst (local.get $pPad))
-      (local.set $h (i32.const 0))
-      (block $hd (loop $hl
-        (br_if $hd (i32.ge_u (local.get $h) (local.get $H)))
-        (local.set $src (i32.add (local.get $pIn) (i32.shl (i32.mul (local.get $h) (local.get $W)) (i32.const 2))))
-        ;; stride 1 (one phase): -inf, the row (memory.copy), -inf
-        (local.set $q (i32.const 0))
-        (if (i32.eq (local.get $sW) (i32.const 1)) (then
-          ;; j < padW, then the columns that fit in L, then the rest of L
-          (local.set $j (local.get $padW))
-          (if (i32.gt_u (local.get $j) (local.get $L)) (then (local.set $j (local.get $L))))
-          (local.set $col (i32.sub (local.get $L) (local.get $j)))
-          (if (i32.gt_u (local.get $col) (local.get $W)) (then (local.set $col (local.get $W))))
-          (call $fillNegInf (local.get $dst) (local.get $j))
-          (memory.copy (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $src) (i32.shl (local.get $col) (i32.const 2)))
-          (call $fillNegInf (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $col)) (i32.const 2)))
-            (i32.sub (local.get $L) (i32.add (local.get $j) (local.get $col))))
-          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $L) (i32.const 2))))
-          (local.set $q (i32.const 1))))
-        (block $qd (loop $ql
-          (br_if $qd (i32.ge_u (local.get $q) (local.get $sW)))
-          (local.set $col (i32.sub (local.get $q) (local.get $padW)))
-          (local.set $j (i32.const 0))
-          (block $jd (loop $jl
-            (br_if $jd (i32.ge_u (local.get $j) (local.get $L)))
-            (f32.store (local.get $dst)
-              (if (result f32) (i32.lt_u (local.get $col) (local.get $W))
-                (then (f32.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
-                (else (f32.const -inf))))
-            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-            (local.set $col (i32.add (local.get $col) (local.get $sW)))
-            (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            (br $jl)))
-          (local.set $q (i32.add (local.get $q) (i32.const 1)))
-          (br $ql)))
-        (local.set $h (i32.add (local.get $h) (i32.const 1)))
-        (br $hl)))
+      (call $maxpoolPad (local.get $pIn) (local.get $H) (local.get $W) (local.get $sW) (local.get $padW) (local.get $L) (local.get $pPad))
       ;; row pass: every input row, blocks of four output columns
       (local.set $h (i32.const 0))
       (block $hd (loop $hl
@@ -534,7 +572,102 @@
       (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
       (br $planes))))
 
-  ;; LRN across channels (beta = 0.75) of one image of C channels of hw floats, as the LRN layer's
+;; maxpool's values alone (same arguments and memory layout; nothing stored at pArg, pRa): for
+  ;; the MAX pooling no backward reads the argmax of. pmax(best, v) is best < v ? v : best, the
+  ;; loop's `if (v > best) best = v`, so NaN never wins and the values are maxpool's.
+  (func (export "maxpool_values") (param $pIn i32) (param $nPlanes i32) (param $H i32) (param $W i32)
+    (param $sW i32) (param $kW i32) (param $padW i32) (param $L i32) (param $PH i32) (param $PW i32)
+    (param $pHs i32) (param $pHe i32) (param $pPad i32) (param $pY i32) (param $pArg i32)
+    (param $pRv i32) (param $pRa i32) (param $pOff i32)
+    (local $plane i32) (local $h i32) (local $ph i32) (local $pb i32) (local $he i32) (local $kw i32)
+    (local $PW4 i32) (local $row i32) (local $rem i32) (local $r i32) (local $best v128) (local $a i32)
+    (local $o0 i32) (local $o1 i32) (local $o2 i32)
+    (local.set $PW4 (i32.and (i32.add (local.get $PW) (i32.const 3)) (i32.const -4)))
+    (block $od (loop $ol
+      (br_if $od (i32.ge_u (local.get $kw) (local.get $kW)))
+      (i32.store (i32.add (local.get $pOff) (i32.shl (local.get $kw) (i32.const 2)))
+        (i32.shl (i32.add (i32.mul (i32.rem_u (local.get $kw) (local.get $sW)) (local.get $L))
+          (i32.div_u (local.get $kw) (local.get $sW))) (i32.const 2)))
+      (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+      (br $ol)))
+    ;; (pOff holds kW offsets: read three only when there are)
+    (if (i32.eq (local.get $kW) (i32.const 3)) (then
+      (local.set $o0 (i32.load (local.get $pOff)))
+      (local.set $o1 (i32.load offset=4 (local.get $pOff)))
+      (local.set $o2 (i32.load offset=8 (local.get $pOff)))))
+    (block $planesDone (loop $planes
+      (br_if $planesDone (i32.ge_u (local.get $plane) (local.get $nPlanes)))
+      (call $maxpoolPad (local.get $pIn) (local.get $H) (local.get $W) (local.get $sW) (local.get $padW) (local.get $L) (local.get $pPad))
+      ;; row pass
+      (local.set $h (i32.const 0))
+      (block $hd (loop $hl
+        (br_if $hd (i32.ge_u (local.get $h) (local.get $H)))
+        (local.set $row (i32.add (local.get $pPad) (i32.shl (i32.mul (i32.mul (local.get $h) (local.get $sW)) (local.get $L)) (i32.const 2))))
+        (local.set $r (i32.add (local.get $pRv) (i32.shl (i32.mul (local.get $h) (local.get $PW4)) (i32.const 2))))
+        (local.set $pb (i32.const 0))
+        (block $pbd (loop $pbl
+          (br_if $pbd (i32.ge_u (local.get $pb) (local.get $PW)))
+          (local.set $best (v128.const f32x4 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127))
+          (local.set $a (i32.add (local.get $row) (i32.shl (local.get $pb) (i32.const 2))))
+          (if (i32.eq (local.get $kW) (i32.const 3))
+            (then
+              ;; the usual 3-wide window written out, in the same order
+              (local.set $best (f32x4.pmax (f32x4.pmax (f32x4.pmax (local.get $best)
+                (v128.load (i32.add (local.get $a) (local.get $o0))))
+                (v128.load (i32.add (local.get $a) (local.get $o1))))
+                (v128.load (i32.add (local.get $a) (local.get $o2))))))
+            (else
+              (local.set $kw (i32.const 0))
+              (block $kd (loop $kl
+                (local.set $best (f32x4.pmax (local.get $best)
+                  (v128.load (i32.add (local.get $a) (i32.load (i32.add (local.get $pOff) (i32.shl (local.get $kw) (i32.const 2))))))))
+                (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                (br_if $kl (i32.lt_u (local.get $kw) (local.get $kW)))))))
+          (v128.store (local.get $r) (local.get $best))
+          (local.set $r (i32.add (local.get $r) (i32.const 16)))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 4)))
+          (br $pbl)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hl)))
+      ;; column pass
+      (local.set $ph (i32.const 0))
+      (block $phd (loop $phl
+        (br_if $phd (i32.ge_u (local.get $ph) (local.get $PH)))
+        (local.set $he (i32.load (i32.add (local.get $pHe) (i32.shl (local.get $ph) (i32.const 2)))))
+        (local.set $pb (i32.const 0))
+        (block $pbd (loop $pbl
+          (br_if $pbd (i32.ge_u (local.get $pb) (local.get $PW)))
+          (local.set $best (v128.const f32x4 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127 -0x1.fffffep+127))
+          (local.set $h (i32.load (i32.add (local.get $pHs) (i32.shl (local.get $ph) (i32.const 2)))))
+          (local.set $r (i32.add (local.get $pRv) (i32.shl (i32.add (i32.mul (local.get $h) (local.get $PW4)) (local.get $pb)) (i32.const 2))))
+          (block $wd (loop $wl
+            (br_if $wd (i32.ge_s (local.get $h) (local.get $he)))
+            (local.set $best (f32x4.pmax (local.get $best) (v128.load (local.get $r))))
+            (local.set $r (i32.add (local.get $r) (i32.shl (local.get $PW4) (i32.const 2))))
+            (local.set $h (i32.add (local.get $h) (i32.const 1)))
+            (br $wl)))
+          ;; store the block (its real part at the row's end)
+          (local.set $rem (i32.sub (local.get $PW) (local.get $pb)))
+          (if (i32.ge_u (local.get $rem) (i32.const 4))
+            (then
+              (v128.store (local.get $pY) (local.get $best))
+              (local.set $rem (i32.const 4)))
+            (else
+              (v128.store32_lane 0 (local.get $pY) (local.get $best))
+              (if (i32.gt_u (local.get $rem) (i32.const 1)) (then
+                (v128.store32_lane offset=4 1 (local.get $pY) (local.get $best))))
+              (if (i32.gt_u (local.get $rem) (i32.const 2)) (then
+                (v128.store32_lane offset=8 2 (local.get $pY) (local.get $best))))))
+          (local.set $pY (i32.add (local.get $pY) (i32.shl (local.get $rem) (i32.const 2))))
+          (local.set $pb (i32.add (local.get $pb) (i32.const 4)))
+          (br $pbl)))
+        (local.set $ph (i32.add (local.get $ph) (i32.const 1)))
+        (br $phl)))
+      (local.set $pIn (i32.add (local.get $pIn) (i32.shl (i32.mul (local.get $H) (local.get $W)) (i32.const 2))))
+      (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+      (br $planes))))
+
+    ;; LRN across channels (beta = 0.75) of one image of C channels of hw floats, as the LRN layer's
   ;; JS loop: padded (at pPad, C + size - 1 channels, the first and last (size - 1) / 2 zero) gets
   ;; f32(aos * f32(x^2)); scale (at pS) = k plus the `size` padded channels of the window, channel
   ;; 0 summed in order and later channels by the running update (s + head) - tail; y (at pY) =
