@@ -248,10 +248,17 @@ describe('a data source file deleted or corrupted mid-epoch', () => {
   const breakAt = async (name: string, damage: (file: string) => void) => {
     const s = setup(name);
     let done = false;
-    const r = await trainWatched(['--solver', s.solver], (k) => {
+    const r = await trainWatched(['--solver', s.solver], (k, child) => {
       if (k >= 7 && !done) {
         done = true;
-        damage(s.data[1]);
+        // Hold the run while the file is damaged: on a busy machine its output reaches us late,
+        // and a run that is not held could finish its last read of the file first.
+        child.kill('SIGSTOP');
+        try {
+          damage(s.data[1]);
+        } finally {
+          child.kill('SIGCONT');
+        }
       }
     });
     expect(done).toBe(true);
