@@ -1,10 +1,9 @@
 // Fused multiply-add (relaxed SIMD): detection (src/kernels/wasm-fma.ts), the CAFFE_TS_FMA switch,
 // and the FMA variant of the GEMM kernel (gemm-fma.wasm) against the JS kernel and the plain one.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import ts from 'typescript';
+import { writeStandaloneGemm } from './standalone-gemm.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { gemmBackend, gemmJs, gemmWasm } from '../src/kernels/gemm.js';
 import { detectRelaxedSimd, wasmFma } from '../src/kernels/wasm-fma.js';
@@ -173,15 +172,7 @@ describe('CAFFE_TS_FMA and the engine, in a fresh process', () => {
   // transpiled, with the .wasm files, as test/gemm.test.ts does.
   let dir = '';
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'caffe-ts-fma-'));
-    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
-    for (const name of ['gemm', 'gemm-js', 'gemm-wasm', 'gemm-threads', 'wasm-fma']) {
-      const src = new URL(`../src/kernels/${name}.ts`, import.meta.url);
-      const out = ts.transpileModule(readFileSync(src, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-      writeFileSync(join(dir, `${name}.js`), out.outputText);
-    }
-    mkdirSync(join(dir, 'wasm'));
-    for (const wasm of ['gemm.wasm', 'gemm-fma.wasm']) copyFileSync(new URL(`../src/kernels/wasm/${wasm}`, import.meta.url), join(dir, 'wasm', wasm));
+    dir = writeStandaloneGemm('caffe-ts-fma-');
   });
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });

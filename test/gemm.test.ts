@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ts from 'typescript';
+import { writeStandaloneGemm } from './standalone-gemm.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   gemm,
@@ -571,15 +571,7 @@ describe('gemm on several threads', () => {
     // other), transpiled, with the .wasm.
     let dir = '';
     beforeAll(() => {
-      dir = mkdtempSync(join(tmpdir(), 'caffe-ts-gemm-'));
-      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
-      for (const name of ['gemm', 'gemm-js', 'gemm-wasm', 'gemm-threads', 'wasm-fma']) {
-        const src = new URL(`../src/kernels/${name}.ts`, import.meta.url);
-        const out = ts.transpileModule(readFileSync(src, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-        writeFileSync(join(dir, `${name}.js`), out.outputText);
-      }
-      mkdirSync(join(dir, 'wasm'));
-      for (const wasm of ['gemm.wasm', 'gemm-fma.wasm']) copyFileSync(new URL(`../src/kernels/wasm/${wasm}`, import.meta.url), join(dir, 'wasm', wasm));
+      dir = writeStandaloneGemm('caffe-ts-gemm-');
     });
     afterAll(() => {
       if (dir) rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,8 @@
 //   per group g: output_g (convOut/group x outSpatial) = W_g (convOut/group x kernelDim) * col_g
 // A 1x1 kernel with stride 1 and no padding skips im2col: the input already is the col buffer.
 import type { Blob } from '../graph/blob.js';
-import { gemm, gemmStage, gemv, type GemmPackKey } from '../kernels/gemm.js';
+import { gemm, gemmStage, gemv } from '../kernels/gemm.js';
+import { FrozenWeights } from './frozen-weights.js';
 import { im2colAuto } from '../kernels/im2col.js';
 import { ROW_ADD, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap, rowMapShortcut } from '../kernels/rows.js';
 import type { ConvEpilogue } from '../graph/fusion.js';
@@ -129,21 +130,16 @@ export abstract class BaseConvolutionLayer extends Layer {
   epilogue: ConvEpilogue | null = null;
 
   private onesScratch = new Scratch();
-  /**
-   * While the weights are frozen (Net.freezeWeights), the key under which gemm() keeps them packed
-   * between passes; its version goes up each time they are frozen again. Null: not frozen.
-   */
-  private weightsKey: GemmPackKey | null = null;
-  private weightsVersion = 0;
+  /** The weights' pack key while frozen (Net.freezeWeights). */
+  private readonly frozen = new FrozenWeights();
 
   override setWeightsFrozen(frozen: boolean): void {
-    this.weightsVersion++;
-    this.weightsKey = frozen ? { version: this.weightsVersion } : null;
+    this.frozen.set(frozen);
   }
 
   /** A number that changes at every freeze while the weights are frozen; null when they are not. */
   protected get frozenWeightsVersion(): number | null {
-    return this.weightsKey === null ? null : this.weightsVersion;
+    return this.frozen.frozenVersion;
   }
   protected colSize = 0;
   protected biasMultiplier: Float32Array = new Float32Array(0);
@@ -289,7 +285,7 @@ export abstract class BaseConvolutionLayer extends Layer {
       gemm(false, false, m, this.convOutSpatialDim, this.kernelDim, 1,
         weights.subarray(this.weightOffset * g, this.weightOffset * (g + 1)),
         col.subarray(this.colOffset * g, this.colOffset * (g + 1)),
-        0, output.subarray(this.outputOffset * g, this.outputOffset * (g + 1)), this.weightsKey ?? undefined);
+        0, output.subarray(this.outputOffset * g, this.outputOffset * (g + 1)), this.frozen.key ?? undefined);
     }
   }
 
@@ -324,7 +320,7 @@ export abstract class BaseConvolutionLayer extends Layer {
       gemm(true, false, this.kernelDim, this.convOutSpatialDim, m, 1,
         weights.subarray(this.weightOffset * g, this.weightOffset * (g + 1)),
         output.subarray(this.outputOffset * g, this.outputOffset * (g + 1)),
-        0, col.subarray(this.colOffset * g, this.colOffset * (g + 1)), this.weightsKey ?? undefined);
+        0, col.subarray(this.colOffset * g, this.colOffset * (g + 1)), this.frozen.key ?? undefined);
     }
     if (!this.is1x1) this.convCol2im(col, input);
   }

@@ -3,7 +3,8 @@
 // on; top = M x num_output (shape: the leading axes, then num_output).
 // Weights are N x K, or K x N with transpose: true; the bias has N values.
 import type { Blob } from '../graph/blob.js';
-import { gemm, gemv, type GemmPackKey } from '../kernels/gemm.js';
+import { gemm, gemv } from '../kernels/gemm.js';
+import { FrozenWeights } from './frozen-weights.js';
 import { addArrays } from '../kernels/loops.js';
 import { newMessage, type Message } from '../proto/schema.js';
 import { Scratch } from './base-conv.js';
@@ -30,16 +31,11 @@ export class InnerProductLayer extends Layer {
   private ones = new Scratch();
   private biasMultiplier: Float32Array = new Float32Array(0);
   private swapped = new Scratch();
-  /**
-   * While the weights are frozen (Net.freezeWeights), the key under which gemm() keeps them packed
-   * between passes (as Convolution's); null: not frozen.
-   */
-  private weightsKey: GemmPackKey | null = null;
-  private weightsVersion = 0;
+  /** The weights' pack key while frozen (Net.freezeWeights), as Convolution's. */
+  private readonly frozen = new FrozenWeights();
 
   override setWeightsFrozen(frozen: boolean): void {
-    this.weightsVersion++;
-    this.weightsKey = frozen ? { version: this.weightsVersion } : null;
+    this.frozen.set(frozen);
   }
 
   get type(): string {
@@ -85,13 +81,14 @@ export class InnerProductLayer extends Layer {
 
   protected forwardCpu(bottom: Blob[], top: Blob[]): void {
     const { M, N, K } = this;
-    if (this.weightsKey && M <= SWAP_MAX_ROWS) {
+    const key = this.frozen.key;
+    if (key && M <= SWAP_MAX_ROWS) {
       // Few rows (a classifier at a small batch): the weights are the big operand, so they go in
       // as gemm's A, which it keeps packed while they are frozen, and the product is computed
       // transposed: top^T (N x M) = W (N x K) x bottom^T. Each element is the same dot product.
       const y = top[0].data;
       const t = M === 1 ? y : this.swapped.get(N * M);
-      gemm(this.transpose, true, N, M, K, 1, this.blobs[0].data, bottom[0].data, 0, t, this.weightsKey);
+      gemm(this.transpose, true, N, M, K, 1, this.blobs[0].data, bottom[0].data, 0, t, key);
       if (M > 1) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) y[m * N + n] = t[n * M + m];
     } else {
       gemm(false, !this.transpose, M, N, K, 1, bottom[0].data, this.blobs[0].data, 0, top[0].data);
