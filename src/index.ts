@@ -23,6 +23,7 @@ export type { MemoryPlan } from './graph/memory-plan.js';
 export {
   Transformer,
   loadImage,
+  loadImageBytes,
   bgrToFloatImage,
   pixelsToFloatImage,
   resizeImage,

@@ -187,8 +187,7 @@ function maybeUpgrade(net: Message, path: string, opts: ReadNetOptions): Message
 
 /** A NetParameter from a text (.prototxt) or binary (.caffemodel) file, detected from the content; upgraded unless `upgrade: false`. */
 export function readNetParameter(path: string, opts: ReadNetOptions = {}): Message {
-  const { msg } = readMessage(readBytes(path), 'NetParameter', path);
-  return maybeUpgrade(msg, path, opts);
+  return readNetParameterBytes(readBytes(path), path, opts);
 }
 
 /**

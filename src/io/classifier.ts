@@ -13,8 +13,7 @@ import { resizeLinear } from '../data/resize.js';
 import { grayFromBgr } from '../format/color.js';
 import type { Net } from '../graph/net.js';
 import { CaffeError } from '../util/errors.js';
-import { bgrToFloatImage, centerCrop, loadImage, oversample, readMean, resizeImage, Transformer, type FloatImage, type MeanArray } from './transformer.js';
-import { decodeImage } from '../format/image.js';
+import { centerCrop, loadImageBytes, oversample, readMean, resizeImage, Transformer, type FloatImage, type MeanArray } from './transformer.js';
 
 export type Pipeline = 'py' | 'cpp';
 
@@ -131,22 +130,19 @@ export class Classifier {
 
   /** The net input(s) for one image file: 10 crops or 1 ('py'), or the resized image ('cpp'). */
   inputsForFile(path: string): Float32Array[] {
-    if (this.pipeline === 'cpp') {
-      let bytes: Uint8Array;
-      try {
-        bytes = readFileSync(path);
-      } catch (e) {
-        throw new CaffeError(`${path}: cannot read image: ${(e as Error).message}`);
-      }
-      return this.inputsForBytes(bytes, path);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      throw new CaffeError(`${path}: cannot read image: ${(e as Error).message}`);
     }
-    return this.pyInputs(loadImage(path, this.inputShape[0] === 3));
+    return this.inputsForBytes(bytes, path);
   }
 
   /** inputsForFile for an image file's contents (`name` labels errors). */
   inputsForBytes(bytes: Uint8Array, name = '<image>'): Float32Array[] {
     if (this.pipeline === 'cpp') return [this.cppInput(decodeImageBytes(bytes, 'native', name))];
-    return this.pyInputs(bgrToFloatImage(decodeImage(bytes, true, name, { exifOrientation: false }), this.inputShape[0] === 3));
+    return this.pyInputs(loadImageBytes(bytes, name, this.inputShape[0] === 3));
   }
 
   /** classify.py's inputs for an HxWxC image: resized to imageDims, cropped, preprocessed. */

@@ -41,7 +41,12 @@ export function loadImage(path: string, color = true): FloatImage {
   } catch (e) {
     throw new CaffeError(`${path}: cannot read image: ${(e as Error).message}`);
   }
-  return bgrToFloatImage(decodeImage(bytes, true, path, { exifOrientation: false }), color);
+  return loadImageBytes(bytes, path, color);
+}
+
+/** loadImage for an image file's contents (`name` labels errors). */
+export function loadImageBytes(bytes: Uint8Array, name = '<image>', color = true): FloatImage {
+  return bgrToFloatImage(decodeImage(bytes, true, name, { exifOrientation: false }), color);
 }
 
 /** 8-bit BGR pixels as load_image's [0, 1] floats (RGB, or skimage's rgb2gray when !color). */

@@ -14,7 +14,7 @@
 // added, the bias last), but the GEMM kernels may accumulate in another precision (the JS one in
 // doubles), so the two paths agree to float32 rounding; the input gradient sums as col2im does
 // (Caffe's bits); the weight gradient sums over the outputs in its own order (see the .wat).
-import { JOB_DEPTHWISE, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
+import { JOB_DEPTHWISE, evenBounds, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
 import { validHi, validLo } from './im2col.js';
 import { instantiateOnOwnMemory, poolKernelModule, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
 
@@ -173,8 +173,7 @@ function depthwiseSplit(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Arra
   h.set(x.subarray(own * inPlane, C * inPlane), at >> 2);
   h.set(w.subarray(own * taps, C * taps), (at + pW) >> 2);
   if (bias) h.set(bias.subarray(own, C), (at + pB) >> 2);
-  const bounds: number[] = [];
-  for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * S) / chunks));
+  const bounds = evenBounds(S, chunks);
   const geo = geometryArgs(cfg);
   const args = [at, at + pY, at + pW, at + pB, bias ? 1 : 0, inPlane, outPlane, taps, at + pPad, pad, chunks, ...geo];
   // The twin of the workers' chunk loop (gemm-threads.ts WORKER_BODY).

@@ -495,6 +495,13 @@ export function splitJob(
   return settle(p, nWorkers);
 }
 
+/** Bounds of `chunks` near-equal chunks of n items, for splitJob: chunk c is [b[c], b[c + 1]). */
+export function evenBounds(n: number, chunks: number): number[] {
+  const bounds: number[] = [];
+  for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * n) / chunks));
+  return bounds;
+}
+
 /** Threads a kernel other than GEMM may split its work between now (1: the calling thread only). */
 export function poolThreads(): number {
   return shared ? parThreads : 1;

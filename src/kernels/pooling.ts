@@ -1,6 +1,6 @@
 // Pooling window geometry along one spatial axis, as Caffe's pooling loops compute it (Pooling and
 // LRN's WITHIN_CHANNEL average pooling share it), and the SIMD MAX pooling kernel's driver.
-import { JOB_MAXPOOL, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
+import { JOB_MAXPOOL, evenBounds, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
 import { SIMD_BLOCK, simdKernel, simdPoolModule, simdReserve, type SimdKernel } from './simd.js';
 
 /**
@@ -152,8 +152,7 @@ function maxPoolSplit(
   f32.set(x.subarray(own * inPlane, planes * inPlane), at >> 2);
   i32.set(rows.start, (at + pHs) >> 2);
   i32.set(rows.end, (at + pHe) >> 2);
-  const bounds: number[] = [];
-  for (let c = 0; c <= chunks; c++) bounds.push(Math.round((c * S) / chunks));
+  const bounds = evenBounds(S, chunks);
   const args = [at, inPlane, outPlane, height, width, strideW, kernelW, padW, L, pooledH, pooledW, at + pHs, at + pHe,
     at + pY, at + pArg, at + scratch, stride, 0, oRv, oRa, oOff, chunks, mask ? 0 : 1];
   const t = at + scratch; // this thread's scratch (thread 0)
