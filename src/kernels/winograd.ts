@@ -65,7 +65,7 @@ export function winogradApplies(g: WinogradGeometry): boolean {
 
 /** What the tile choice depends on besides the shape. */
 export interface WinogradChoice {
-  /** U comes from a cache (WinogradWeightCache): no weight transform per call. */
+  /** U comes from a cache (a frozen convolution's): no weight transform per call. */
   cachedWeights?: boolean;
   /** A backward pass will use this forward's output (TRAIN phase): im2col + GEMM, see below. */
   backward?: boolean;
@@ -125,43 +125,6 @@ export function winogradWeights(weights: Float32Array, M: number, C: number, til
 /** Floats winogradWeights writes: n*n planes of M x C, padded (planeStride). */
 export function winogradWeightsSize(M: number, C: number, tile: WinogradTile): number {
   return (tile + 2) * (tile + 2) * planeStride(M * C);
-}
-
-/**
- * One layer's transformed weights, recomputed only when the weights differ bit for bit from the
- * ones last transformed (an exact comparison against a kept copy, not a checksum: it cannot miss
- * a change). The comparison reads 2 M C 9 floats: ~0.5 ms for 256 x 256 x 3 x 3 weights, against
- * ~2 ms for F(4,3)'s SIMD weight transform, but ~4 ms for 512 x 512 (out of cache), as much as
- * the transform. Memory: the copy (9 M C floats) and U (16 M C for F(2,3), 36 M C for F(4,3)),
- * ~160 MB for ResNet-50's 3x3 layers. A weights version the layer bumps when its blobs change
- * would make caching free; Blob has none today.
- */
-export class WinogradWeightCache {
-  private copy = new Int32Array(0);
-  private U: Float32Array | null = null;
-  private key = '';
-
-  get(weights: Float32Array, M: number, C: number, tile: WinogradTile): Float32Array {
-    const bits = new Int32Array(weights.buffer, weights.byteOffset, weights.length);
-    const key = `${M},${C},${tile}`;
-    if (this.U !== null && key === this.key && sameBits(bits, this.copy)) return this.U;
-    if (this.copy.length !== bits.length) this.copy = new Int32Array(bits.length);
-    this.copy.set(bits);
-    this.key = key;
-    this.U = winogradWeights(weights, M, C, tile, this.U ?? undefined);
-    return this.U;
-  }
-}
-
-function sameBits(a: Int32Array, b: Int32Array): boolean {
-  const n = a.length;
-  if (b.length !== n) return false;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    if ((a[i] ^ b[i]) | (a[i + 1] ^ b[i + 1]) | (a[i + 2] ^ b[i + 2]) | (a[i + 3] ^ b[i + 3])) return false;
-  }
-  for (; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
@@ -343,7 +306,7 @@ interface Plan {
 /**
  * output (num x M x Ho x Wo) = conv3x3(input (num x C x H x W), weights) + bias, overwriting
  * output. `transformed` is winogradWeights(weights, M, C, cfg.tile) when the caller caches it
- * (a frozen convolution; or WinogradWeightCache); without it the weights are transformed here,
+ * (a frozen convolution does); without it the weights are transformed here,
  * once per call. `keys` (n*n of them, with `transformed` only) let gemm() keep U's planes packed
  * between calls, as a frozen layer's weights.
  */

@@ -56,10 +56,6 @@ export class Worker {
     return this;
   }
 
-  once(type: string, f: Listener): this {
-    return this.on(type, f);
-  }
-
   /** Web Workers never keep a page alive. */
   unref(): void {}
 
