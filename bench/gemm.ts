@@ -8,9 +8,8 @@
 //   kernel (too slow at these sizes to be worth the wait); --shape (repeatable): these shapes;
 //   --packed: gemm() with a pack key for A (as a frozen net's convolutions: A packed once, kept).
 import { pathToFileURL } from 'node:url';
-import { gemm, gemmBackend, gemmJs, gemmNaive, gemmThreadInfo, gemmThreadsReady, setGemmThreads, type GemmPackKey } from '../src/kernels/gemm.js';
+import { gemm, gemmBackend, gemmJs, gemmNaive, gemmThreadInfo, gemmThreadsReady, setGemmThreads, type GemmFn, type GemmPackKey } from '../src/kernels/gemm.js';
 
-type GemmFn = typeof gemm;
 
 export interface GemmBenchRow {
   shape: string;

@@ -81,3 +81,35 @@ describe('inference memory plan', () => {
     expect(net.memoryPlan!.ownBytes).toBeGreaterThan(6 * net.memoryPlan!.arenaBytes);
   });
 });
+
+describe('inference memory plan, layers that share data in forward', () => {
+  // Flatten makes its top the bottom's data only when it runs (as Caffe's Forward): planned
+  // apart, a later layer would reuse the bottom's storage while the flattened view is still read
+  // (SSD's mbox heads: conv -> Permute -> Flatten -> Concat of all heads at the end).
+  const HEADS = `
+input: "data" input_shape { dim: 1 dim: 3 dim: 6 dim: 5 }
+layer { name: "c1" type: "Convolution" bottom: "data" top: "c1" convolution_param { num_output: 4 kernel_size: 1 weight_filler { type: "xavier" } } }
+layer { name: "p1" type: "Permute" bottom: "c1" top: "p1" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "f1" type: "Flatten" bottom: "p1" top: "f1" }
+layer { name: "c2" type: "Convolution" bottom: "data" top: "c2" convolution_param { num_output: 4 kernel_size: 1 weight_filler { type: "xavier" } } }
+layer { name: "p2" type: "Permute" bottom: "c2" top: "p2" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "f2" type: "Flatten" bottom: "p2" top: "f2" }
+layer { name: "c3" type: "Convolution" bottom: "data" top: "c3" convolution_param { num_output: 4 kernel_size: 1 weight_filler { type: "xavier" } } }
+layer { name: "f3" type: "Flatten" bottom: "c3" top: "f3" }
+layer { name: "cat" type: "Concat" bottom: "f1" bottom: "f2" bottom: "f3" top: "cat" }
+`;
+  it('keeps the flattened view and its bottom in one store', () => {
+    const make = (keepBlobs?: boolean) => {
+      setSeed(3);
+      return new Net(parseText(HEADS, 'NetParameter'), { phase: 'TEST', keepBlobs });
+    };
+    const all = make(true);
+    const planned = make();
+    for (let r = 0; r < 2; r++) {
+      all.forward({ data: input([1, 3, 6, 5]) });
+      planned.forward({ data: input([1, 3, 6, 5]) });
+      expect(Array.from(planned.blob('cat').data)).toEqual(Array.from(all.blob('cat').data));
+    }
+    expect(planned.memoryPlan!.groups).toBeGreaterThan(1);
+  });
+});

@@ -100,6 +100,24 @@ export function runNetCase(caseDir: string, spec: NetCase, name = spec.name ?? c
       files.forEach((file, i) => compare(`param ${i} of layer '${layer}' after forward`, file, blobs[i], false));
     }
 
+    // Forward-only cases again on the path `classify`, `forward` and the bench take: a net that
+    // keeps only its outputs (fused chains, the activation arena in the kernels' shared memory,
+    // products writing blobs in place with their epilogues), whose outputs must meet the same
+    // numbers.
+    const outputsOnly = spec.phase === 'TEST' && Object.keys(inputs).length > 0 && !spec.backward && !spec.param_diffs && !spec.params_after_forward;
+    if (outputsOnly) {
+      const fast = Net.fromFiles(spec.net, spec.weights ?? null, { phase: spec.phase, stages: spec.stages, level: spec.level ?? 0, source: join(dir, spec.net) });
+      fast.freezeWeights();
+      fast.forward(inputs);
+      for (const blob of fast.outputs) {
+        const file = spec.forward?.[blob];
+        if (file === undefined) continue;
+        const got = fast.blob(blob);
+        const msg = compareTensor(snapshot(got.data, got.shape), readNpyAsFloat32(join(dir, file)), toleranceFor(spec, file, DEFAULT_TOLERANCE));
+        if (msg) fail(`forward '${blob}' on the inference path (outputs only): ${msg}`);
+      }
+    }
+
     if (spec.backward || spec.param_diffs) {
       const diffs: Record<string, Float32Array> = {};
       for (const [blob, file] of Object.entries(spec.top_diffs ?? {})) diffs[blob] = readNpyAsFloat32(file).data;

@@ -20,6 +20,7 @@ export class Blob {
   private _dataStore: Float32Array = new Float32Array(0);
   private _diffStore: Float32Array = new Float32Array(0);
   private _sharesData = false;
+  private _storeOwner: object | null = null;
   /** null until first use after a reshape that outgrew the store (see `data`). */
   private _data: Float32Array | null = this._dataStore;
   private _diff: Float32Array | null = this._diffStore;
@@ -34,7 +35,10 @@ export class Blob {
   }
   get data(): Float32Array {
     if (this._data) return this._data;
-    if (this._dataStore.length < this._count) this._dataStore = allocate(this._count, this._shape);
+    if (this._dataStore.length < this._count) {
+      this._dataStore = allocate(this._count, this._shape);
+      this._storeOwner = null;
+    }
     this._data = this._count === this._dataStore.length ? this._dataStore : this._dataStore.subarray(0, this._count);
     return this._data;
   }
@@ -144,8 +148,11 @@ export class Blob {
    * Makes this blob's data a view of `store` (which must hold its count): the inference memory
    * plan (src/graph/memory-plan.ts) gives blobs that are never alive together one buffer.
    */
-  useDataStore(store: Float32Array): void {
+  useDataStore(store: Float32Array, owner: object | null = null): void {
     if (store.length < this._count) throw new CaffeError(`useDataStore: ${store.length} floats cannot hold ${this.shapeString()}`);
+    // An arena in the kernels' shared memory is given back when its owner is collected (see
+    // sharedArena): every blob viewing it holds the owner.
+    this._storeOwner = owner;
     this._dataStore = store;
     this._data = this._count === store.length ? store : store.subarray(0, this._count);
   }
@@ -161,6 +168,7 @@ export class Blob {
     if (this._count !== other._count) throw new CaffeError(`shareData: count ${this._count} != ${other._count}`);
     this._data = other.data;
     this._dataStore = other._dataStore;
+    this._storeOwner = other._storeOwner;
   }
 
   /** Makes this blob use other's diff storage; Caffe's ShareDiff. */

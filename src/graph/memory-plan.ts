@@ -4,6 +4,7 @@
 // activations at once instead of all of them. Blobs that share storage already (in-place layers,
 // Split, Flatten, Reshape) move together as one group. Inputs, outputs, blobs the caller asked to
 // keep, and the tops of layers without bottoms (data layers) keep their own storage.
+import { sharedArena } from '../kernels/gemm.js';
 import type { Blob } from './blob.js';
 import type { Net } from './net.js';
 
@@ -19,6 +20,8 @@ interface Group {
 export interface MemoryPlan {
   /** Bytes of the one arena the planned blobs share. */
   arenaBytes: number;
+  /** Whether the arena lies in the kernels' shared memory (see sharedArena). */
+  shared: boolean;
   /** Bytes those blobs held each on their own before planning. */
   ownBytes: number;
   groups: number;
@@ -52,20 +55,31 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
     g.blobs.push(blob);
     groupOf.set(blob, g);
   }
+  // A layer whose forward hands its top the bottom's data (Flatten: see sharesDataInForward)
+  // has not done so yet: its top joins the bottom's group.
+  const merged = new Set<Group>();
+  const join = (into: Group, from: Group): void => {
+    for (const b of from.blobs) groupOf.set(b, into);
+    into.blobs.push(...from.blobs);
+    into.size = Math.max(into.size, from.size);
+    merged.add(from);
+  };
+  layers.forEach((layer, i) => {
+    if (!layer.sharesDataInForward()) return;
+    const bottom = groupOf.get(bottomVecs[i][0]);
+    const top = groupOf.get(topVecs[i][0]);
+    if (bottom && top && bottom !== top) join(bottom, top);
+  });
   // A residual Eltwise folded into a conv (fusion.ts) leaves its bottom from the chain unwritten:
   // that bottom and the Eltwise's top share one store, so the fold costs no memory. (Run layer by
   // layer -- a forward that stops inside the chain -- the Eltwise then reads a bottom in its top's
   // storage, which it stages first: see eltwise.ts.)
-  const merged = new Set<Group>();
   for (const chain of net.fusedChains.values()) {
     if (chain.eltwise < 0) continue;
     const top = groupOf.get(topVecs[chain.eltwise][0]);
     const skipped = groupOf.get(bottomVecs[chain.eltwise].find((b) => b !== chain.shortcut)!);
     if (!top || !skipped || top === skipped || merged.has(top) || merged.has(skipped)) continue;
-    for (const b of skipped.blobs) groupOf.set(b, top);
-    top.blobs.push(...skipped.blobs);
-    top.size = Math.max(top.size, skipped.size);
-    merged.add(skipped);
+    join(top, skipped);
   }
   layers.forEach((_, i) => {
     for (const t of topVecs[i]) {
@@ -108,14 +122,17 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
     offsets.set(g, at);
     arenaSize = Math.max(arenaSize, at + g.size);
   }
-  const arena = new Float32Array(arenaSize);
+  // In the kernels' shared memory when there is one: the kernels then read and write these blobs
+  // in place (see sharedArena).
+  const shared = sharedArena(arenaSize);
+  const arena = shared?.data ?? new Float32Array(arenaSize);
   let ownBytes = 0;
   for (const g of groups) {
     // (A merged group held a buffer per original group.)
     for (const buf of new Set(g.blobs.map((b) => b.data.buffer))) ownBytes += buf.byteLength;
     const at = offsets.get(g)!;
     const store = arena.subarray(at, at + g.size);
-    for (const b of g.blobs) b.useDataStore(store);
+    for (const b of g.blobs) b.useDataStore(store, shared?.owner ?? null);
   }
-  return { arenaBytes: arena.byteLength, ownBytes, groups: groups.length };
+  return { arenaBytes: arena.byteLength, shared: shared !== null, ownBytes, groups: groups.length };
 }

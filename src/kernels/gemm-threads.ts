@@ -57,6 +57,7 @@ const S_TAKEN = 2;
 const S_DONE = 3;
 const P_KIND = 19; // which job: JOB_GEMM or another kernel's (see splitJob)
 const P_ARGS = 20; // a non-GEMM job's arguments start here
+const P_EPI = 20; // a GEMM job's epilogue (flags, pa, pb, pS, lds; see splitCall)
 const P_COUNT = 48;
 /** Job kinds: the GEMM panels of splitCall, or chunks of another kernel (splitJob). */
 const JOB_GEMM = 0;
@@ -115,6 +116,9 @@ export type WasmGemmFn = (
   pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number, offA: number, offB: number,
   packA: number, packB: number, tile: number, mcb: number, kcb: number, ncb: number,
 ) => void;
+
+/** The exported `epilogue` of gemm.wat. */
+export type WasmEpilogueFn = (flags: number, pC: number, ldc: number, m: number, n: number, pa: number, pb: number, pS: number, lds: number) => void;
 
 /** The exported `pack` of gemm.wat. */
 export type WasmPackFn = (wide: number, src: number, si: number, sk: number, rows: number, K: number, kcb: number, dst: number) => void;
@@ -252,6 +256,8 @@ function serve(data) {
         const flags = P[0], offA = P[1], m = P[2], n = P[3], k = P[4], alpha = P[5], pA = P[6], lda = P[7];
         const pB = P[8], ldb = P[9], beta = P[10], pC = P[11], ldc = P[12], mcb = P[13], kcb = P[14];
         const ncb = P[15], rows = P[16], panels = P[17], offB = P[18];
+        const ef = P[${P_EPI}], pa = P[${P_EPI} + 1], pb = P[${P_EPI} + 2], pS = P[${P_EPI} + 3], lds = P[${P_EPI} + 4];
+        const epilogue = ex.gemm.epilogue;
         const swap = flags & 4, packedA = swap ? flags & 16 : flags & 8, packedB = swap ? flags & 8 : flags & 16;
         for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < panels; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
           const s0 = bounds[c];
@@ -261,11 +267,13 @@ function serve(data) {
             const sA = packedA && !swap ? s0 : 0, sB = packedA && swap ? s0 : 0;
             gemm(flags, len, n, k, alpha, a, lda, pB, ldb, beta, pC + 4 * s0 * ldc, ldc, offA + sA, offB + sB,
               packA, packB, tile, mcb, kcb, ncb);
+            if (ef) epilogue(ef, pC + 4 * s0 * ldc, ldc, len, n, pa + 4 * s0, pb + 4 * s0, pS + 4 * s0 * lds, lds);
           } else {
             const b = packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0;
             const sA = packedB && swap ? s0 : 0, sB = packedB && !swap ? s0 : 0;
             gemm(flags, m, len, k, alpha, pA, lda, b, ldb, beta, pC + 4 * s0, ldc, offA + sA, offB + sB,
               packA, packB, tile, mcb, kcb, ncb);
+            if (ef) epilogue(ef, pC + 4 * s0, ldc, m, len, pa, pb, pS + 4 * s0, lds);
           }
           Atomics.add(ctrl, ${C_PANELS}, 1);
         }
@@ -357,17 +365,24 @@ export function shouldSplit(m: number, n: number, k: number): boolean {
  * operand that every panel would otherwise pack for itself is packed there once, first.
  */
 export function splitCall(
-  ex: { gemm: WasmGemmFn; pack: WasmPackFn }, flags: number, m: number, n: number, k: number, alpha: number,
+  ex: { gemm: WasmGemmFn; pack: WasmPackFn; epilogue: WasmEpilogueFn }, flags: number, m: number, n: number, k: number, alpha: number,
   pA: number, lda: number, pB: number, ldb: number, beta: number, pC: number, ldc: number,
   offA: number, offB: number, packTo: number,
+  ef = 0, pa = 0, pb = 0, pS = 0, lds = 0,
 ): boolean {
   const { gemm } = ex;
+  // The epilogue (gemm.wat's, flags ef != 0; its vectors at pa, pb, the shortcut at pS with row
+  // stride lds) on a block of C, after the product of that block.
+  const epilogue = (c: number, r0: number, c0: number, rowsN: number, colsN: number): void => {
+    if (ef !== 0) ex.epilogue(ef, c, ldc, rowsN, colsN, pa + 4 * r0, pb + 4 * r0, pS + 4 * (r0 * lds + c0), lds);
+  };
   const kernel = shared!;
   const { packA, packB, tile } = kernel.scratch(0);
   const { mcb, kcb, ncb } = kernel;
   const p = startPool(parThreads);
   if (p === null || p.broken) {
     gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, offA, offB, packA, packB, tile, mcb, kcb, ncb);
+    epilogue(pC, 0, 0, m, n);
     return true;
   }
   const { ctrl, params: P, bounds } = p;
@@ -418,9 +433,11 @@ export function splitCall(
   P[0] = flags; P[1] = offA; P[2] = m; P[3] = n; P[4] = k; P[5] = alpha; P[6] = pA; P[7] = lda; P[8] = pB;
   P[9] = ldb; P[10] = beta; P[11] = pC; P[12] = ldc; P[13] = mcb; P[14] = kcb; P[15] = ncb;
   P[16] = rows ? 1 : 0; P[17] = panels; P[18] = offB; P[P_KIND] = JOB_GEMM;
+  P[P_EPI] = ef; P[P_EPI + 1] = pa; P[P_EPI + 2] = pb; P[P_EPI + 3] = pS; P[P_EPI + 4] = lds;
   if (offerJob(p, nWorkers) === 0) {
     // No worker is up yet (they are starting), or none is left.
     gemm(flags, m, n, k, alpha, pA, lda, pB, ldb, beta, pC, ldc, offA, offB, packA, packB, tile, mcb, kcb, ncb);
+    epilogue(pC, 0, 0, m, n);
     return true;
   }
   if (parWorkersOnly && !workersOnly(p, nWorkers)) return false;
@@ -433,11 +450,13 @@ export function splitCall(
       const sA = packedA && !swap ? s0 : 0, sB = packedA && swap ? s0 : 0;
       gemm(flags, len, n, k, alpha, a, lda, pB, ldb, beta, pC + 4 * s0 * ldc, ldc, offA + sA, offB + sB,
         packA, packB, tile, mcb, kcb, ncb);
+      epilogue(pC + 4 * s0 * ldc, s0, 0, len, n);
     } else {
       const b = packedB ? pB : flags & 2 ? pB + 4 * s0 * ldb : pB + 4 * s0;
       const sA = packedB && swap ? s0 : 0, sB = packedB && !swap ? s0 : 0;
       gemm(flags, m, len, k, alpha, pA, lda, b, ldb, beta, pC + 4 * s0, ldc, offA + sA, offB + sB,
         packA, packB, tile, mcb, kcb, ncb);
+      epilogue(pC + 4 * s0, 0, s0, m, len);
     }
   }
   return settle(p, nWorkers);

@@ -37,6 +37,7 @@ import {
   shouldSplit,
   splitCall,
   threadsAllowed,
+  type WasmEpilogueFn,
   type WasmGemmFn,
 } from './gemm-threads.js';
 
@@ -60,6 +61,14 @@ const CACHE_BASE = 256 << 20;
 let cacheBudget = 512 << 20;
 /** The memory maximum, in 64 KiB pages: 1 GiB, the pack cache's end (gemm.wat allows 4 GiB). */
 const WASM_MAX_PAGES = 16384;
+/**
+ * The shared memory's maximum, in 64 KiB pages: just under 2 GiB, so that byte addresses stay
+ * positive int32s in JS (`at >> 2`). Above the pack cache's furthest end (CACHE_BASE + 768 MiB)
+ * lie the blob arenas (sharedArena), from ARENA_BASE to the maximum.
+ */
+const SHARED_MAX_PAGES = 32767;
+const ARENA_BASE = 1 << 30;
+const ARENA_END = SHARED_MAX_PAGES * 65536;
 /** The operands' end at most: copies, staging and scratch stay below it (and below the cache). */
 const OPERANDS_MAX = 240 << 20;
 /** Most bytes of operands copied into wasm memory at once; bigger products go in blocks. */
@@ -72,6 +81,7 @@ interface WasmGemmExports {
   nr: WebAssembly.Global;
   gemm: WasmGemmFn;
   pack(wide: number, src: number, si: number, sk: number, rows: number, K: number, kcb: number, dst: number): void;
+  epilogue: WasmEpilogueFn;
 }
 
 /** An instance of the module, with its memory and a float32 view of it (renewed as it grows). */
@@ -195,7 +205,7 @@ function loadWasm(): { single: WasmKernel; shared: WasmKernel | null } | null {
   if (threadsAllowed()) {
     try {
       const module = new WebAssembly.Module(bytes);
-      const memory = new WebAssembly.Memory({ initial: 1, maximum: WASM_MAX_PAGES, shared: true });
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true });
       const ex = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmGemmExports;
       shared = { ex, memory, heap: new Float32Array(0), module, stageAt: 0, stageBytes: 0, stageShape: '', cacheUsed: 0, cacheGen: 0, cacheWant: 0 };
     } catch (e) {
@@ -268,8 +278,70 @@ function wasmReserve(kernel: WasmKernel, bytes: number): Float32Array {
   const { memory } = kernel;
   const have = memory.buffer.byteLength;
   if (have < bytes) memory.grow(Math.ceil((bytes - have) / 65536));
-  if (kernel.heap.buffer !== memory.buffer) kernel.heap = new Float32Array(memory.buffer);
+  if (kernel.heap.buffer !== memory.buffer) {
+    kernel.heap = new Float32Array(memory.buffer);
+    if (kernel.module !== null) sharedBuffers.add(memory.buffer);
+  }
   return kernel.heap;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blob arenas in the shared memory. The inference memory plan (src/graph/memory-plan.ts) puts
+// its arena here when there is a shared memory, so that the kernels read and write blobs where
+// they lie: a product whose operands are views of this memory copies none of them in or out,
+// its epilogue runs on each thread's panels in place, and the threads split it without a copy.
+// Growing a shared memory never detaches it (views of its older, shorter buffers stay valid),
+// which is why only the shared memory can hold blobs. Every buffer object the memory has handed
+// out is remembered, so an operand is recognised by its buffer.
+
+const sharedBuffers = new WeakSet<ArrayBufferLike>();
+/** Free byte ranges [at, end) of the arena space, sorted, never adjacent. */
+const arenaFree: { at: number; end: number }[] = [{ at: ARENA_BASE, end: ARENA_END }];
+const arenaRegistry = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<{ at: number; bytes: number }>((r) => arenaRelease(r.at, r.bytes)) : null;
+
+function arenaRelease(at: number, bytes: number): void {
+  const end = at + bytes;
+  let i = 0;
+  while (i < arenaFree.length && arenaFree[i].at < at) i++;
+  arenaFree.splice(i, 0, { at, end });
+  if (i + 1 < arenaFree.length && arenaFree[i + 1].at === end) arenaFree[i].end = arenaFree.splice(i + 1, 1)[0].end;
+  if (i > 0 && arenaFree[i - 1].end === at) arenaFree[i - 1].end = arenaFree.splice(i, 1)[0].end;
+}
+
+/**
+ * `floats` zeroed floats in the shared memory, for blobs the kernels then read and write in
+ * place; null when there is no shared memory (one thread by configuration, no SharedArrayBuffer,
+ * no wasm) or the arena space is full: use a JS buffer then. The region is given back when
+ * `owner` is garbage collected: whoever keeps a view of `data` must keep `owner` too (Blob does).
+ */
+export function sharedArena(floats: number): { data: Float32Array; owner: object } | null {
+  if (wasmShared === null || arenaRegistry === null || floats <= 0) return null;
+  const bytes = Math.ceil((4 * floats) / 64) * 64;
+  const i = arenaFree.findIndex((r) => r.end - r.at >= bytes);
+  if (i < 0) return null;
+  const at = arenaFree[i].at;
+  try {
+    wasmReserve(wasmShared, at + bytes);
+  } catch {
+    return null; // the engine refused to grow the memory: not fatal, the caller has a JS buffer
+  }
+  if (arenaFree[i].end - at === bytes) arenaFree.splice(i, 1);
+  else arenaFree[i].at += bytes;
+  const data = new Float32Array(wasmShared.memory.buffer, at, floats);
+  data.fill(0);
+  const owner = {};
+  arenaRegistry.register(owner, { at, bytes });
+  return { data, owner };
+}
+
+/** The byte address of x in the shared memory, or -1 when x is not a view of it. */
+function sharedAt(x: Float32Array): number {
+  return sharedBuffers.has(x.buffer) ? x.byteOffset : -1;
+}
+
+/** Whether x is a view of the shared kernel memory (a blob of a sharedArena). */
+export function inSharedMemory(x: Float32Array): boolean {
+  return wasmShared !== null && sharedBuffers.has(x.buffer);
 }
 
 /**
@@ -301,16 +373,16 @@ let blkK = 0;
 
 /**
  * Block sizes for the copies: whole operands when they fit the budget, else halve the largest of
- * the block's sides until they do (each has a floor, at which any budget >= 64 KiB fits). A B
- * read in place (staged) takes no room. K blocks stay multiples of WASM_KC, so blocking never
- * changes the kernel's summation order.
+ * the block's sides until they do (each has a floor, at which any budget >= 64 KiB fits).
+ * Operands read or written in place (staged, or in the shared memory) take no room. K blocks stay
+ * multiples of WASM_KC, so blocking never changes the kernel's summation order.
  */
-function blockSizes(M: number, N: number, K: number, copyB: boolean): void {
+function blockSizes(M: number, N: number, K: number, copyA: boolean, copyB: boolean, copyC = true): void {
   let kb = K <= WASM_KB ? K : WASM_KB;
   let mb = M;
   let nb = N;
   const budget = wasmDataBudget / 4;
-  while (mb * kb + (copyB ? kb * nb : 0) + mb * nb > budget) {
+  while ((copyA ? mb * kb : 0) + (copyB ? kb * nb : 0) + (copyC ? mb * nb : 0) > budget) {
     if (kb > WASM_KC && kb >= mb && kb >= nb) kb = Math.max(WASM_KC, Math.ceil(kb / 2 / WASM_KC) * WASM_KC);
     else if (mb >= nb && mb > WASM_NR) mb = Math.max(WASM_NR, Math.ceil(mb / 2 / WASM_NR) * WASM_NR);
     else if (nb > WASM_NR) nb = Math.max(WASM_NR, Math.ceil(nb / 2 / WASM_NR) * WASM_NR);
@@ -356,11 +428,12 @@ export function gemmStage(count: number, M: number, N: number, K: number): Float
   }
   // Reserve the products' operands now, so that they do not grow the memory under the view:
   // room for those that read B here, and for those that copy it in (B elsewhere).
-  blockSizes(M, N, K, false);
+  blockSizes(M, N, K, true, false);
   let room = blkM * blkK + blkM * blkN;
-  blockSizes(M, N, K, true);
+  blockSizes(M, N, K, true, true);
   room = Math.max(room, blkM * blkK + blkK * blkN + blkM * blkN);
-  const end = Math.max(start, stageAt + stageBytes) + 4 * room + ALIGN_SLACK;
+  // (Plus an epilogue's vectors, see wasmGemmOn.)
+  const end = Math.max(start, stageAt + stageBytes) + 4 * room + ALIGN_SLACK + ((8 * M + 63) & ~63);
   if (end > OPERANDS_MAX) return null;
   kernel.stageAt = stageAt;
   kernel.stageBytes = stageBytes;
@@ -394,8 +467,23 @@ function stagedAt(kernel: WasmKernel, B: Float32Array, floats: number): number {
 }
 
 /**
+ * What a convolution does to its product's rows right after it, fused into the product (see the
+ * `epilogue` export of gemm.wat): row i of C (an output channel) becomes
+ * f32(c * a[i]) + b[i] (c + b[i] without a), plus the shortcut's element (laid out as C), then
+ * ReLU when `relu`. The same float32 operations as rows.ts's maps after the product.
+ */
+export interface GemmEpilogue {
+  a: Float32Array | null;
+  b: Float32Array;
+  shortcut: Float32Array | null;
+  relu: boolean;
+}
+
+/**
  * C = alpha op(A) op(B) + beta C on the wasm kernel, for M, N, K >= 1 and alpha != 0 (gemm.ts
- * handles the rest); throws if the kernel is unavailable.
+ * handles the rest); throws if the kernel is unavailable. With `epi`, returns whether it was
+ * applied too (it is unless it has a shortcut outside the kernel's memory: the caller applies it
+ * then).
  */
 export function wasmGemm(
   transA: boolean,
@@ -409,10 +497,18 @@ export function wasmGemm(
   beta: number,
   C: Float32Array,
   aKey?: GemmPackKey,
-): void {
+  epi?: GemmEpilogue,
+): boolean {
   if (wasm === null) throw new Error(`caffe-ts: the WebAssembly gemm kernel is unavailable (${wasmUnavailable})`);
-  wasmGemmOn(pickKernel(wasm, M, N, K), transA, transB, M, N, K, alpha, A, B, beta, C, aKey);
+  // Operands in the shared memory (blobs of a sharedArena) are only addressable there.
+  const kernel = wasmShared !== null && (sharedBuffers.has(C.buffer) || sharedBuffers.has(B.buffer) || sharedBuffers.has(A.buffer))
+    ? wasmShared
+    : pickKernel(wasm, M, N, K);
+  return wasmGemmOn(kernel, transA, transB, M, N, K, alpha, A, B, beta, C, aKey, epi);
 }
+
+/** Whether byte ranges [a, a + an) and [b, b + bn) overlap. */
+const overlaps = (a: number, an: number, b: number, bn: number): boolean => a < b + bn && b < a + an;
 
 function wasmGemmOn(
   kernel: WasmKernel,
@@ -427,18 +523,29 @@ function wasmGemmOn(
   beta: number,
   C: Float32Array,
   aKey: GemmPackKey | undefined,
-): void {
-  const inB = stagedAt(kernel, B, K * N);
-  blockSizes(M, N, K, inB < 0);
+  epi: GemmEpilogue | undefined,
+): boolean {
+  const shared = kernel.module !== null;
+  // Operands read (A, B) and written (C) where they lie, when they are views of this memory: a
+  // staged B, or on the shared memory any blob of a sharedArena. C is not written in place over
+  // an operand (a caller passing overlapping arrays gets the copying path's result).
+  let inB = stagedAt(kernel, B, K * N);
+  if (inB < 0 && shared) inB = sharedAt(B);
+  const inA = shared ? sharedAt(A) : -1;
+  let inC = shared ? sharedAt(C) : -1;
+  if (inC >= 0 && ((inA >= 0 && overlaps(inC, 4 * M * N, inA, 4 * M * K)) || (inB >= 0 && overlaps(inC, 4 * M * N, inB, 4 * K * N)))) inC = -1;
+  const inS = epi?.shortcut ? (shared ? sharedAt(epi.shortcut) : -1) : -1;
+  const fuse = epi !== undefined && (epi.shortcut === null || inS >= 0);
+  blockSizes(M, N, K, inA < 0, inB < 0, inC < 0);
   const mb = blkM;
   const nb = blkN;
   const kb = blkK;
-  // Scratch for every thread that may take part, the staging region, then the operands. A
-  // staging region that leaves too little room for the copied operands is dropped.
-  const shared = kernel.module !== null;
+  // Scratch for every thread that may take part, the staging region, the epilogue's vectors,
+  // then the copied operands. A staging region that leaves too little room for them is dropped.
   // On the shared memory, after C: room for the operand a split product packs once (splitCall).
   const packRoom = shared ? 4 * Math.ceil(Math.max(mb, nb) / WASM_NR) * WASM_NR * kb + 64 : 0;
-  const copied = 4 * (mb * kb + (inB < 0 ? kb * nb : 0) + mb * nb) + packRoom + ALIGN_SLACK;
+  const epiBytes = fuse ? (8 * M + 63) & ~63 : 0;
+  const copied = epiBytes + 4 * ((inA < 0 ? mb * kb : 0) + (inB < 0 ? kb * nb : 0) + (inC < 0 ? mb * nb : 0)) + packRoom + ALIGN_SLACK;
   if (inB < 0 && operandBase(kernel) + copied > OPERANDS_MAX) {
     kernel.stageBytes = 0;
     kernel.stageShape = '';
@@ -446,11 +553,13 @@ function wasmGemmOn(
   // Each block starts 8-byte aligned, plus 4 bytes when its JS array starts at an odd float:
   // V8 copies to and from a SharedArrayBuffer word by word only when both sides have the same
   // alignment mod 8, else byte by byte (4x slower). Addresses never change the results.
-  const pA = operandBase(kernel) + ((A.byteOffset >> 2) & 1) * 4;
-  const pB = align8(pA + 4 * mb * kb) + ((B.byteOffset >> 2) & 1) * 4;
+  const pE = operandBase(kernel);
+  const pA = pE + epiBytes + ((A.byteOffset >> 2) & 1) * 4;
+  const pB = align8(pA + (inA < 0 ? 4 * mb * kb : 0)) + ((B.byteOffset >> 2) & 1) * 4;
   const pC = align8(inB < 0 ? pB + 4 * kb * nb : pB) + ((C.byteOffset >> 2) & 1) * 4;
-  const pP = shared ? (pC + 4 * mb * nb + 63) & ~63 : -1;
-  let h = wasmReserve(kernel, shared ? pP + packRoom : pC + 4 * mb * nb);
+  const cEnd = inC < 0 ? pC + 4 * mb * nb : pC;
+  const pP = shared ? (cEnd + 63) & ~63 : -1;
+  let h = wasmReserve(kernel, shared ? pP + packRoom : cEnd);
   const { ex } = kernel;
   const tA = transA ? 1 : 0;
   const tB = transB ? 1 : 0;
@@ -460,26 +569,46 @@ function wasmGemmOn(
     packed = packedA(kernel, aKey, transA, M, N, K, A, pA, inB < 0 && kernel.stageShape !== `${M}x${N}x${K}`);
     h = kernel.heap;
   }
+  // The epilogue's vectors; its flags for gemm.wat (1: a, 2: ReLU, 4: shortcut; 8, which it
+  // ignores: there is an epilogue, so that a bias alone is not 0).
+  let epiFlags = 0;
+  const pa = pE;
+  const pb = pE + 4 * M;
+  if (fuse) {
+    if (epi.a) h.set(epi.a.subarray(0, M), pa >> 2);
+    h.set(epi.b.subarray(0, M), pb >> 2);
+    epiFlags = 8 | (epi.a ? 1 : 0) | (epi.relu ? 2 : 0) | (inS >= 0 ? 4 : 0);
+  }
   for (let i0 = 0; i0 < M; i0 += mb) {
     const m = Math.min(mb, M - i0);
     for (let j0 = 0; j0 < N; j0 += nb) {
       const n = Math.min(nb, N - j0);
+      // C block: in place (row stride N), or m x n copied (row stride n).
+      const c = inC >= 0 ? inC + 4 * (i0 * N + j0) : pC;
+      const ldc = inC >= 0 ? N : n;
       // If a worker fails during the block (never seen: it would take an engine failure), the
-      // block is computed again on this thread: C has not been written yet, and the pool is retired.
+      // block is computed again on this thread: C has not been written yet, and the pool is
+      // retired. (In place, a failed block may have half its epilogue applied: then it was not
+      // split, as the pool is retired for good, and beta == 0 recomputes it from the operands.)
       for (let ok = false; !ok; ) {
         ok = true;
-        // C block (m x n, row stride n in wasm memory); beta == 0 never reads it.
-        if (beta !== 0) copyIn(h, pC >> 2, C, i0 * N + j0, N, m, n);
+        // beta == 0 never reads C.
+        if (beta !== 0 && inC < 0) copyIn(h, pC >> 2, C, i0 * N + j0, N, m, n);
         for (let k0 = 0; k0 < K && ok; k0 += kb) {
           const k = Math.min(kb, K - k0);
-          // op(A)[i0 .. i0+m, k0 .. k0+k]: m rows of A (M x K), or k rows of A (K x M) when transposed.
-          // (A packed in the cache is read there.)
-          if (packed === null) {
+          // op(A)[i0 .. i0+m, k0 .. k0+k]: m rows of A (M x K), or k rows of A (K x M) when
+          // transposed; packed in the cache, or in place, it is read where it is.
+          let a = pA;
+          let lda = transA ? m : k;
+          if (inA >= 0 && packed === null) {
+            a = inA + 4 * (transA ? k0 * M + i0 : i0 * K + k0);
+            lda = transA ? M : K;
+          } else if (packed === null) {
             if (transA) copyIn(h, pA >> 2, A, k0 * M + i0, M, k, m);
             else copyIn(h, pA >> 2, A, i0 * K + k0, K, m, k);
           }
           // op(B)[k0 .. k0+k, j0 .. j0+n]: k rows of B (K x N), or n rows of B (N x K) when
-          // transposed; a staged B is read where it is, with its own row stride.
+          // transposed; staged or in place, it is read where it is, with its own row stride.
           let b = pB;
           let ldb = transB ? k : n;
           if (inB >= 0) {
@@ -487,8 +616,6 @@ function wasmGemmOn(
             ldb = transB ? K : N;
           } else if (transB) copyIn(h, pB >> 2, B, j0 * K + k0, K, n, k);
           else copyIn(h, pB >> 2, B, k0 * N + j0, N, k, n);
-          let a = pA;
-          let lda = transA ? m : k;
           let flags = tA | (tB << 1) | (swapped(m, n) ? 4 : 0);
           if (packed !== null) {
             // The whole of A, in the orientation it was packed for: A' (flag 8) or B' (4 | 16).
@@ -497,14 +624,23 @@ function wasmGemmOn(
             flags = tA | (tB << 1) | (packed.wide ? 4 | 16 : 8);
           }
           const bt = k0 === 0 ? beta : 1;
-          if (shared && shouldSplit(m, n, k)) ok = splitCall(ex, flags, m, n, k, alpha, a, lda, b, ldb, bt, pC, n, 0, 0, pP);
-          else ex.gemm(flags, m, n, k, alpha, a, lda, b, ldb, bt, pC, n, 0, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+          // The epilogue with the last K block, on this block's rows and columns.
+          const ef = k0 + k >= K ? epiFlags : 0;
+          const s = inS + 4 * (i0 * N + j0);
+          if (shared && shouldSplit(m, n, k)) {
+            ok = splitCall(ex, flags, m, n, k, alpha, a, lda, b, ldb, bt, c, ldc, 0, 0, pP, ef, pa + 4 * i0, pb + 4 * i0, s, N);
+          } else {
+            ex.gemm(flags, m, n, k, alpha, a, lda, b, ldb, bt, c, ldc, 0, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+            if (ef !== 0) ex.epilogue(ef, c, ldc, m, n, pa + 4 * i0, pb + 4 * i0, s, N);
+          }
         }
       }
-      copyOut(C, i0 * N + j0, N, h, pC >> 2, m, n);
+      if (inC < 0) copyOut(C, i0 * N + j0, N, h, pC >> 2, m, n);
     }
   }
+  return fuse;
 }
+
 
 // ---------------------------------------------------------------------------------------------
 // The pack cache: A operands (a layer's weights) packed once in the layout the kernel reads (the

@@ -12,11 +12,11 @@
 // A new kernel is one more file and one more line in gemm() below.
 
 import { jsGemm, scaleC } from './gemm-js.js';
-import { gemmBackend, useWasm, wasmGemm, type GemmPackKey } from './gemm-wasm.js';
+import { gemmBackend, useWasm, wasmGemm, type GemmEpilogue, type GemmPackKey } from './gemm-wasm.js';
 
 export { gemmNaive, gemv } from './gemm-js.js';
-export { gemmBackend, gemmPackCacheInfo, gemmStage, setGemmPackCacheBudget, setGemmStaging, setGemmWasmBudget, unsharedMemory } from './gemm-wasm.js';
-export type { GemmPackKey } from './gemm-wasm.js';
+export { gemmBackend, gemmPackCacheInfo, gemmStage, inSharedMemory, setGemmPackCacheBudget, setGemmStaging, setGemmWasmBudget, sharedArena, unsharedMemory } from './gemm-wasm.js';
+export type { GemmEpilogue, GemmPackKey } from './gemm-wasm.js';
 export { gemmThreadInfo, gemmThreadsReady, setGemmThreadMinWork, setGemmThreads, setGemmWorkersOnly } from './gemm-threads.js';
 
 /** The signature of gemm() and of every kernel (a kernel may ignore aKey). */
@@ -41,6 +41,9 @@ export type GemmFn = (
  * copy as long as aKey.version has not changed since it was made. The caller owns the key and
  * must increment its version whenever A's contents may have changed (results are the same bits
  * either way; a stale copy gives results from the old A). Without a key nothing is kept.
+ * With `epi` (a convolution's bias, folded BatchNorm/Scale, residual and ReLU, see GemmEpilogue)
+ * the wasm kernel may apply it to C as part of the product, each thread on its own panels: returns
+ * true when it did, false when the caller must apply it (the same bits either way).
  */
 export function gemm(
   transA: boolean,
@@ -54,14 +57,16 @@ export function gemm(
   beta: number,
   C: Float32Array,
   aKey?: GemmPackKey,
-): void {
-  if (M <= 0 || N <= 0) return;
+  epi?: GemmEpilogue,
+): boolean {
+  if (M <= 0 || N <= 0) return false;
   if (K <= 0 || alpha === 0) {
     scaleC(C, M * N, beta);
-    return;
+    return false;
   }
-  if (useWasm(M, N, K)) wasmGemm(transA, transB, M, N, K, alpha, A, B, beta, C, aKey);
-  else jsGemm(transA, transB, M, N, K, alpha, A, B, beta, C);
+  if (useWasm(M, N, K)) return wasmGemm(transA, transB, M, N, K, alpha, A, B, beta, C, aKey, epi);
+  jsGemm(transA, transB, M, N, K, alpha, A, B, beta, C);
+  return false;
 }
 
 /** The entry point of one kernel: gemm() on it alone, whatever the shape. */

@@ -273,20 +273,32 @@ export abstract class BaseConvolutionLayer extends Layer {
     return col;
   }
 
-  /** output = W * im2col(input), per group (overwrites output). */
-  protected forwardGemm(input: Float32Array, weights: Float32Array, output: Float32Array, skipIm2col = false): void {
+  /**
+   * output = W * im2col(input), per group (overwrites output). With sample >= 0 the products may
+   * also apply that sample's epilogue (forwardEpilogue's work, fused into the GEMM): returns
+   * whether they did.
+   */
+  protected forwardGemm(input: Float32Array, weights: Float32Array, output: Float32Array, skipIm2col = false, sample = -1): boolean {
     const m = this.convOutChannels / this.group;
     // im2col straight into the GEMM kernel's memory when it can take it: the products below then
     // read the columns in place instead of copying them in (one pass over the buffer, not two).
     const staged = this.is1x1 || skipIm2col ? null : gemmStage(this.colSize, m, this.convOutSpatialDim, this.kernelDim);
     if (staged) this.convIm2col(input, staged);
     const col = staged ?? this.columns(input, skipIm2col);
+    const ep = this.epilogue;
+    let fused = sample >= 0 && (ep !== null || this.biasTerm);
     for (let g = 0; g < this.group; g++) {
-      gemm(false, false, m, this.convOutSpatialDim, this.kernelDim, 1,
+      const rows = (x: Float32Array | null): Float32Array | null => x && x.subarray(m * g, m * (g + 1));
+      const epi = !fused ? undefined : ep
+        ? { a: rows(ep.a), b: rows(ep.b)!, relu: ep.shortcut ? ep.shortcutRelu : ep.relu, shortcut: ep.shortcut && this.sample(ep.shortcut, sample, this.topDim).subarray(this.outputOffset * g, this.outputOffset * (g + 1)) }
+        : { a: null, b: rows(this.blobs[1].data)!, relu: false, shortcut: null };
+      // Every group's product takes its epilogue, or none does (the groups' shapes are alike).
+      fused = gemm(false, false, m, this.convOutSpatialDim, this.kernelDim, 1,
         weights.subarray(this.weightOffset * g, this.weightOffset * (g + 1)),
         col.subarray(this.colOffset * g, this.colOffset * (g + 1)),
-        0, output.subarray(this.outputOffset * g, this.outputOffset * (g + 1)), this.frozen.key ?? undefined);
+        0, output.subarray(this.outputOffset * g, this.outputOffset * (g + 1)), this.frozen.key ?? undefined, epi) && fused;
     }
+    return fused;
   }
 
   /**

@@ -120,7 +120,7 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
       for (let n = 0; n < this.num; n++) {
         const yn = this.sample(y, n, this.topDim);
         if (dw) depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, null, yn);
-        else this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn);
+        else if (this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn, false, n)) continue;
         this.forwardEpilogue(yn, n);
       }
     }

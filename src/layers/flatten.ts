@@ -38,6 +38,10 @@ export class FlattenLayer extends Layer {
     this.check(top[0].count === b.count, () => `flattened count ${top[0].count} != bottom count ${b.count}`);
   }
 
+  override sharesDataInForward(): boolean {
+    return true;
+  }
+
   protected override forwardCpu(bottom: Blob[], top: Blob[]): void {
     top[0].shareData(bottom[0]);
   }

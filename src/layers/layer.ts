@@ -77,6 +77,15 @@ export abstract class Layer {
   maxTopBlobs(): number {
     return -1;
   }
+  /**
+   * Whether this layer's forward makes its top the bottom's data (Caffe's ShareData in Forward,
+   * as Flatten does): the inference memory plan then keeps the two in one store, since at plan
+   * time they need not share yet.
+   */
+  sharesDataInForward(): boolean {
+    return false;
+  }
+
   equalNumBottomTopBlobs(): boolean {
     return false;
   }

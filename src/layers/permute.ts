@@ -72,6 +72,10 @@ export class PermuteLayer extends Layer {
     }
   }
 
+  override sharesDataInForward(): boolean {
+    return this.identity;
+  }
+
   protected override forwardCpu(bottom: Blob[], top: Blob[]): void {
     if (this.identity) {
       top[0].shareData(bottom[0]);

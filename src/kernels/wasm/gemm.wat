@@ -538,6 +538,54 @@
       (local.set $p0 (i32.add (local.get $p0) (local.get $kcb)))
       (br_if $P (i32.lt_s (local.get $p0) (local.get $K)))))
 
+  ;; A convolution's epilogue on an m x n block of C at pC (row stride ldc, floats), in place, row i
+  ;; (an output channel) taking a[i] and b[i] (float arrays at pa, pb):
+  ;;   v = c * a[i] (flags & 1), then + b[i], then + s[i * lds + j] (flags & 4, s at pS), then
+  ;;   ReLU with slope 0 (flags & 2: NaN stays NaN, negatives become -0)
+  ;; each rounded to float32 in that order: the operations of rows.ts's ROW_ADD, ROW_MUL_ADD,
+  ;; ROW_MUL_ADD_RELU and rowMapShortcut, so the same bits as running them after the product.
+  ;; Applied by each thread to the panel it just computed, while that is still in its cache.
+  (func (export "epilogue") (param $flags i32) (param $pC i32) (param $ldc i32) (param $m i32) (param $n i32)
+        (param $pa i32) (param $pb i32) (param $pS i32) (param $lds i32)
+    (local $i i32) (local $p i32) (local $s i32) (local $e i32) (local $e4 i32) (local $v v128) (local $va v128) (local $vb v128)
+    (local.set $i (i32.const 0))
+    (block $rowsDone (loop $rows
+      (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
+      (local.set $va (v128.load32_splat (i32.add (local.get $pa) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $vb (v128.load32_splat (i32.add (local.get $pb) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $p (i32.add (local.get $pC) (i32.shl (i32.mul (local.get $i) (local.get $ldc)) (i32.const 2))))
+      (local.set $s (i32.add (local.get $pS) (i32.shl (i32.mul (local.get $i) (local.get $lds)) (i32.const 2))))
+      (local.set $e (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+      (local.set $e4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+      (block $vecDone (loop $vec
+        (br_if $vecDone (i32.ge_u (local.get $p) (local.get $e4)))
+        (v128.store (local.get $p) (call $epi (local.get $flags) (v128.load (local.get $p)) (local.get $va) (local.get $vb) (local.get $s) (i32.const 0)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (br $vec)))
+      ;; The last n % 4 of the row, one lane at a time (the other lanes are never stored).
+      (block $tailDone (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $p) (local.get $e)))
+        (v128.store32_lane 0 (local.get $p)
+          (call $epi (local.get $flags) (v128.load32_zero (local.get $p)) (local.get $va) (local.get $vb) (local.get $s) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (br $tail)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rows))))
+
+  ;; One vector (one lane when lane1) of the epilogue at value x; the shortcut (if any) at s.
+  (func $epi (param $flags i32) (param $x v128) (param $va v128) (param $vb v128) (param $s i32) (param $lane1 i32) (result v128)
+    (if (i32.and (local.get $flags) (i32.const 1)) (then (local.set $x (f32x4.mul (local.get $x) (local.get $va)))))
+    (local.set $x (f32x4.add (local.get $x) (local.get $vb)))
+    (if (i32.and (local.get $flags) (i32.const 4))
+      (then (local.set $x (f32x4.add (local.get $x)
+        (if (result v128) (local.get $lane1) (then (v128.load32_zero (local.get $s))) (else (v128.load (local.get $s))))))))
+    (if (i32.and (local.get $flags) (i32.const 2))
+      (then (local.set $x (v128.bitselect (local.get $x) (f32x4.mul (f32x4.splat (f32.const 0)) (local.get $x))
+        (f32x4.gt (local.get $x) (v128.const i32x4 0 0 0 0))))))
+    (local.get $x))
+
   ;; Micro-tile shape, for gemm-wasm.ts to check against its own constants.
   (global (export "mr") i32 (i32.const 2))
   (global (export "nr") i32 (i32.const 16))
