@@ -4,6 +4,7 @@
 // row maps the layers ran before (rows.ts), on one thread and split between threads.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  epilogueShared,
   gemm,
   gemmBackend,
   gemmThreadInfo,
@@ -141,6 +142,30 @@ describe('gemm with a fused epilogue', () => {
     const C = both.subarray(0, M * N);
     gemm(false, false, M, N, K, 1, A, both.subarray(0, K * N), 0, C);
     expect(bits(C)).toEqual(bits(want));
+  });
+});
+
+describe('epilogueShared', () => {
+  it('applies the epilogue in place to a blob in the shared memory, with the row maps\' bits', () => {
+    const r = rng(11);
+    const [M, N] = [37, 203];
+    const x = Float32Array.from({ length: M * N }, () => r() * 2 - 1);
+    const a = Float32Array.from({ length: M }, () => r() * 2 - 1);
+    const b = Float32Array.from({ length: M }, () => r() - 0.5);
+    if (noShared) {
+      expect(epilogueShared(Float32Array.from(x), M, N, { a, b, relu: true, shortcut: null })).toBe(false);
+      return;
+    }
+    const s = place(Float32Array.from({ length: M * N }, () => r() * 2 - 1), true);
+    for (const epi of [{ a: null, b, relu: false, shortcut: null }, { a, b, relu: true, shortcut: null }, { a, b, relu: true, shortcut: s }] as GemmEpilogue[]) {
+      const want = Float32Array.from(x);
+      reference(want, M, N, epi);
+      const C = place(x, true);
+      expect(epilogueShared(C, M, N, epi)).toBe(true);
+      expect(bits(C)).toEqual(bits(want));
+      // A JS array is left to the caller.
+      expect(epilogueShared(Float32Array.from(x), M, N, epi)).toBe(false);
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { col2im, col2imNd, convOutSize, im2col, im2colNd } from '../src/kernels/im2col.js';
+import { col2im, col2imNd, convOutSize, im2col, im2colNd, im2colShared } from '../src/kernels/im2col.js';
+import { gemmBackend, inSharedMemory, sharedArena } from '../src/kernels/gemm.js';
 import { rng } from './gradient-checker.js';
 
 function rand(n: number, r: () => number): Float32Array {
@@ -183,4 +184,34 @@ describe('im2col', () => {
     expect(convOutSize(2, 4, 0, 1, 1)).toBe(-1);
     expect(convOutSize(2, 3, 0, 2, 1)).toBe(1); // (2 - 3) / 2 truncates to 0
   });
+});
+
+describe('im2colShared (columns in the GEMM\'s shared memory)', () => {
+  const off = gemmBackend.kernel !== 'wasm-simd' || process.env.CAFFE_TS_THREADS === '1' || process.env.CAFFE_TS_SIMD === 'js';
+  // [C, H, W, kH, kW, padH, padW, sH, sW, dH, dW]: conv1 shapes (7x7 s2, 3x3 s2), 5x5 "same",
+  // 1x1 stride 2, dilation, asymmetric everything.
+  const cases = [
+    [3, 23, 21, 7, 7, 3, 3, 2, 2, 1, 1], [3, 17, 17, 3, 3, 0, 0, 2, 2, 1, 1], [5, 9, 11, 5, 5, 2, 2, 1, 1, 1, 1],
+    [8, 14, 14, 1, 1, 0, 0, 2, 2, 1, 1], [4, 12, 10, 3, 3, 2, 2, 1, 1, 2, 2], [2, 8, 13, 3, 5, 1, 0, 2, 1, 1, 2],
+  ];
+  for (const inShared of [false, true]) {
+    it(`gives im2col's values, image ${inShared ? 'in the shared memory' : 'in a JS array'}`, () => {
+      if (off) return;
+      const r = rng(inShared ? 3 : 4);
+      for (const [C, H, W, kH, kW, pH, pW, sH, sW, dH, dW] of cases) {
+        const img = Float32Array.from({ length: C * H * W }, () => r() * 2 - 1);
+        const oh = convOutSize(H, kH, pH, sH, dH);
+        const ow = convOutSize(W, kW, pW, sW, dW);
+        const want = new Float32Array(C * kH * kW * oh * ow);
+        im2col(img, C, H, W, kH, kW, pH, pW, sH, sW, dH, dW, want);
+        const store = inShared ? sharedArena(img.length)! : null;
+        const src = store ? store.data : img;
+        if (store) store.data.set(img);
+        const col = im2colShared(src, C, H, W, kH, kW, pH, pW, sH, sW, dH, dW);
+        expect(col).not.toBeNull();
+        expect(inSharedMemory(col!)).toBe(true);
+        expect(Array.from(col!), JSON.stringify([C, H, W, kH, kW])).toEqual(Array.from(want));
+      }
+    });
+  }
 });

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assemble } from '../scripts/build-wasm.mjs';
 import { Blob } from '../src/graph/blob.js';
-import { gemm, setGemmThreads } from '../src/kernels/gemm.js';
+import { gemm, gemmBackend, gemmThreadInfo, gemmThreadsReady, setGemmThreads, sharedArena } from '../src/kernels/gemm.js';
 import { im2col } from '../src/kernels/im2col.js';
 import {
   setWinogradSimd, winogradApplies, winogradBackend, winogradConvForward, winogradTileFor, winogradWeights, type WinogradConfig, type WinogradTile,
@@ -241,6 +241,41 @@ describe('winograd 3x3 convolution', () => {
       expect(e).toBeLessThan(4e-7);
     }
   });
+});
+
+describe('winograd on blobs in the shared memory (the inference arena)', () => {
+  // Transforms in place there, V and Mt in a scratch region of it: the bits of the copying path,
+  // and nothing written past the output.
+  const off = gemmBackend.kernel !== 'wasm-simd' || process.env.CAFFE_TS_THREADS === '1' || process.env.CAFFE_TS_SIMD === 'js';
+  for (const threads of [1, 2]) {
+    it(`gives the copying path's bits, ${threads} thread(s)`, () => {
+      if (off) return;
+      setGemmThreads(threads);
+      if (threads > 1) gemmThreadsReady();
+      const r = rng(40 + threads);
+      for (const c of shapes) {
+        for (const tile of [2, 4] as WinogradTile[]) {
+          const [Ho, Wo] = outDims(c);
+          const x = rand(c.num * c.C * c.H * c.W, r);
+          const w = rand(c.M * c.C * 9, r, 0.3);
+          const b = rand(c.M, r);
+          const want = winograd(c, tile, x, w, b);
+          const n = c.num * c.M * Ho * Wo;
+          const xs = sharedArena(x.length)!;
+          const ys = sharedArena(n + 8)!;
+          xs.data.set(x);
+          ys.data.fill(NaN, 0, n);
+          ys.data.fill(7, n);
+          const y = ys.data.subarray(0, n);
+          const cfg: WinogradConfig = { num: c.num, channels: c.C, numOutput: c.M, height: c.H, width: c.W, padH: c.padH, padW: c.padW, tile };
+          winogradConvForward(cfg, xs.data, w, b, y);
+          expect(new Uint32Array(Float32Array.from(y).buffer), JSON.stringify({ ...c, tile })).toEqual(new Uint32Array(want.buffer));
+          expect(Array.from(ys.data.subarray(n))).toEqual(new Array(8).fill(7));
+        }
+      }
+      setGemmThreads(gemmThreadInfo().threads);
+    });
+  }
 });
 
 describe('winograd with frozen weights (transform cached, planes kept packed)', () => {

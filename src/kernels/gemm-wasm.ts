@@ -339,6 +339,35 @@ function sharedAt(x: Float32Array): number {
   return sharedBuffers.has(x.buffer) ? x.byteOffset : -1;
 }
 
+/** The GEMM's shared memory (which the worker pool and the blob arenas use), or null. */
+export function sharedKernelMemory(): WebAssembly.Memory | null {
+  return wasmShared?.memory ?? null;
+}
+
+let epiStore: { data: Float32Array; owner: object } | null = null;
+
+/**
+ * Applies `epi` in place to C (M rows of N, row stride N), a view of the shared memory, with
+ * gemm.wat's epilogue on this thread: one pass, no copies (rows.ts's maps copy through their
+ * module's memory). False when C or the shortcut is elsewhere: the caller applies it then.
+ */
+export function epilogueShared(C: Float32Array, M: number, N: number, epi: GemmEpilogue): boolean {
+  if (wasmShared === null || M <= 0 || N <= 0 || !sharedBuffers.has(C.buffer)) return false;
+  const inS = epi.shortcut ? sharedAt(epi.shortcut) : 0;
+  if (inS < 0) return false;
+  // The vectors in a region of their own: the operand area may hold a staged operand.
+  if (epiStore === null || epiStore.data.length < 2 * M) {
+    epiStore = sharedArena(Math.max(2 * M, 4096));
+    if (epiStore === null) return false;
+  }
+  const v = epiStore.data;
+  if (epi.a) v.set(epi.a.subarray(0, M));
+  v.set(epi.b.subarray(0, M), M);
+  const flags = 8 | (epi.a ? 1 : 0) | (epi.relu ? 2 : 0) | (epi.shortcut ? 4 : 0);
+  wasmShared.ex.epilogue(flags, C.byteOffset, N, M, N, v.byteOffset, v.byteOffset + 4 * M, inS, N);
+  return true;
+}
+
 /** Whether x is a view of the shared kernel memory (a blob of a sharedArena). */
 export function inSharedMemory(x: Float32Array): boolean {
   return wasmShared !== null && sharedBuffers.has(x.buffer);

@@ -11,7 +11,8 @@
 // The 2-D im2col of strided kernels runs in the SIMD module (simd.ts), which copies the same
 // values.
 import { addScatter, copyRun, gatherStrided, zeroRun } from './loops.js';
-import { simdKernel, simdReserve, SIMD_MIN } from './simd.js';
+import { inSharedMemory, sharedArena, sharedKernelMemory } from './gemm.js';
+import { simdKernel, simdPoolModule, simdReserve, SIMD_MIN } from './simd.js';
 
 /** Output extent of one spatial axis (may be <= 0 when the kernel does not fit). */
 export function convOutSize(input: number, kernel: number, pad: number, stride: number, dilation: number): number {
@@ -135,6 +136,49 @@ function im2colSimd(
   k.ex.im2col(0, channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW, outH, outW, pCol);
   col.set(k.f32.subarray(pCol >> 2, (pCol >> 2) + m));
   return true;
+}
+
+// im2col into the GEMM's shared memory, for a convolution whose product then reads the columns
+// in place (gemm() takes operands that are views of that memory without copying them in): the
+// SIMD module's im2col runs on that memory, reading the image where it lies when it is a blob of
+// the inference arena (else copying it in first, one aligned copy).
+let sharedIm2col: { memory: WebAssembly.Memory; im2col: (...args: number[]) => void } | null = null;
+let colStore: { data: Float32Array; owner: object } | null = null;
+
+/**
+ * The columns of a 2-D image (as im2col) in a scratch region of the shared memory, valid until the
+ * next call; null when there is no shared memory or SIMD kernel (use im2col into a buffer then).
+ */
+export function im2colShared(
+  data: Float32Array, channels: number, height: number, width: number, kernelH: number, kernelW: number,
+  padH: number, padW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
+): Float32Array | null {
+  const memory = sharedKernelMemory();
+  if (memory === null || simdPoolModule === null || simdKernel() === null) return null;
+  const outH = convOutSize(height, kernelH, padH, strideH, dilationH);
+  const outW = convOutSize(width, kernelW, padW, strideW, dilationW);
+  if (outH <= 0 || outW <= 0) return null;
+  const n = channels * height * width;
+  const m = channels * kernelH * kernelW * outH * outW;
+  const copyIn = !inSharedMemory(data);
+  const imFloats = copyIn ? (n + 15) & ~15 : 0;
+  if (colStore === null || colStore.data.length < imFloats + m) {
+    colStore = sharedArena(Math.max(imFloats + m, Math.ceil((colStore?.data.length ?? 0) * 1.25)));
+    if (colStore === null) return null;
+  }
+  if (sharedIm2col === null || sharedIm2col.memory !== memory) {
+    const ex = new WebAssembly.Instance(simdPoolModule, { env: { memory } }).exports as unknown as { im2col: (...args: number[]) => void };
+    sharedIm2col = { memory, im2col: ex.im2col };
+  }
+  const store = colStore.data;
+  let pIm = data.byteOffset;
+  if (copyIn) {
+    store.set(data.subarray(0, n));
+    pIm = store.byteOffset;
+  }
+  const col = store.subarray(imFloats, imFloats + m);
+  sharedIm2col.im2col(pIm, channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW, outH, outW, col.byteOffset);
+  return col;
 }
 
 // im2col's adjoint, with its own loops (not one core with a direction flag, as the N-D code): the

@@ -78,7 +78,7 @@ export function setSimdMin(n: number): number {
 }
 
 /** The modules' memory maximum in 64 KiB pages (simd.wat and depthwise.wat declare the same): 128 MiB. */
-const MAX_PAGES = 2048;
+export const MAX_PAGES = 2048;
 
 let loaded: SimdKernel | null | undefined;
 const envOff = typeof process === 'object' && process.env?.CAFFE_TS_SIMD === 'js';
@@ -125,6 +125,16 @@ export function instantiateOnOwnMemory<T>(file: string): (T & { memory: WebAssem
   const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES });
   const ex = new WebAssembly.Instance(new WebAssembly.Module(own), { env: { memory } }).exports;
   return { ...(ex as T), memory };
+}
+
+/** Compiles wasm/<file> as it is (its memory import shared), or null when this engine cannot. */
+export function compileKernel(file: string): WebAssembly.Module | null {
+  const bytes = kernelBytes(file);
+  try {
+    return typeof bytes === 'string' || !WebAssembly.validate(bytes) ? null : new WebAssembly.Module(bytes);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -25,8 +25,8 @@
 //   tile = winogradApplies(geometry) ? winogradTileFor(C, M, Ho, Wo, { backward, cachedWeights }) : 0
 //   if (tile) winogradConvForward({ num, channels, numOutput, height, width, padH, padW, tile },
 //                                 bottom, weights, bias, top, cache?.get(weights, M, C, tile))
-import { readFileSync } from 'node:fs';
-import { gemm, gemmStage, type GemmPackKey } from './gemm.js';
+import { gemm, gemmStage, inSharedMemory, sharedArena, sharedKernelMemory, type GemmPackKey } from './gemm.js';
+import { compileKernel, instantiateOnOwnMemory, MAX_PAGES } from './simd.js';
 
 export type WinogradTile = 2 | 4;
 
@@ -217,24 +217,49 @@ interface WinogradExports {
   output4(M: number, ps: number, th: number, tw: number, Y: number, Ho: number, Wo: number, bias: number, S: number): void;
 }
 
-const MAX_PAGES = 2048; // as winograd.wat declares: 128 MiB
 let simdOn = !(typeof process === 'object' && process.env?.CAFFE_TS_SIMD === 'js');
 let simdModule: WinogradExports | null | undefined;
 
 function simdKernel(): WinogradExports | null {
   if (!simdOn) return null;
   if (simdModule === undefined) {
-    simdModule = null;
+    // No file or no WebAssembly SIMD: the JS transforms run.
+    let ex: WinogradExports | string;
     try {
-      const bytes = new Uint8Array(readFileSync(new URL('./wasm/winograd.wasm', import.meta.url)));
-      if (typeof WebAssembly === 'object' && WebAssembly.validate(bytes)) {
-        simdModule = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WinogradExports;
-      }
-    } catch {
-      // No file or no WebAssembly: the JS transforms run.
+      ex = instantiateOnOwnMemory<WinogradExports>('winograd.wasm');
+    } catch (e) {
+      // A page's main thread may refuse to compile synchronously.
+      ex = (e as Error).message;
     }
+    simdModule = typeof ex === 'string' ? null : ex;
   }
   return simdModule;
+}
+
+// The module on the GEMM's shared memory, for samples that live there (the inference arena):
+// transforms read the input and write the output in place, and V and Mt lie in a scratch region
+// of that memory, so the products read and write them in place too (no copies at all).
+const sharedModule = typeof WebAssembly === 'object' && sharedKernelMemory() !== null ? compileKernel('winograd.wasm') : null;
+let sharedInstance: { memory: WebAssembly.Memory; ex: WinogradExports } | null = null;
+let sharedScratch: { data: Float32Array; owner: object } | null = null;
+
+/** The instance on the shared memory, when x and y are views of it; else null. */
+function sharedKernel(x: Float32Array, y: Float32Array): WinogradExports | null {
+  const memory = sharedKernelMemory();
+  if (!simdOn || sharedModule === null || memory === null || !inSharedMemory(x) || !inSharedMemory(y)) return null;
+  if (sharedInstance === null || sharedInstance.memory !== memory) {
+    const ex = new WebAssembly.Instance(sharedModule, { env: { memory } }).exports as unknown as WinogradExports;
+    sharedInstance = { memory, ex: { ...ex, memory } };
+  }
+  return sharedInstance.ex;
+}
+
+/** A region of at least `floats` floats in the shared memory for V, Mt and the plane; null if none. */
+function sharedRegion(floats: number): Float32Array | null {
+  if (sharedScratch === null || sharedScratch.data.length < floats) {
+    sharedScratch = sharedArena(Math.max(floats, Math.ceil((sharedScratch?.data.length ?? 0) * 1.25)));
+  }
+  return sharedScratch?.data ?? null;
 }
 
 /** Module memory below this is the kernels' scratch. */
@@ -355,6 +380,8 @@ export function winogradConvForward(
     const nb = Math.min(chunk, num - n0);
     const x = input.subarray(n0 * inDim, (n0 + nb) * inDim);
     const y = output.subarray(n0 * outDim, (n0 + nb) * outDim);
+    const ks = k ? sharedKernel(x, y) : null;
+    if (ks && sharedChunk(ks, plan, nb, x, U, bias, y)) continue;
     if (k && h) simdChunk(k, h, base, plan, nb, x, U, bias, y);
     else jsChunk(plan, nb, x, U, bias, y);
   }
@@ -450,6 +477,48 @@ function simdChunk(
     }
   }
   y.set(h.subarray(Y >> 2, (Y >> 2) + y.length));
+}
+
+/**
+ * simdChunk for samples in the shared memory (see sharedKernel): the same transforms and products
+ * in the same order, so the same bits, with x read and y written where they lie and the scratch
+ * (the transforms' own, the padded plane, V, Mt) in a region of that memory. False when there is
+ * no room for the region.
+ */
+function sharedChunk(k: WinogradExports, p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+  const { C, M, H, W, Ho, Wo, th, tw, perImage, pw } = p;
+  const T = nb * perImage;
+  const vs = planeStride(C * T);
+  const ms = planeStride(M * T);
+  // Offsets in bytes from the region's start: the transforms' scratch (1152 bytes at most), the
+  // padded plane (+ the lanes read past it), V, Mt (+ the lanes read past its last plane).
+  const P = 1152;
+  const V = at64(P + 4 * (p.ph * pw + 32));
+  const Mt = at64(V + 4 * p.nn * vs);
+  const end = Mt + 4 * (p.nn * ms + 16);
+  const region = sharedRegion(end >> 2);
+  if (region === null) return false;
+  const at = region.byteOffset;
+  region.fill(0, P >> 2, (P >> 2) + p.ph * pw + 32);
+  const X = x.byteOffset;
+  for (let s = 0; s < nb; s++) {
+    for (let c = 0; c < C; c++) {
+      k.pad(X + 4 * (s * C + c) * H * W, H, W, at + P, pw, p.padH, p.padW);
+      if (p.tile === 4) k.input4(at + P, pw, th, tw, at + V + 4 * (c * T + s * perImage), 4 * vs, at);
+      else k.input2(at + P, pw, th, tw, at + V + 4 * (c * T + s * perImage), 4 * vs, at);
+    }
+  }
+  products(p, T, U, region.subarray(V >> 2, (V >> 2) + p.nn * vs), vs, region.subarray(Mt >> 2, (Mt >> 2) + p.nn * ms), ms);
+  const Y = y.byteOffset;
+  for (let s = 0; s < nb; s++) {
+    for (let m = 0; m < M; m++) {
+      const o = at + Mt + 4 * (m * T + s * perImage);
+      const q = Y + 4 * (s * M + m) * Ho * Wo;
+      if (p.tile === 4) k.output4(o, 4 * ms, th, tw, q, Ho, Wo, bias ? bias[m] : 0, at);
+      else k.output2(o, 4 * ms, th, tw, q, Ho, Wo, bias ? bias[m] : 0, at);
+    }
+  }
+  return true;
 }
 
 /** Copies channel plane x[off..] (H x W) into the padded plane at (padH, padW). */

@@ -10,9 +10,9 @@
 //   per group g: output_g (convOut/group x outSpatial) = W_g (convOut/group x kernelDim) * col_g
 // A 1x1 kernel with stride 1 and no padding skips im2col: the input already is the col buffer.
 import type { Blob } from '../graph/blob.js';
-import { gemm, gemmStage, gemv } from '../kernels/gemm.js';
+import { epilogueShared, gemm, gemmStage, gemv, inSharedMemory } from '../kernels/gemm.js';
 import { FrozenWeights } from './frozen-weights.js';
-import { im2colAuto } from '../kernels/im2col.js';
+import { im2colAuto, im2colShared } from '../kernels/im2col.js';
 import { ROW_ADD, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap, rowMapShortcut } from '../kernels/rows.js';
 import type { ConvEpilogue } from '../graph/fusion.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
@@ -265,6 +265,17 @@ export abstract class BaseConvolutionLayer extends Layer {
     im2colAuto(false, data, col, this.convInputShape, this.colBufferShape, this.geom, this.forceNdIm2col);
   }
 
+  /**
+   * im2col(input) in the GEMM's shared memory when the output is a blob there (the inference
+   * arena: the product then reads and writes everything in place), or null.
+   */
+  private sharedColumns(input: Float32Array, output: Float32Array): Float32Array | null {
+    if (this.numSpatialAxes !== 2 || this.forceNdIm2col || !inSharedMemory(output)) return null;
+    const { kernel: k, pad: p, stride: s, dilation: d } = this.geom;
+    const [C, H, W] = [this.convInputShape[0], this.convInputShape[1], this.convInputShape[2]];
+    return im2colShared(input, C, H, W, k[0], k[1], p[0], p[1], s[0], s[1], d[0], d[1]);
+  }
+
   /** im2col(input) in the col buffer (which skipIm2col takes as filled), or input for a 1x1 kernel. */
   private columns(input: Float32Array, skipIm2col = false): Float32Array {
     if (this.is1x1) return input;
@@ -282,8 +293,11 @@ export abstract class BaseConvolutionLayer extends Layer {
     const m = this.convOutChannels / this.group;
     // im2col straight into the GEMM kernel's memory when it can take it: the products below then
     // read the columns in place instead of copying them in (one pass over the buffer, not two).
-    const staged = this.is1x1 || skipIm2col ? null : gemmStage(this.colSize, m, this.convOutSpatialDim, this.kernelDim);
-    if (staged) this.convIm2col(input, staged);
+    let staged = this.is1x1 || skipIm2col ? null : this.sharedColumns(input, output);
+    if (!staged && !this.is1x1 && !skipIm2col) {
+      staged = gemmStage(this.colSize, m, this.convOutSpatialDim, this.kernelDim);
+      if (staged) this.convIm2col(input, staged);
+    }
     const col = staged ?? this.columns(input, skipIm2col);
     const ep = this.epilogue;
     let fused = sample >= 0 && (ep !== null || this.biasTerm);
@@ -318,6 +332,13 @@ export abstract class BaseConvolutionLayer extends Layer {
   /** The bias, or the fused epilogue when the Net set one (which includes the bias), on sample n. */
   protected forwardEpilogue(output: Float32Array, n: number): void {
     const ep = this.epilogue;
+    // A blob in the kernels' shared memory takes it there in place, in one pass.
+    if ((ep || this.biasTerm) && inSharedMemory(output)) {
+      const epi = ep
+        ? { a: ep.a, b: ep.b, relu: ep.shortcut ? ep.shortcutRelu : ep.relu, shortcut: ep.shortcut && this.sample(ep.shortcut, n, this.topDim) }
+        : { a: null, b: this.blobs[1].data, relu: false, shortcut: null };
+      if (epilogueShared(output, this.numOutput, this.outSpatialDim, epi)) return;
+    }
     if (ep?.shortcut) {
       rowMapShortcut(output, output, this.numOutput, this.outSpatialDim, ep.a, ep.b, this.sample(ep.shortcut, n, this.topDim), ep.shortcutRelu);
     } else if (ep) rowMap(ep.relu ? ROW_MUL_ADD_RELU : ROW_MUL_ADD, output, output, this.numOutput, this.outSpatialDim, this.numOutput, ep.a, ep.b);

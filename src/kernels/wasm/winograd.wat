@@ -12,7 +12,10 @@
 ;; within the float32 bounds test/winograd.test.ts asserts.
 ;; All pointers are byte addresses; strides are in bytes unless named in floats.
 (module
-  (memory (export "memory") 16 2048)
+  ;; Imported (declared shared, like the other kernels): winograd.ts instantiates the module on
+  ;; a memory of its own (the declaration rewritten to unshared), and on the GEMM's shared memory
+  ;; to transform blobs that live there in place.
+  (import "env" "memory" (memory 1 65536 shared))
 
   ;; The first n lanes of the npos vectors at E (16 bytes apart) to V + p * ps, p < npos: the
   ;; input transforms' last tiles of a row, which fill fewer than four lanes.
