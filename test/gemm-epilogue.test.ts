@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   epilogueShared,
   gemm,
+  gemmBatch,
   gemmBackend,
   gemmThreadInfo,
   gemmThreadsReady,
@@ -142,6 +143,38 @@ describe('gemm with a fused epilogue', () => {
     const C = both.subarray(0, M * N);
     gemm(false, false, M, N, K, 1, A, both.subarray(0, K * N), 0, C);
     expect(bits(C)).toEqual(bits(want));
+  });
+});
+
+describe('gemmBatch', () => {
+  it('gives each product\'s bits, whole products taken by the workers too', () => {
+    if (noShared) return;
+    setGemmThreads(2);
+    expect(gemmThreadsReady()).toBe(2);
+    const r = rng(21);
+    for (const [M, N, K, count] of [[64, 196, 64, 36], [33, 17, 40, 16], [512, 4, 300, 36], [16, 49, 16, 3]]) {
+      const A = Array.from({ length: count }, () => Float32Array.from({ length: M * K }, () => r() - 0.5));
+      const B = Array.from({ length: count }, () => place(Float32Array.from({ length: K * N }, () => r() - 0.5), true));
+      const want = A.map((a, i) => {
+        const c = new Float32Array(M * N);
+        gemm(false, false, M, N, K, 1, a, Float32Array.from(B[i]), 0, c);
+        return c;
+      });
+      const keys = A.map(() => ({ version: 0 }));
+      for (const workersOnly of [false, true]) {
+        setGemmWorkersOnly(workersOnly);
+        const before = gemmThreadInfo().workerPanels;
+        const C = A.map(() => place(new Float32Array(M * N).fill(NaN), true));
+        gemmBatch(M, N, K, A, B, C, keys);
+        C.forEach((c, i) => expect(bits(c), `${M}x${N}x${K} #${i}`).toEqual(bits(want[i])));
+        if (workersOnly) expect(gemmThreadInfo().workerPanels).toBeGreaterThan(before);
+      }
+      setGemmWorkersOnly(false);
+      // Operands in JS arrays: one product after the other, the same bits.
+      const C = A.map(() => new Float32Array(M * N));
+      gemmBatch(M, N, K, A, B.map((b) => Float32Array.from(b)), C, keys);
+      C.forEach((c, i) => expect(bits(c)).toEqual(bits(want[i])));
+    }
   });
 });
 

@@ -271,6 +271,13 @@ describe('winograd on blobs in the shared memory (the inference arena)', () => {
           winogradConvForward(cfg, xs.data, w, b, y);
           expect(new Uint32Array(Float32Array.from(y).buffer), JSON.stringify({ ...c, tile })).toEqual(new Uint32Array(want.buffer));
           expect(Array.from(ys.data.subarray(n))).toEqual(new Array(8).fill(7));
+          // With the transform cached and keyed (a frozen layer's), the products go whole to the threads.
+          const nn = (tile + 2) ** 2;
+          const keys = Array.from({ length: nn }, () => ({ version: 0 }));
+          y.fill(NaN);
+          winogradConvForward(cfg, xs.data, w, b, y, winogradWeights(w, c.M, c.C, tile), keys);
+          const keyed = winograd(c, tile, x, w, b, true);
+          expect(new Uint32Array(Float32Array.from(y).buffer), JSON.stringify({ ...c, tile, keyed: true })).toEqual(new Uint32Array(keyed.buffer));
         }
       }
       setGemmThreads(gemmThreadInfo().threads);

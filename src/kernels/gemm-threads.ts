@@ -65,6 +65,9 @@ export const JOB_DEPTHWISE = 1;
 export const JOB_MAXPOOL = 2;
 /** The module (registerPoolModule's name) each job kind runs. */
 const JOB_MODULES = ['gemm', 'depthwise', 'simd'];
+/** Whole products of one shape, each taken by one thread (gemmBatch in gemm-wasm.ts). */
+export const JOB_GEMM_BATCH = 8;
+const jobModule = (kind: number): string => (kind === JOB_GEMM_BATCH ? 'gemm' : JOB_MODULES[kind]);
 /**
  * How long an idle worker polls for its next job before it sleeps in Atomics.wait, and how long
  * the caller polls for the workers' end of a job: waking a thread from Atomics.wait costs tens of
@@ -226,7 +229,21 @@ function serve(data) {
     }
     if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
     try {
-      if (P[${P_KIND}] === ${JOB_DEPTHWISE}) {
+      if (P[${P_KIND}] === ${JOB_GEMM_BATCH}) {
+        // Products c of bounds[c] .. bounds[c + 1], each described by four int32s at desc + 16 i
+        // (A', its leading dimension, B, C); the shape and flags are common (see gemmBatch).
+        const A = ${P_ARGS};
+        const desc = P[A], flags = P[A + 1], m = P[A + 2], n = P[A + 3], k = P[A + 4], ldb = P[A + 5], ldc = P[A + 6];
+        const mcb = P[A + 7], kcb = P[A + 8], ncb = P[A + 9], chunks = P[A + 10];
+        const d = new Int32Array(memory.buffer);
+        for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+          for (let i = bounds[c]; i < bounds[c + 1]; i++) {
+            const q = (desc >> 2) + 4 * i;
+            gemm(flags, m, n, k, 1, d[q], d[q + 1], d[q + 2], ldb, 0, d[q + 3], ldc, 0, 0, packA, packB, tile, mcb, kcb, ncb);
+          }
+          Atomics.add(ctrl, ${C_PANELS}, 1);
+        }
+      } else if (P[${P_KIND}] === ${JOB_DEPTHWISE}) {
         const A = ${P_ARGS};
         const pX = P[A], pY = P[A + 1], pW = P[A + 2], pB = P[A + 3], hasBias = P[A + 4], inPlane = P[A + 5];
         const outPlane = P[A + 6], taps = P[A + 7], pPad = P[A + 8] + (slot + 1) * P[A + 9], chunks = P[A + 10];
@@ -499,7 +516,7 @@ export function splitJob(
   kind: number, args: number[], bounds: number[], run: (c: number, c0: number, c1: number) => void, first?: () => void,
 ): boolean {
   const p = parThreads > 1 ? startPool(parThreads) : null;
-  if (p === null || p.broken || !p.modules.has(JOB_MODULES[kind]) || bounds.length < 2) return false;
+  if (p === null || p.broken || !p.modules.has(jobModule(kind)) || bounds.length < 2) return false;
   const nWorkers = Math.min(p.workers.length, parThreads - 1);
   const { ctrl, params: P } = p;
   const chunks = bounds.length - 1;

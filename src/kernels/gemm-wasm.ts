@@ -30,12 +30,15 @@ import { readFileSync } from 'node:fs';
 // First: it may turn on V8's relaxed SIMD, which must precede compiling the FMA module.
 import { wasmFma } from './wasm-fma.js';
 import {
+  JOB_GEMM_BATCH,
   disallowThreads,
+  evenBounds,
   gemmThreadCount,
   gemmThreadMinWork,
   registerSharedKernel,
   shouldSplit,
   splitCall,
+  splitJob,
   threadsAllowed,
   type WasmEpilogueFn,
   type WasmGemmFn,
@@ -670,6 +673,53 @@ function wasmGemmOn(
   return fuse;
 }
 
+
+let batchDesc: { data: Float32Array; owner: object } | null = null;
+
+/**
+ * C_i = A_i B_i for i < count (no transposes, alpha 1, beta 0), all of one M x N x K shape: the
+ * products of one Winograd layer (16 or 36 of them, each too small to split between threads).
+ * With every B_i and C_i a view of the shared memory and every A_i keyed (kept packed), each
+ * product goes whole to one thread; else they run one after the other through gemm(). Each
+ * product is the same kernel call either way: the same bits.
+ */
+export function wasmGemmBatch(M: number, N: number, K: number, A: Float32Array[], B: Float32Array[], C: Float32Array[], keys: (GemmPackKey | undefined)[]): boolean {
+  const count = A.length;
+  const kernel = wasmShared;
+  if (kernel === null || gemmThreadCount() < 2 || count < 2 || M * N * K < WASM_MIN_WORK || K > WASM_KB) return false;
+  blockSizes(M, N, K, true, false, false);
+  if (blkM !== M) return false;
+  const inB = B.map(sharedAt);
+  const inC = C.map(sharedAt);
+  if (inB.some((x) => x < 0) || inC.some((x) => x < 0) || keys.some((k) => k === undefined)) return false;
+  if (batchDesc === null || batchDesc.data.length < 4 * count) {
+    batchDesc = sharedArena(Math.max(4 * count, 256));
+    if (batchDesc === null) return false;
+  }
+  const pA = operandBase(kernel);
+  const entries: PackEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const e = packedA(kernel, keys[i]!, false, M, N, K, A[i], pA, true);
+    if (e === null) return false;
+    entries.push(e);
+  }
+  // Packing a later operand may have emptied the cache under an earlier one.
+  if (entries.some((e) => e.gen !== kernel.cacheGen)) return false;
+  const desc = new Int32Array(batchDesc.data.buffer, batchDesc.data.byteOffset, 4 * count);
+  for (let i = 0; i < count; i++) desc.set([entries[i].at, entries[i].rows, inB[i], inC[i]], 4 * i);
+  const flags = entries[0].wide ? 4 | 16 : 8;
+  const ex = kernel.ex;
+  const one = (i: number): void => {
+    ex.gemm(flags, M, N, K, 1, desc[4 * i], desc[4 * i + 1], desc[4 * i + 2], N, 0, desc[4 * i + 3], N, 0, 0, WASM_PACK_A, WASM_PACK_B, WASM_TILE, WASM_MC, WASM_KC, WASM_NC);
+  };
+  const bounds = evenBounds(count, Math.min(count, 64));
+  const ok = splitJob(JOB_GEMM_BATCH, [desc.byteOffset, flags, M, N, K, N, N, WASM_MC, WASM_KC, WASM_NC, bounds.length - 1], bounds, (_c, i0, i1) => {
+    for (let i = i0; i < i1; i++) one(i);
+  });
+  // No pool to share them (or it failed during the job: every product is recomputed here).
+  if (!ok) for (let i = 0; i < count; i++) one(i);
+  return true;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The pack cache: A operands (a layer's weights) packed once in the layout the kernel reads (the

@@ -12,7 +12,7 @@
 // A new kernel is one more file and one more line in gemm() below.
 
 import { jsGemm, scaleC } from './gemm-js.js';
-import { gemmBackend, useWasm, wasmGemm, type GemmEpilogue, type GemmPackKey } from './gemm-wasm.js';
+import { gemmBackend, useWasm, wasmGemm, wasmGemmBatch, type GemmEpilogue, type GemmPackKey } from './gemm-wasm.js';
 
 export { gemmNaive, gemv } from './gemm-js.js';
 export { epilogueShared, gemmBackend, gemmPackCacheInfo, gemmStage, inSharedMemory, sharedKernelMemory, setGemmPackCacheBudget, setGemmStaging, setGemmWasmBudget, sharedArena, unsharedMemory } from './gemm-wasm.js';
@@ -67,6 +67,18 @@ export function gemm(
   if (useWasm(M, N, K)) return wasmGemm(transA, transB, M, N, K, alpha, A, B, beta, C, aKey, epi);
   jsGemm(transA, transB, M, N, K, alpha, A, B, beta, C);
   return false;
+}
+
+/**
+ * C_i = A_i B_i for every i (no transposes, alpha 1, beta 0), products of one M x N x K shape
+ * with A_i kept packed under keys[i] (see gemm()): Winograd's per-position products. When their
+ * B and C are views of the kernels' shared memory the products are shared out whole between the
+ * threads (each too small to split); else one gemm() after the other. The same bits either way.
+ */
+export function gemmBatch(M: number, N: number, K: number, A: Float32Array[], B: Float32Array[], C: Float32Array[], keys: (GemmPackKey | undefined)[]): void {
+  if (M <= 0 || N <= 0) return;
+  if (K > 0 && useWasm(M, N, K) && wasmGemmBatch(M, N, K, A, B, C, keys)) return;
+  for (let i = 0; i < A.length; i++) gemm(false, false, M, N, K, 1, A[i], B[i], 0, C[i], keys[i]);
 }
 
 /** The entry point of one kernel: gemm() on it alone, whatever the shape. */

@@ -25,7 +25,7 @@
 //   tile = winogradApplies(geometry) ? winogradTileFor(C, M, Ho, Wo, { backward, cachedWeights }) : 0
 //   if (tile) winogradConvForward({ num, channels, numOutput, height, width, padH, padW, tile },
 //                                 bottom, weights, bias, top, cache?.get(weights, M, C, tile))
-import { gemm, gemmStage, inSharedMemory, sharedArena, sharedKernelMemory, type GemmPackKey } from './gemm.js';
+import { gemmBatch, gemmStage, inSharedMemory, sharedArena, sharedKernelMemory, type GemmPackKey } from './gemm.js';
 import { compileKernel, instantiateOnOwnMemory, MAX_PAGES } from './simd.js';
 
 export type WinogradTile = 2 | 4;
@@ -390,9 +390,9 @@ export function winogradConvForward(
 function products(p: Plan, T: number, U: Float32Array, V: Float32Array, vs: number, Mt: Float32Array, ms: number): void {
   const { M, C } = p;
   const us = planeStride(M * C);
-  for (let q = 0; q < p.nn; q++) {
-    gemm(false, false, M, T, C, 1, U.subarray(q * us, q * us + M * C), V.subarray(q * vs, q * vs + C * T), 0, Mt.subarray(q * ms, q * ms + M * T), p.keys?.[q]);
-  }
+  const q = Array.from({ length: p.nn }, (_, i) => i);
+  gemmBatch(M, T, C, q.map((i) => U.subarray(i * us, i * us + M * C)), q.map((i) => V.subarray(i * vs, i * vs + C * T)),
+    q.map((i) => Mt.subarray(i * ms, i * ms + M * T)), q.map((i) => p.keys?.[i]));
 }
 
 /** nb samples with the JS transforms. */
