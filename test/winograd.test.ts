@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assemble } from '../scripts/build-wasm.mjs';
 import { Blob } from '../src/graph/blob.js';
-import { gemm, gemmBackend, gemmThreadInfo, gemmThreadsReady, setGemmThreads, sharedArena } from '../src/kernels/gemm.js';
+import { gemm, gemmBackend, gemmThreadInfo, gemmThreadsReady, setGemmThreads, setGemmWorkersOnly, sharedArena } from '../src/kernels/gemm.js';
+import { ROW_MUL_ADD_RELU, rowMap } from '../src/kernels/rows.js';
 import { im2col } from '../src/kernels/im2col.js';
 import {
   setWinogradSimd, winogradApplies, winogradBackend, winogradConvForward, winogradTileFor, winogradWeights, type WinogradConfig, type WinogradTile,
@@ -278,6 +279,25 @@ describe('winograd on blobs in the shared memory (the inference arena)', () => {
           winogradConvForward(cfg, xs.data, w, b, y, winogradWeights(w, c.M, c.C, tile), keys);
           const keyed = winograd(c, tile, x, w, b, true);
           expect(new Uint32Array(Float32Array.from(y).buffer), JSON.stringify({ ...c, tile, keyed: true })).toEqual(new Uint32Array(keyed.buffer));
+          // A folded BatchNorm/Scale + ReLU applied in the output transform: the bits of the row
+          // map after the plain forward (no bias: the epilogue holds it), the workers taking
+          // every chunk when they run.
+          const a = rand(c.M, r);
+          const eb = rand(c.M, r);
+          const plainY = winograd(c, tile, x, w, null, true);
+          const wantEpi = Float32Array.from(plainY);
+          rowMap(ROW_MUL_ADD_RELU, wantEpi, wantEpi, c.num * c.M, Ho * Wo, c.M, a, eb);
+          for (const workersOnly of threads > 1 ? [false, true] : [false]) {
+            setGemmWorkersOnly(workersOnly);
+            y.fill(NaN);
+            const applied = winogradConvForward(cfg, xs.data, w, null, y, winogradWeights(w, c.M, c.C, tile), keys, { a, b: eb, relu: true });
+            setGemmWorkersOnly(false);
+            expect(applied).toBe(true);
+            expect(new Uint32Array(Float32Array.from(y).buffer), JSON.stringify({ ...c, tile, epi: true, workersOnly })).toEqual(new Uint32Array(wantEpi.buffer));
+            expect(Array.from(ys.data.subarray(n))).toEqual(new Array(8).fill(7));
+          }
+          // JS arrays: left to the caller.
+          expect(winogradConvForward(cfg, x, w, null, new Float32Array(n), undefined, undefined, { a, b: eb, relu: true })).toBe(false);
         }
       }
       setGemmThreads(gemmThreadInfo().threads);

@@ -67,7 +67,11 @@ export const JOB_MAXPOOL = 2;
 const JOB_MODULES = ['gemm', 'depthwise', 'simd'];
 /** Whole products of one shape, each taken by one thread (gemmBatch in gemm-wasm.ts). */
 export const JOB_GEMM_BATCH = 8;
-const jobModule = (kind: number): string => (kind === JOB_GEMM_BATCH ? 'gemm' : JOB_MODULES[kind]);
+/** Winograd's input transform by channels, its output transform by output channels (winograd.ts). */
+export const JOB_WINOGRAD_IN = 9;
+export const JOB_WINOGRAD_OUT = 10;
+const jobModule = (kind: number): string =>
+  kind === JOB_GEMM_BATCH ? 'gemm' : kind === JOB_WINOGRAD_IN || kind === JOB_WINOGRAD_OUT ? 'winograd' : JOB_MODULES[kind];
 /**
  * How long an idle worker polls for its next job before it sleeps in Atomics.wait, and how long
  * the caller polls for the workers' end of a job: waking a thread from Atomics.wait costs tens of
@@ -229,7 +233,44 @@ function serve(data) {
     }
     if (Atomics.compareExchange(ctrl, S, ${S_OFFERED}, ${S_TAKEN}) !== ${S_OFFERED}) continue;
     try {
-      if (P[${P_KIND}] === ${JOB_GEMM_BATCH}) {
+      if (P[${P_KIND}] === ${JOB_WINOGRAD_IN} || P[${P_KIND}] === ${JOB_WINOGRAD_OUT}) {
+        // The twin of winograd.ts's sharedChunk loops: this thread's scratch (1152 bytes, then a
+        // padded plane) is slot + 1 of the region's per-thread areas.
+        const A = ${P_ARGS};
+        const S = P[A] + (slot + 1) * P[A + 1], Pl = S + 1152, chunks = P[A + 2], nb = P[A + 3], tile = P[A + 4];
+        const th = P[A + 5], tw = P[A + 6], T = P[A + 7], perImage = P[A + 8], w = ex.winograd;
+        if (P[${P_KIND}] === ${JOB_WINOGRAD_IN}) {
+          const X = P[A + 9], C = P[A + 10], H = P[A + 11], W = P[A + 12], pw = P[A + 13], padH = P[A + 14], padW = P[A + 15];
+          const V = P[A + 16], vs4 = P[A + 17], planeFloats = P[A + 18];
+          new Float32Array(memory.buffer, Pl, planeFloats).fill(0);
+          for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+            for (let s = 0; s < nb; s++) {
+              for (let ch = bounds[c]; ch < bounds[c + 1]; ch++) {
+                w.pad(X + 4 * (s * C + ch) * H * W, H, W, Pl, pw, padH, padW);
+                if (tile === 4) w.input4(Pl, pw, th, tw, V + 4 * (ch * T + s * perImage), vs4, S);
+                else w.input2(Pl, pw, th, tw, V + 4 * (ch * T + s * perImage), vs4, S);
+              }
+            }
+            Atomics.add(ctrl, ${C_PANELS}, 1);
+          }
+        } else {
+          const Mt = P[A + 9], ms4 = P[A + 10], Y = P[A + 11], M = P[A + 12], Ho = P[A + 13], Wo = P[A + 14];
+          const pBias = P[A + 15], ef = P[A + 16], pa = P[A + 17], pb = P[A + 18];
+          const f = new Float32Array(memory.buffer);
+          for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+            for (let s = 0; s < nb; s++) {
+              for (let m = bounds[c]; m < bounds[c + 1]; m++) {
+                const o = Mt + 4 * (m * T + s * perImage), q = Y + 4 * (s * M + m) * Ho * Wo;
+                const bias = pBias ? f[(pBias >> 2) + m] : 0;
+                if (tile === 4) w.output4(o, ms4, th, tw, q, Ho, Wo, bias, S);
+                else w.output2(o, ms4, th, tw, q, Ho, Wo, bias, S);
+                if (ef) ex.gemm.epilogue(ef, q, Ho * Wo, 1, Ho * Wo, pa + 4 * m, pb + 4 * m, 0, 0);
+              }
+            }
+            Atomics.add(ctrl, ${C_PANELS}, 1);
+          }
+        }
+      } else if (P[${P_KIND}] === ${JOB_GEMM_BATCH}) {
         // Products c of bounds[c] .. bounds[c + 1], each described by four int32s at desc + 16 i
         // (A', its leading dimension, B, C); the shape and flags are common (see gemmBatch).
         const A = ${P_ARGS};

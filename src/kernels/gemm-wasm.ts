@@ -371,6 +371,14 @@ export function epilogueShared(C: Float32Array, M: number, N: number, epi: GemmE
   return true;
 }
 
+/**
+ * gemm.wat's epilogue (flags as there) on the n floats at byte address pC of the shared memory,
+ * as one row taking a and b at pa and pb: a channel plane of a blob there (Winograd's output).
+ */
+export function epilogueAt(flags: number, pC: number, n: number, pa: number, pb: number): void {
+  wasmShared!.ex.epilogue(flags, pC, n, 1, n, pa, pb, 0, 0);
+}
+
 /** Whether x is a view of the shared kernel memory (a blob of a sharedArena). */
 export function inSharedMemory(x: Float32Array): boolean {
   return wasmShared !== null && sharedBuffers.has(x.buffer);

@@ -25,8 +25,9 @@
 //   tile = winogradApplies(geometry) ? winogradTileFor(C, M, Ho, Wo, { backward, cachedWeights }) : 0
 //   if (tile) winogradConvForward({ num, channels, numOutput, height, width, padH, padW, tile },
 //                                 bottom, weights, bias, top, cache?.get(weights, M, C, tile))
-import { gemmBatch, gemmStage, inSharedMemory, sharedArena, sharedKernelMemory, type GemmPackKey } from './gemm.js';
-import { compileKernel, instantiateOnOwnMemory, MAX_PAGES } from './simd.js';
+import { epilogueAt, gemmBatch, gemmStage, inSharedMemory, sharedArena, sharedKernelMemory, type GemmPackKey } from './gemm.js';
+import { JOB_WINOGRAD_IN, JOB_WINOGRAD_OUT, evenBounds, poolThreads, splitJob } from './gemm-threads.js';
+import { instantiateOnOwnMemory, MAX_PAGES, poolKernelModule } from './simd.js';
 
 export type WinogradTile = 2 | 4;
 
@@ -239,7 +240,7 @@ function simdKernel(): WinogradExports | null {
 // The module on the GEMM's shared memory, for samples that live there (the inference arena):
 // transforms read the input and write the output in place, and V and Mt lie in a scratch region
 // of that memory, so the products read and write them in place too (no copies at all).
-const sharedModule = typeof WebAssembly === 'object' && sharedKernelMemory() !== null ? compileKernel('winograd.wasm') : null;
+const sharedModule = typeof WebAssembly === 'object' && sharedKernelMemory() !== null ? poolKernelModule('winograd', 'winograd.wasm') : null;
 let sharedInstance: { memory: WebAssembly.Memory; ex: WinogradExports } | null = null;
 let sharedScratch: { data: Float32Array; owner: object } | null = null;
 
@@ -343,7 +344,8 @@ export function winogradConvForward(
   output: Float32Array,
   transformed?: Float32Array,
   keys?: readonly GemmPackKey[],
-): void {
+  epi: WinogradEpilogue | null = null,
+): boolean {
   const { num, channels: C, numOutput: M, height: H, width: W, padH, padW, tile } = cfg;
   const Ho = outSize(H, padH);
   const Wo = outSize(W, padW);
@@ -376,15 +378,19 @@ export function winogradConvForward(
     uBuf = grow(uBuf, winogradWeightsSize(M, C, tile));
     U = winogradWeights(weights, M, C, tile, uBuf);
   }
+  // Every chunk on the shared memory (its region sized for the largest), or none: `epi` is
+  // applied there, else left to the caller, for the whole output.
+  let ks = k ? sharedKernel(input, output) : null;
+  if (ks && sharedRegion(sharedLayout(plan, chunk, poolThreads()).end >> 2) === null) ks = null;
   for (let n0 = 0; n0 < num; n0 += chunk) {
     const nb = Math.min(chunk, num - n0);
     const x = input.subarray(n0 * inDim, (n0 + nb) * inDim);
     const y = output.subarray(n0 * outDim, (n0 + nb) * outDim);
-    const ks = k ? sharedKernel(x, y) : null;
-    if (ks && sharedChunk(ks, plan, nb, x, U, bias, y)) continue;
-    if (k && h) simdChunk(k, h, base, plan, nb, x, U, bias, y);
+    if (ks) sharedChunk(ks, plan, nb, x, U, bias, y, epi);
+    else if (k && h) simdChunk(k, h, base, plan, nb, x, U, bias, y);
     else jsChunk(plan, nb, x, U, bias, y);
   }
+  return ks !== null && epi !== null;
 }
 
 function products(p: Plan, T: number, U: Float32Array, V: Float32Array, vs: number, Mt: Float32Array, ms: number): void {
@@ -480,44 +486,95 @@ function simdChunk(
 }
 
 /**
+ * sharedChunk's region, byte offsets from its start: per thread the transforms' scratch (1152
+ * bytes at most) and a padded plane (+ the lanes read past it); the epilogue's (or bias) vectors;
+ * V; Mt (+ the lanes read past its last plane).
+ */
+function sharedLayout(p: Plan, nb: number, threads: number): { planeFloats: number; per: number; vec: number; V: number; Mt: number; end: number } {
+  const T = nb * p.perImage;
+  const planeFloats = p.ph * p.pw + 32;
+  const per = at64(1152 + 4 * planeFloats);
+  const vec = threads * per;
+  const V = at64(vec + 8 * p.M);
+  const Mt = at64(V + 4 * p.nn * planeStride(p.C * T));
+  return { planeFloats, per, vec, V, Mt, end: Mt + 4 * (p.nn * planeStride(p.M * T) + 16) };
+}
+
+/** What a convolution applies to each output channel after the transform (gemm.wat's epilogue). */
+export interface WinogradEpilogue {
+  a: Float32Array | null;
+  b: Float32Array;
+  relu: boolean;
+}
+
+/**
  * simdChunk for samples in the shared memory (see sharedKernel): the same transforms and products
  * in the same order, so the same bits, with x read and y written where they lie and the scratch
- * (the transforms' own, the padded plane, V, Mt) in a region of that memory. False when there is
- * no room for the region.
+ * in a region of that memory. The input transform is split by channels and the output transform
+ * by output channels between the pool's threads (each with its own scratch and padded plane), the
+ * products go whole to them (gemmBatch), and `epi`, when given, is applied to each output plane
+ * right after its transform. The caller made sure the region has room (false otherwise).
  */
-function sharedChunk(k: WinogradExports, p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+function sharedChunk(
+  k: WinogradExports, p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Float32Array | null, y: Float32Array, epi: WinogradEpilogue | null,
+): boolean {
   const { C, M, H, W, Ho, Wo, th, tw, perImage, pw } = p;
   const T = nb * perImage;
   const vs = planeStride(C * T);
   const ms = planeStride(M * T);
-  // Offsets in bytes from the region's start: the transforms' scratch (1152 bytes at most), the
-  // padded plane (+ the lanes read past it), V, Mt (+ the lanes read past its last plane).
-  const P = 1152;
-  const V = at64(P + 4 * (p.ph * pw + 32));
-  const Mt = at64(V + 4 * p.nn * vs);
-  const end = Mt + 4 * (p.nn * ms + 16);
+  const threads = poolThreads();
+  const { planeFloats, per, vec, V, Mt, end } = sharedLayout(p, nb, threads);
   const region = sharedRegion(end >> 2);
   if (region === null) return false;
   const at = region.byteOffset;
-  region.fill(0, P >> 2, (P >> 2) + p.ph * pw + 32);
+  const pa = at + vec;
+  const pb = pa + 4 * M;
+  let ef = 0;
+  if (epi) {
+    if (epi.a) region.set(epi.a.subarray(0, M), vec >> 2);
+    region.set(epi.b.subarray(0, M), (vec >> 2) + M);
+    ef = 8 | (epi.a ? 1 : 0) | (epi.relu ? 2 : 0);
+  } else if (bias) region.set(bias.subarray(0, M), (vec >> 2) + M);
   const X = x.byteOffset;
-  for (let s = 0; s < nb; s++) {
-    for (let c = 0; c < C; c++) {
-      k.pad(X + 4 * (s * C + c) * H * W, H, W, at + P, pw, p.padH, p.padW);
-      if (p.tile === 4) k.input4(at + P, pw, th, tw, at + V + 4 * (c * T + s * perImage), 4 * vs, at);
-      else k.input2(at + P, pw, th, tw, at + V + 4 * (c * T + s * perImage), 4 * vs, at);
-    }
-  }
-  products(p, T, U, region.subarray(V >> 2, (V >> 2) + p.nn * vs), vs, region.subarray(Mt >> 2, (Mt >> 2) + p.nn * ms), ms);
   const Y = y.byteOffset;
-  for (let s = 0; s < nb; s++) {
-    for (let m = 0; m < M; m++) {
-      const o = at + Mt + 4 * (m * T + s * perImage);
-      const q = Y + 4 * (s * M + m) * Ho * Wo;
-      if (p.tile === 4) k.output4(o, 4 * ms, th, tw, q, Ho, Wo, bias ? bias[m] : 0, at);
-      else k.output2(o, 4 * ms, th, tw, q, Ho, Wo, bias ? bias[m] : 0, at);
+  const common = [at, per, 0, nb, p.tile, th, tw, T, perImage];
+
+  // Input transform, channels split (thread 0's plane zeroed here; the workers zero theirs).
+  region.fill(0, (1152 >> 2), (1152 >> 2) + planeFloats);
+  const inBounds = evenBounds(C, Math.min(C, 8 * threads, 64));
+  common[2] = inBounds.length - 1;
+  const inputs = (c0: number, c1: number): void => {
+    for (let s = 0; s < nb; s++) {
+      for (let c = c0; c < c1; c++) {
+        k.pad(X + 4 * (s * C + c) * H * W, H, W, at + 1152, pw, p.padH, p.padW);
+        if (p.tile === 4) k.input4(at + 1152, pw, th, tw, at + V + 4 * (c * T + s * perImage), 4 * vs, at);
+        else k.input2(at + 1152, pw, th, tw, at + V + 4 * (c * T + s * perImage), 4 * vs, at);
+      }
     }
+  };
+  if (threads < 2 || !splitJob(JOB_WINOGRAD_IN, [...common, X, C, H, W, pw, p.padH, p.padW, at + V, 4 * vs, planeFloats], inBounds, (_c, c0, c1) => inputs(c0, c1))) {
+    inputs(0, C);
   }
+
+  products(p, T, U, region.subarray(V >> 2, (V >> 2) + p.nn * vs), vs, region.subarray(Mt >> 2, (Mt >> 2) + p.nn * ms), ms);
+
+  // Output transform (then the epilogue), output channels split.
+  const outBounds = evenBounds(M, Math.min(M, 8 * threads, 64));
+  common[2] = outBounds.length - 1;
+  const outputs = (m0: number, m1: number): void => {
+    for (let s = 0; s < nb; s++) {
+      for (let m = m0; m < m1; m++) {
+        const o = at + Mt + 4 * (m * T + s * perImage);
+        const q = Y + 4 * (s * M + m) * Ho * Wo;
+        const b = !epi && bias ? bias[m] : 0;
+        if (p.tile === 4) k.output4(o, 4 * ms, th, tw, q, Ho, Wo, b, at);
+        else k.output2(o, 4 * ms, th, tw, q, Ho, Wo, b, at);
+        if (ef) epilogueAt(ef, q, Ho * Wo, pa + 4 * m, pb + 4 * m);
+      }
+    }
+  };
+  const outArgs = [...common, at + Mt, 4 * ms, Y, M, Ho, Wo, !epi && bias ? pb : 0, ef, pa, pb];
+  if (threads < 2 || !splitJob(JOB_WINOGRAD_OUT, outArgs, outBounds, (_c, m0, m1) => outputs(m0, m1))) outputs(0, M);
   return true;
 }
 

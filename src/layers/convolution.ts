@@ -110,11 +110,14 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
         // in here unless the fused epilogue, which holds it, follows.
         const bias = this.epilogue === null && this.biasTerm ? this.blobs[1].data : null;
         const cached = this.frozenWinograd(weight);
-        winogradConvForward(
+        // The epilogue goes into the output transform when it has no shortcut to add.
+        const ep = this.epilogue;
+        const epi = ep && !ep.shortcut ? { a: ep.a, b: ep.b, relu: ep.relu } : null;
+        const applied = winogradConvForward(
           { num: this.num, channels: this.channels, numOutput: this.numOutput, height: this.convInputShape[1], width: this.convInputShape[2],
             padH: this.geom.pad[0], padW: this.geom.pad[1], tile: this.winoTile },
-          x, weight, bias, y, cached?.U, cached?.keys);
-        if (this.epilogue) for (let n = 0; n < this.num; n++) this.forwardEpilogue(this.sample(y, n, this.topDim), n);
+          x, weight, bias, y, cached?.U, cached?.keys, epi);
+        if (ep && !applied) for (let n = 0; n < this.num; n++) this.forwardEpilogue(this.sample(y, n, this.topDim), n);
         continue;
       }
       for (let n = 0; n < this.num; n++) {
