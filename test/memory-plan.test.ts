@@ -61,6 +61,20 @@ describe('inference memory plan', () => {
     planned.forward({ data: input([4, 3, 12, 10]) });
     expect(Array.from(planned.blob('prob').data)).toEqual(Array.from(all.blob('prob').data));
   });
+  it('plans again when the input shrinks, with the blobs in the old arena', () => {
+    const all = build({ keepBlobs: true });
+    const planned = build();
+    planned.forward({ data: input([4, 3, 12, 10]) });
+    const big = planned.memoryPlan!.arenaBytes;
+    for (const n of [2, 4, 1]) {
+      all.forward({ data: input([n, 3, 12, 10]) });
+      planned.forward({ data: input([n, 3, 12, 10]) });
+      expect(Array.from(planned.blob('prob').data)).toEqual(Array.from(all.blob('prob').data));
+      // Blobs that still fit the old arena are not one group of the whole arena's size.
+      expect(planned.memoryPlan!.arenaBytes).toBeLessThanOrEqual((big * n) / 4 + 64);
+      expect(planned.memoryPlan!.groups).toBeGreaterThan(3);
+    }
+  });
   it('keeps the blobs it is asked to keep', () => {
     const all = build({ keepBlobs: true });
     const planned = build({ keepBlobs: ['c2', 'p'] });

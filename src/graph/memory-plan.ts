@@ -27,6 +27,27 @@ export interface MemoryPlan {
   groups: number;
 }
 
+/** Blobs that keep their own storage (see the file comment). */
+function pinnedBlobs(net: Net, keep: ReadonlySet<Blob>): Set<Blob> {
+  const pinned = new Set<Blob>(keep);
+  for (const n of net.inputs) pinned.add(net.blob(n));
+  for (const n of net.outputs) pinned.add(net.blob(n));
+  net.layers.forEach((_, i) => {
+    if (net.bottomVecs[i].length === 0) for (const t of net.topVecs[i]) pinned.add(t);
+  });
+  return pinned;
+}
+
+/**
+ * Undoes a plan before the net reshapes and plans again (new input shapes): planMemory finds the
+ * groups by the buffers blobs view, and after a plan every planned blob views the arena (with the
+ * kernels' shared memory, so does every other net's), so they would all look like one group.
+ */
+export function releaseMemory(net: Net, keep: ReadonlySet<Blob>): void {
+  const pinned = pinnedBlobs(net, keep);
+  for (const b of net.blobs.values()) if (!pinned.has(b)) b.releaseDataStore();
+}
+
 /**
  * Re-points the storage of `net`'s intermediate blobs into one shared arena (see the file comment);
  * call after a reshape, then reshape again so layers see the new views. `keep` names blobs whose
@@ -34,12 +55,7 @@ export interface MemoryPlan {
  */
 export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
   const { layers, bottomVecs, topVecs } = net;
-  const pinned = new Set<Blob>(keep);
-  for (const n of net.inputs) pinned.add(net.blob(n));
-  for (const n of net.outputs) pinned.add(net.blob(n));
-  layers.forEach((_, i) => {
-    if (bottomVecs[i].length === 0) for (const t of topVecs[i]) pinned.add(t);
-  });
+  const pinned = pinnedBlobs(net, keep);
 
   // Storage groups: blobs whose data are views of one buffer.
   const byBuffer = new Map<ArrayBufferLike, Group>();
