@@ -157,6 +157,17 @@ export class Blob {
     this._data = this._count === store.length ? store : store.subarray(0, this._count);
   }
 
+  /**
+   * Lets go of the data storage (the next use allocates a fresh, zeroed store): a net planning its
+   * memory again hands its blobs back their own storage first, so that the new plan sees which
+   * blobs share it from the layers' reshape, not from the old plan.
+   */
+  releaseDataStore(): void {
+    this._storeOwner = null;
+    this._dataStore = new Float32Array(0);
+    this._data = this._count === 0 ? this._dataStore : null;
+  }
+
   /** True once shareData made this blob a view of another's storage. */
   get sharesData(): boolean {
     return this._sharesData;

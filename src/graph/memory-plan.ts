@@ -4,17 +4,28 @@
 // activations at once instead of all of them. Blobs that share storage already (in-place layers,
 // Split, Flatten, Reshape) move together as one group. Inputs, outputs, blobs the caller asked to
 // keep, and the tops of layers without bottoms (data layers) keep their own storage.
+// A Concat's bottoms go inside its top where they can (see nestConcatBottoms): the layers that
+// compute them then write the concatenated blob directly, and the Concat has nothing to copy.
 import { sharedArena } from '../kernels/gemm.js';
+import { ConcatLayer } from '../layers/concat.js';
 import type { Blob } from './blob.js';
 import type { Net } from './net.js';
 
 interface Group {
   blobs: Blob[];
-  /** Floats the group needs (its largest member store). */
+  /** Floats the group needs (its largest member). */
   size: number;
-  /** First layer writing any member, last layer reading any member. */
+  /**
+   * First layer writing any member, last layer reading any member; for a group holding others
+   * (parent below), theirs too, as its storage holds theirs.
+   */
   def: number;
   last: number;
+  /** Last layer writing any member. */
+  lastWrite: number;
+  /** The group whose storage holds this one, `offset` floats in (a Concat's top), or null. */
+  parent: Group | null;
+  offset: number;
 }
 
 export interface MemoryPlan {
@@ -25,6 +36,29 @@ export interface MemoryPlan {
   /** Bytes those blobs held each on their own before planning. */
   ownBytes: number;
   groups: number;
+  /** Concat bottoms placed inside their top, which their Concat does not copy. */
+  concatInPlace: number;
+}
+
+/** Blobs that keep their own storage (see the file comment). */
+function pinnedBlobs(net: Net, keep: ReadonlySet<Blob>): Set<Blob> {
+  const pinned = new Set<Blob>(keep);
+  for (const n of net.inputs) pinned.add(net.blob(n));
+  for (const n of net.outputs) pinned.add(net.blob(n));
+  net.layers.forEach((_, i) => {
+    if (net.bottomVecs[i].length === 0) for (const t of net.topVecs[i]) pinned.add(t);
+  });
+  return pinned;
+}
+
+/**
+ * Undoes a plan before the net reshapes and plans again (new input shapes): planMemory finds the
+ * groups by the buffers blobs view, and after a plan every planned blob views the arena (with the
+ * kernels' shared memory, so does every other net's), so they would all look like one group.
+ */
+export function releaseMemory(net: Net, keep: ReadonlySet<Blob>): void {
+  const pinned = pinnedBlobs(net, keep);
+  for (const b of net.blobs.values()) if (!pinned.has(b)) b.releaseDataStore();
 }
 
 /**
@@ -34,12 +68,7 @@ export interface MemoryPlan {
  */
 export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
   const { layers, bottomVecs, topVecs } = net;
-  const pinned = new Set<Blob>(keep);
-  for (const n of net.inputs) pinned.add(net.blob(n));
-  for (const n of net.outputs) pinned.add(net.blob(n));
-  layers.forEach((_, i) => {
-    if (bottomVecs[i].length === 0) for (const t of topVecs[i]) pinned.add(t);
-  });
+  const pinned = pinnedBlobs(net, keep);
 
   // Storage groups: blobs whose data are views of one buffer.
   const byBuffer = new Map<ArrayBufferLike, Group>();
@@ -49,10 +78,11 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
     const buf = blob.data.buffer;
     let g = byBuffer.get(buf);
     if (!g) {
-      g = { blobs: [], size: blob.data.buffer.byteLength / 4, def: Infinity, last: -1 };
+      g = { blobs: [], size: 0, def: Infinity, last: -1, lastWrite: -1, parent: null, offset: 0 };
       byBuffer.set(buf, g);
     }
     g.blobs.push(blob);
+    g.size = Math.max(g.size, blob.count);
     groupOf.set(blob, g);
   }
   // A layer whose forward hands its top the bottom's data (Flatten: see sharesDataInForward)
@@ -87,6 +117,7 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
       if (g) {
         g.def = Math.min(g.def, i);
         g.last = Math.max(g.last, i);
+        g.lastWrite = i;
       }
     }
     for (const b of bottomVecs[i]) {
@@ -101,14 +132,16 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
     if (g) g.def = Math.min(g.def, chain.conv);
   }
   const groups = [...byBuffer.values()].filter((g) => !merged.has(g) && g.def !== Infinity && !g.blobs.some((b) => pinned.has(b)));
+  const concatInPlace = nestConcatBottoms(net, groupOf, new Set(groups));
+  const roots = groups.filter((g) => g.parent === null);
 
   // One arena; largest groups first, each at the lowest offset that no group alive at the same
   // time occupies (greedy by size, as TFLite's arena planner), 4-float aligned for SIMD loads.
-  groups.sort((a, b) => b.size - a.size || a.def - b.def);
+  roots.sort((a, b) => b.size - a.size || a.def - b.def);
   const placed: { g: Group; at: number }[] = [];
   let arenaSize = 0;
   const offsets = new Map<Group, number>();
-  for (const g of groups) {
+  for (const g of roots) {
     const busy = placed
       .filter((p) => !(g.last < p.g.def || g.def > p.g.last))
       .map((p) => [p.at, p.at + p.g.size] as const)
@@ -130,9 +163,54 @@ export function planMemory(net: Net, keep: ReadonlySet<Blob>): MemoryPlan {
   for (const g of groups) {
     // (A merged group held a buffer per original group.)
     for (const buf of new Set(g.blobs.map((b) => b.data.buffer))) ownBytes += buf.byteLength;
-    const at = offsets.get(g)!;
+    let at = 0;
+    for (let p: Group | null = g; p; p = p.parent) at += p.parent ? p.offset : offsets.get(p)!;
     const store = arena.subarray(at, at + g.size);
     for (const b of g.blobs) b.useDataStore(store, shared?.owner ?? null);
   }
-  return { arenaBytes: arena.byteLength, shared: shared !== null, ownBytes, groups: groups.length };
+  return { arenaBytes: arena.byteLength, shared: shared !== null, ownBytes, groups: groups.length, concatInPlace };
+}
+
+/**
+ * Places Concat bottoms inside their top's group (parent and offset) where that is safe; returns
+ * how many. `planned` are the groups the arena will hold (the others keep their own storage).
+ *
+ * A bottom's storage then is its slice of the top: its writers fill the slice before the Concat
+ * runs, and the top holds the bottom's values from then on. With a batch (or anything else before
+ * the concat axis) the slices are strided, so only Concats with one index there qualify. A bottom
+ * group qualifies when
+ * - it is planned and sits in no Concat's top already: it has one place (a blob concatenated twice,
+ *   or by two Concats, goes in at its first slice and is copied to the others),
+ * - no member is larger than the slice (else it would spill into the next one),
+ * - nothing writes it after the Concat (the write would change the top), and, if it is read after
+ *   the Concat, nothing writes the top after the Concat either (an in-place layer on the top would
+ *   change the bottom under its later readers).
+ * The top's group then lives from the earliest such bottom's first write on. A top that is itself a
+ * bottom of a later Concat may go inside that one's top in turn, its own bottoms with it. Slices
+ * start at any float, not only at the arena's 4-float alignment: the kernels take such views.
+ */
+function nestConcatBottoms(net: Net, groupOf: ReadonlyMap<Blob, Group>, planned: ReadonlySet<Group>): number {
+  let count = 0;
+  net.layers.forEach((layer, i) => {
+    const bottoms = net.bottomVecs[i];
+    if (!(layer instanceof ConcatLayer) || bottoms.length < 2 || !layer.bottomsAreSlices()) return;
+    const top = groupOf.get(net.topVecs[i][0]);
+    // (A top that something writes before its Concat, or that already has a place, is left be.)
+    if (!top || !planned.has(top) || top.def !== i || top.parent !== null) return;
+    const topWrittenLater = top.lastWrite > i;
+    let offset = 0;
+    for (const b of bottoms) {
+      const g = groupOf.get(b);
+      if (g && g !== top && planned.has(g) && g.parent === null && g.size === b.count &&
+        g.lastWrite < i && !(g.last > i && topWrittenLater)) {
+        g.parent = top;
+        g.offset = offset;
+        top.def = Math.min(top.def, g.def);
+        top.last = Math.max(top.last, g.last);
+        count++;
+      }
+      offset += b.count;
+    }
+  });
+  return count;
 }

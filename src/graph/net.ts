@@ -18,7 +18,7 @@ import { copyTrainedLayersFromHdf5Tree, netToHdf5Tree } from './net-hdf5.js';
 import { encodeMessage } from '../format/binary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { withDeferredFills } from './filler.js';
-import { planMemory, type MemoryPlan } from './memory-plan.js';
+import { planMemory, releaseMemory, type MemoryPlan } from './memory-plan.js';
 import { chainEpilogue, planFusion, type ConvEpilogue, type FusedChain } from './fusion.js';
 import { plainForced } from '../util/plain.js';
 
@@ -474,6 +474,7 @@ export class Net {
     if (this.planMemoryOn) {
       const sig = this.inputBlobIds.map((i) => this.blobList[i].shapeString()).join();
       if (sig !== this.plannedFor) {
+        if (this.memoryPlan) releaseMemory(this, this.kept!);
         this.reshape();
         this.memoryPlan = planMemory(this, this.kept!);
         this.reshape();

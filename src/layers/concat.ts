@@ -64,6 +64,14 @@ export class ConcatLayer extends Layer {
     }
   }
 
+  /**
+   * Whether each bottom is one contiguous run of the top (nothing before the concat axis but one
+   * index): the inference memory plan can then have the bottoms written in place (memory-plan.ts).
+   */
+  bottomsAreSlices(): boolean {
+    return this.outer === 1;
+  }
+
   private canonical(b: Blob, axis: number): number {
     const n = b.numAxes;
     this.check(axis >= -n && axis < n, () => `axis ${axis} is out of range for a ${n}-D bottom ${b.shapeString()}`);
@@ -78,6 +86,11 @@ export class ConcatLayer extends Layer {
     for (const b of bottom) {
       const span = b.shape[this.axis] * this.inner;
       const src = b.data;
+      // Already there: the memory plan put this bottom's storage inside the top's.
+      if (this.outer === 1 && src.buffer === out.buffer && src.byteOffset === out.byteOffset + 4 * offset * this.inner) {
+        offset += b.shape[this.axis];
+        continue;
+      }
       for (let n = 0; n < this.outer; n++) {
         out.set(src.subarray(n * span, (n + 1) * span), (n * topAxis + offset) * this.inner);
       }
