@@ -102,18 +102,16 @@ function poolInstanceOn(memory: WebAssembly.Memory): (...args: number[]) => void
 
 /**
  * Multiply-adds (channels x outputs x taps) from which a forward in place is split between
- * threads. In place nothing is copied, so a split costs only the hand-over to the workers:
- * (2 cores, MobileNets' layers) see depthwiseInPlace.
+ * threads: nothing is copied, so a split costs only the hand-over to the workers (see
+ * depthwiseInPlace). Operands elsewhere are split from twice that, as their copies into the
+ * shared memory cost about what the split saves on smaller ones.
  */
 let splitMinWork = 1 << 17;
-/** The same for a forward whose operands are copied into the shared memory (depthwiseSplit). */
-let copySplitMinWork = 1 << 18;
 
-/** Sets the work from which forwards are split (tests set 0 to split small cases); returns the previous value. */
+/** Sets splitMinWork (tests set 0 to split small cases); returns the previous value. */
 export function setDepthwiseSplitMinWork(work: number): number {
   const old = splitMinWork;
   splitMinWork = Math.max(0, work);
-  copySplitMinWork = Math.max(0, work) * 2;
   return old;
 }
 
@@ -276,7 +274,7 @@ function depthwiseSplit(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Arra
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const taps = cfg.kernelH * cfg.kernelW;
-  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < copySplitMinWork) return false;
+  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < 2 * splitMinWork) return false;
   // (This thread's share must fit the module's own memory: depthwiseRange below cannot fail then.)
   if (!simdReserve(k, rangeBytes(cfg))) return false;
   const own = Math.floor(C / T);
