@@ -354,7 +354,7 @@ describe('depthwise forward split by channels between threads', () => {
   // Where the environment turns threads or the SIMD kernels off there is nothing to split.
   const off = process.env.CAFFE_TS_SIMD === 'js' || process.env.CAFFE_TS_GEMM === 'js' || process.env.CAFFE_TS_THREADS === '1';
   afterAll(() => {
-    setDepthwiseSplitMinWork(1 << 17);
+    setDepthwiseSplitMinWork(1 << 16);
     setGemmWorkersOnly(false);
     setGemmThreads(gemmThreadInfo().threads);
   });
@@ -408,7 +408,7 @@ describe('depthwise forward with the epilogue in the kernel, in place on the sha
   // Everything here but the operands in JS arrays on one thread needs the wasm kernels and threads.
   const off = process.env.CAFFE_TS_SIMD === 'js' || process.env.CAFFE_TS_GEMM === 'js' || process.env.CAFFE_TS_THREADS === '1';
   afterAll(() => {
-    setDepthwiseSplitMinWork(1 << 17);
+    setDepthwiseSplitMinWork(1 << 16);
     setGemmWorkersOnly(false);
     setGemmThreads(gemmThreadInfo().threads);
   });

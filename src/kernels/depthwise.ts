@@ -102,11 +102,14 @@ function poolInstanceOn(memory: WebAssembly.Memory): (...args: number[]) => void
 
 /**
  * Multiply-adds (channels x outputs x taps) from which a forward in place is split between
- * threads: nothing is copied, so a split costs only the hand-over to the workers (see
- * depthwiseInPlace). Operands elsewhere are split from twice that, as their copies into the
- * shared memory cost about what the split saves on smaller ones.
+ * threads: nothing is copied, so a split costs only the hand-over to the workers. 2 cores, 3x3
+ * layers, the worker idle but awake: 0.94-0.96x one thread's time just below 2^16 (32 x 14 x 14,
+ * 128 x 7 x 7), 0.66-0.75x from 2^17, 0.5-0.7x at MobileNets' layers (2^18 to 2^22). Operands
+ * elsewhere are split from 4x that: their copies into the shared memory cost about what the
+ * split saves on smaller ones.
  */
-let splitMinWork = 1 << 17;
+let splitMinWork = 1 << 16;
+const COPY_SPLIT_FACTOR = 4;
 
 /** Sets splitMinWork (tests set 0 to split small cases); returns the previous value. */
 export function setDepthwiseSplitMinWork(work: number): number {
@@ -274,7 +277,7 @@ function depthwiseSplit(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Arra
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const taps = cfg.kernelH * cfg.kernelW;
-  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < 2 * splitMinWork) return false;
+  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < COPY_SPLIT_FACTOR * splitMinWork) return false;
   // (This thread's share must fit the module's own memory: depthwiseRange below cannot fail then.)
   if (!simdReserve(k, rangeBytes(cfg))) return false;
   const own = Math.floor(C / T);
