@@ -54,11 +54,13 @@ function shapes(): Shape[] {
     { C: 3, H: 6, W: 9, k: [2, 4], s: [3, 1], p: [0, 2], d: [2, 1] },
     { C: 2, H: 5, W: 5, k: [3, 3], s: [1, 1], p: [1, 1], d: [0, 0] },
     { C: 2, H: 4, W: 4, k: [3, 3], s: [1, 1], p: [5, 4], d: [1, 1] },
-    // 3x3 with the row strides apart (the kernels pair output rows at stride 1 down the plane)
+    // 3x3 with the strides apart, odd and even output heights (the kernels pair output rows at
+    // stride 1 or 2 down the plane when it is the stride across)
     { C: 2, H: 9, W: 10, k: [3, 3], s: [2, 1], p: [1, 1], d: [1, 1] },
     { C: 2, H: 10, W: 11, k: [3, 3], s: [1, 2], p: [1, 1], d: [1, 1] },
     { C: 3, H: 6, W: 5, k: [3, 3], s: [1, 1], p: [0, 0], d: [1, 1] },
     { C: 2, H: 2, W: 6, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+    { C: 3, H: 9, W: 9, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] },
   ];
   const r = rng(7);
   const pick = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));

@@ -252,7 +252,8 @@
   ;; ones, tap 2 the even lanes shifted by one with c's first.
   (func $plane3s2 (param $p i32) (param $rb i32) (param $o i32) (param $Ho i32) (param $Wo i32) (param $sH i32) (param $pw i32)
     (param $flags i32) (param $va v128) (param $vb v128)
-    (local $y i32) (local $r i32) (local $e i32) (local $full i32) (local $q i32) (local $acc v128) (local $a v128) (local $bb v128) (local $ev v128)
+    (local $y i32) (local $r i32) (local $e i32) (local $full i32) (local $q i32) (local $o2 i32)
+    (local $acc v128) (local $acc2 v128) (local $a v128) (local $bb v128) (local $ev v128) (local $t1 v128) (local $t2 v128)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
     (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
     (local.set $w0 (f32x4.splat (f32.load offset=0 (local.get $pw))))
@@ -265,6 +266,91 @@
     (local.set $w7 (f32x4.splat (f32.load offset=28 (local.get $pw))))
     (local.set $w8 (f32x4.splat (f32.load offset=32 (local.get $pw))))
     (local.set $y (i32.const 0))
+    ;; Stride 2 down the plane: two output rows at a time, which share one input row.
+    (local.set $o2 (i32.shl (local.get $Wo) (i32.const 2)))
+    (if (i32.eq (local.get $sH) (i32.const 2)) (then
+      (block $pairsDone (loop $pairs
+        (br_if $pairsDone (i32.gt_u (i32.add (local.get $y) (i32.const 2)) (local.get $Ho)))
+        (local.set $r (local.get $p))
+        (local.set $full (i32.add (local.get $o) (i32.shl (i32.and (local.get $Wo) (i32.const -4)) (i32.const 2))))
+        (local.set $e (i32.add (local.get $o) (local.get $o2)))
+        (block $d (loop $l
+          (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
+          (local.set $a (v128.load (local.get $r)))
+          (local.set $bb (v128.load offset=16 (local.get $r)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $acc (f32x4.mul (local.get $ev) (local.get $w0)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w1))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $r))) (local.get $w2))))
+          (local.set $q (i32.add (local.get $r) (local.get $rb)))
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $bb (v128.load offset=16 (local.get $q)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $ev) (local.get $w3))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w4))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w5))))
+          (local.set $q (i32.add (local.get $q) (local.get $rb)))
+          ;; row 2 of the first output row, row 0 of the second: its three tap vectors once
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $bb (v128.load offset=16 (local.get $q)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $t1 (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)))
+          (local.set $t2 (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $ev) (local.get $w6))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $t1) (local.get $w7))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $t2) (local.get $w8))))
+          (local.set $acc2 (f32x4.mul (local.get $ev) (local.get $w0)))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $t1) (local.get $w1))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $t2) (local.get $w2))))
+          (local.set $q (i32.add (local.get $q) (local.get $rb)))
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $bb (v128.load offset=16 (local.get $q)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $ev) (local.get $w3))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w4))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w5))))
+          (local.set $q (i32.add (local.get $q) (local.get $rb)))
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $bb (v128.load offset=16 (local.get $q)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $ev) (local.get $w6))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w7))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w8))))
+          ;; epilogue
+          (if (i32.and (local.get $flags) (i32.const 2)) (then
+            (local.set $acc (f32x4.mul (local.get $acc) (local.get $va)))
+            (local.set $acc2 (f32x4.mul (local.get $acc2) (local.get $va)))))
+          (if (i32.and (local.get $flags) (i32.const 1)) (then
+            (local.set $acc (f32x4.add (local.get $acc) (local.get $vb)))
+            (local.set $acc2 (f32x4.add (local.get $acc2) (local.get $vb)))))
+          (if (i32.and (local.get $flags) (i32.const 4)) (then
+            (local.set $acc (v128.bitselect (local.get $acc)
+              (f32x4.mul (local.get $acc) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc) (v128.const i32x4 0 0 0 0))))
+            (local.set $acc2 (v128.bitselect (local.get $acc2)
+              (f32x4.mul (local.get $acc2) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc2) (v128.const i32x4 0 0 0 0))))))
+          (if (i32.lt_u (local.get $o) (local.get $full))
+            (then
+              (v128.store (local.get $o) (local.get $acc))
+              (v128.store (i32.add (local.get $o) (local.get $o2)) (local.get $acc2)))
+            (else
+              (call $tail (local.get $o) (local.get $acc) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))
+              (call $tail (i32.add (local.get $o) (local.get $o2)) (local.get $acc2) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))))
+          (local.set $o (i32.add (local.get $o) (i32.const 16)))
+          (local.set $r (i32.add (local.get $r) (i32.const 32)))
+          (br $l)))
+        (local.set $o (i32.add (local.get $e) (local.get $o2)))
+        (local.set $p (i32.add (local.get $p) (i32.shl (local.get $rb) (i32.const 2))))
+        (local.set $y (i32.add (local.get $y) (i32.const 2)))
+        (br $pairs)))))
+    ;; The other rows one at a time.
     (block $rowsDone (loop $rows
       (br_if $rowsDone (i32.ge_u (local.get $y) (local.get $Ho)))
       (local.set $r (local.get $p))
