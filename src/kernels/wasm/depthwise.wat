@@ -7,7 +7,8 @@
 ;; copied once into a zero-padded scratch, so the loops below read every tap without a bounds
 ;; check, and four adjacent outputs of a row are computed per f32x4: the 3x3 kernels with stride
 ;; 1 and 2 (MobileNet's) are unrolled with their 9 weights in registers, stride 2 picking the even
-;; and odd input columns with shuffles; every other geometry takes a generic row loop.
+;; and odd input columns with shuffles, two output rows at a time (they share input rows); every
+;; other geometry takes a generic row loop.
 ;;
 ;; Each output sums its taps as im2col + GEMM orders them (ky, then kx, ascending), each product
 ;; rounded to float32 and then added (no fused multiply-add); padding taps multiply a 0, as GEMM
