@@ -199,8 +199,9 @@ function geometryArgs(c: DepthwiseConfig): number[] {
 const CHUNKS_PER_THREAD = 4;
 
 /**
- * Copies w and the epilogue's vectors for channels from .. to - 1 into the shared memory at `at`
- * (laid out as splitLayout says); returns the layout's offsets.
+ * Copies w and the epilogue's vectors for channels from .. to - 1 into the shared memory at `at`:
+ * the weights there, then a and b, each 16-byte aligned; returns a's and b's offsets from `at`
+ * and where the next free bytes start.
  */
 function putOperands(
   memory: WebAssembly.Memory, at: number, w: Float32Array, taps: number, e: DepthwiseEpilogue | null, from: number, to: number,
