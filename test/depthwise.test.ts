@@ -7,9 +7,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Blob } from '../src/graph/blob.js';
 import {
   depthwiseBackend, depthwiseBackward, depthwiseBackwardJs, depthwiseEnabled, depthwiseForward, depthwiseJs, setDepthwiseKernel,
-  setDepthwiseSplitMinWork, type DepthwiseConfig,
+  setDepthwiseSplitMinWork, type DepthwiseConfig, type DepthwiseEpilogue,
 } from '../src/kernels/depthwise.js';
-import { gemmThreadInfo, gemmThreadsReady, setGemmThreads, setGemmWorkersOnly } from '../src/kernels/gemm.js';
+import { gemmThreadInfo, gemmThreadsReady, inSharedMemory, setGemmThreads, setGemmWorkersOnly, sharedArena } from '../src/kernels/gemm.js';
+import { ROW_ADD, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap, rowMapShortcut } from '../src/kernels/rows.js';
+import type { ConvEpilogue } from '../src/graph/fusion.js';
 import { convOutSize } from '../src/kernels/im2col.js';
 import { setSimdKernels } from '../src/kernels/simd.js';
 import { createLayer } from '../src/layers/index.js';
@@ -52,6 +54,13 @@ function shapes(): Shape[] {
     { C: 3, H: 6, W: 9, k: [2, 4], s: [3, 1], p: [0, 2], d: [2, 1] },
     { C: 2, H: 5, W: 5, k: [3, 3], s: [1, 1], p: [1, 1], d: [0, 0] },
     { C: 2, H: 4, W: 4, k: [3, 3], s: [1, 1], p: [5, 4], d: [1, 1] },
+    // 3x3 with the strides apart, odd and even output heights (the kernels pair output rows at
+    // stride 1 or 2 down the plane when it is the stride across)
+    { C: 2, H: 9, W: 10, k: [3, 3], s: [2, 1], p: [1, 1], d: [1, 1] },
+    { C: 2, H: 10, W: 11, k: [3, 3], s: [1, 2], p: [1, 1], d: [1, 1] },
+    { C: 3, H: 6, W: 5, k: [3, 3], s: [1, 1], p: [0, 0], d: [1, 1] },
+    { C: 2, H: 2, W: 6, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+    { C: 3, H: 9, W: 9, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] },
   ];
   const r = rng(7);
   const pick = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
@@ -352,7 +361,7 @@ describe('depthwise forward split by channels between threads', () => {
   // Where the environment turns threads or the SIMD kernels off there is nothing to split.
   const off = process.env.CAFFE_TS_SIMD === 'js' || process.env.CAFFE_TS_GEMM === 'js' || process.env.CAFFE_TS_THREADS === '1';
   afterAll(() => {
-    setDepthwiseSplitMinWork(1 << 18);
+    setDepthwiseSplitMinWork(1 << 16);
     setGemmWorkersOnly(false);
     setGemmThreads(gemmThreadInfo().threads);
   });
@@ -398,6 +407,236 @@ describe('depthwise forward split by channels between threads', () => {
       const chunks = gemmThreadInfo().workerPanels - before;
       // (This thread keeps the first C / 2 channels; the rest goes in min(that, 4) chunks.)
       if (workersOnly) expect(chunks).toBe(shapes.reduce((n, s) => n + 2 * Math.min(s.C - Math.floor(s.C / 2), 4), 0));
+    });
+  }
+});
+
+describe('depthwise forward with the epilogue in the kernel, in place on the shared memory', () => {
+  // Everything here but the operands in JS arrays on one thread needs the wasm kernels and threads.
+  const off = process.env.CAFFE_TS_SIMD === 'js' || process.env.CAFFE_TS_GEMM === 'js' || process.env.CAFFE_TS_THREADS === '1';
+  afterAll(() => {
+    setDepthwiseSplitMinWork(1 << 16);
+    setGemmWorkersOnly(false);
+    setGemmThreads(gemmThreadInfo().threads);
+  });
+
+  // Output widths that are and are not whole vectors (Wo % 4 = 0 .. 3), stride 2, 5x5, dilation,
+  // padding larger than the kernel's reach, a 1 x 1 plane; channel counts that do not divide
+  // into the chunks.
+  const cases: Shape[] = [
+    { C: 32, H: 28, W: 28, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+    { C: 19, H: 14, W: 13, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+    { C: 13, H: 15, W: 13, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] },
+    { C: 10, H: 11, W: 14, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] },
+    { C: 7, H: 7, W: 7, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+    { C: 9, H: 12, W: 11, k: [5, 5], s: [2, 1], p: [2, 1], d: [1, 2] },
+    { C: 6, H: 10, W: 9, k: [5, 5], s: [1, 1], p: [2, 2], d: [1, 1] },
+    { C: 5, H: 9, W: 10, k: [3, 3], s: [1, 1], p: [2, 2], d: [2, 2] },
+    { C: 3, H: 5, W: 6, k: [1, 3], s: [1, 1], p: [0, 1], d: [1, 1] },
+    { C: 4, H: 4, W: 4, k: [3, 3], s: [1, 1], p: [5, 4], d: [1, 1] },
+    { C: 3, H: 1, W: 1, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+  ];
+  const kinds = ['none', 'bias', 'affine', 'affine+relu', 'bias+relu'] as const;
+  type Kind = (typeof kinds)[number];
+
+  function epilogue(kind: Kind, a: Float32Array, b: Float32Array): DepthwiseEpilogue | null {
+    if (kind === 'none') return null;
+    return { a: kind.startsWith('affine') ? a : null, b, relu: kind.endsWith('relu') };
+  }
+
+  /** depthwiseJs, then the row maps the layers ran after it (rows.ts). */
+  function reference(c: DepthwiseConfig, x: Float32Array, w: Float32Array, kind: Kind, a: Float32Array, b: Float32Array): Float32Array {
+    const y = new Float32Array(c.channels * c.outH * c.outW);
+    const S = c.outH * c.outW;
+    depthwiseJs(c, x, w, null, y);
+    if (kind === 'bias') rowMap(ROW_ADD, y, y, c.channels, S, c.channels, null, b);
+    else if (kind === 'affine') rowMap(ROW_MUL_ADD, y, y, c.channels, S, c.channels, a, b);
+    else if (kind === 'affine+relu') rowMap(ROW_MUL_ADD_RELU, y, y, c.channels, S, c.channels, a, b);
+    else if (kind === 'bias+relu') {
+      rowMap(ROW_ADD, y, y, c.channels, S, c.channels, null, b);
+      for (let i = 0; i < y.length; i++) y[i] = y[i] > 0 ? y[i] : 0 * y[i];
+    }
+    return y;
+  }
+
+  // Arena regions stay allocated while their owners are referenced.
+  const owners: object[] = [];
+  const SENTINEL = 12345.5;
+  const SLACK = 8;
+
+  /**
+   * Room for n floats (and SLACK sentinels after them, to catch writes past the end) in the
+   * shared memory, or in a JS array.
+   */
+  function place(n: number, shared: boolean): { data: Float32Array; after: Float32Array } {
+    let all: Float32Array;
+    if (shared) {
+      const s = sharedArena(n + SLACK);
+      if (s === null) throw new Error('no shared arena');
+      owners.push(s.owner);
+      all = s.data;
+    } else all = new Float32Array(n + SLACK);
+    all.fill(SENTINEL);
+    return { data: all.subarray(0, n), after: all.subarray(n) };
+  }
+
+  for (const where of ['js', 'shared'] as const) {
+    for (const threads of [1, 2]) {
+      for (const workersOnly of threads > 1 ? [false, true] : [false]) {
+        const title = `gives depthwiseJs then the row maps, bit for bit (operands ${where === 'js' ? 'in JS arrays' : 'in the shared memory'}, ` +
+          `${threads} thread(s)${workersOnly ? ', the worker computing every chunk' : ''})`;
+        it(title, () => {
+          if (off && (where === 'shared' || threads > 1)) return;
+          setGemmThreads(threads);
+          if (threads > 1) expect(gemmThreadsReady()).toBe(2);
+          setDepthwiseSplitMinWork(0);
+          setGemmWorkersOnly(workersOnly);
+          const shared = where === 'shared';
+          const r = rng(17 + threads + (shared ? 10 : 0));
+          const before = gemmThreadInfo().workerPanels;
+          let wantChunks = 0;
+          for (const sh of cases) {
+            const c = config(sh);
+            const n = c.channels * c.outH * c.outW;
+            const x = place(c.channels * c.inH * c.inW, shared);
+            x.data.set(Float32Array.from({ length: x.data.length }, () => r() * 2 - 1));
+            // Special values on the first case: NaN stays NaN, negatives and -0 go to -0.
+            if (sh === cases[0]) [NaN, -0, Infinity, -Infinity, 1e-40].forEach((v, i) => (x.data[37 * i + 5] = v));
+            const w = Float32Array.from({ length: c.channels * c.kernelH * c.kernelW }, () => r() * 2 - 1);
+            const a = Float32Array.from({ length: c.channels }, () => r() * 2 - 1);
+            const b = Float32Array.from({ length: c.channels }, () => r() - 0.5);
+            for (const kind of kinds) {
+              const y = place(n, shared);
+              y.data.fill(NaN);
+              depthwiseForward(c, x.data, w, epilogue(kind, a, b), y.data);
+              expectSameBits(y.data, reference(c, x.data, w, kind, a, b), `${kind} ${desc(sh)}`);
+              expect(Array.from(y.after), `no write past y: ${kind} ${desc(sh)}`).toEqual(new Array(SLACK).fill(SENTINEL));
+              if (kind === 'bias') {
+                // A bias alone may be passed as the array.
+                depthwiseForward(c, x.data, w, b, y.data);
+                expectSameBits(y.data, reference(c, x.data, w, kind, a, b), `bias array ${desc(sh)}`);
+              }
+              if (threads > 1 && c.channels > 1) wantChunks += (kind === 'bias' ? 2 : 1) * chunksOf(c.channels, shared);
+            }
+            if (shared) expect(inSharedMemory(x.data) && Array.from(x.after)).toEqual(new Array(SLACK).fill(SENTINEL));
+          }
+          // Workers only: the worker computed every chunk (in place: C split into up to 8 chunks;
+          // copied: the half beyond this thread's share, into up to 4).
+          if (workersOnly) expect(gemmThreadInfo().workerPanels - before).toBe(wantChunks);
+          setGemmWorkersOnly(false);
+        });
+      }
+    }
+  }
+
+  /** Chunks of a split forward on 2 threads: in place all C channels; copied, those past this thread's share. */
+  function chunksOf(C: number, shared: boolean): number {
+    return shared ? Math.min(C, 8) : Math.min(C - Math.floor(C / 2), 4);
+  }
+
+  it('a blob that overlaps its input is computed through copies, as before', () => {
+    if (off) return;
+    setGemmThreads(1);
+    const c = config({ C: 4, H: 8, W: 9, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] });
+    const n = c.channels * c.inH * c.inW;
+    const s = sharedArena(n)!;
+    owners.push(s.owner);
+    const r = rng(99);
+    s.data.set(Float32Array.from({ length: n }, () => r() - 0.5));
+    const w = Float32Array.from({ length: c.channels * 9 }, () => r() - 0.5);
+    const b = Float32Array.from({ length: c.channels }, () => r() - 0.5);
+    const want = reference(c, s.data.slice(), w, 'bias+relu', b, b);
+    depthwiseForward(c, s.data, w, { a: null, b, relu: true }, s.data);
+    expectSameBits(s.data, want, 'y === x');
+  });
+});
+
+describe('Convolution, depthwise, with a fused epilogue', () => {
+  const off = process.env.CAFFE_TS_SIMD === 'js' || process.env.CAFFE_TS_GEMM === 'js' || process.env.CAFFE_TS_THREADS === '1';
+  afterAll(() => setGemmThreads(gemmThreadInfo().threads));
+  const owners: object[] = [];
+
+  /** Blob data in the shared memory (when asked and there is one), holding its current values. */
+  function moveToShared(b: Blob): void {
+    const s = sharedArena(b.count);
+    if (s === null) throw new Error('no shared arena');
+    owners.push(s.owner);
+    s.data.set(b.data);
+    b.useDataStore(s.data, s.owner);
+  }
+
+  /** Samples whose epilogue the layer applied after the kernel (forwardEpilogue), in the last run. */
+  let after = 0;
+
+  /** The layer's forward on x (batch 2): top data, with `epi` as its epilogue (null: none). */
+  function run(sh: Shape, bias: boolean, x: Blob, epi: ConvEpilogue | null, shared: boolean): Float32Array {
+    type Exposed = { epilogue: ConvEpilogue | null; forwardEpilogue(y: Float32Array, n: number): void };
+    const l = dwLayer(sh, bias) as unknown as Exposed & ReturnType<typeof dwLayer>;
+    const own = l.forwardEpilogue.bind(l);
+    after = 0;
+    l.forwardEpilogue = (y, n) => {
+      after++;
+      own(y, n);
+    };
+    const top = [new Blob()];
+    l.setUp([x], top);
+    if (shared) {
+      moveToShared(x);
+      moveToShared(top[0]);
+      expect(inSharedMemory(x.data) && inSharedMemory(top[0].data)).toBe(true);
+    }
+    top[0].data.fill(NaN);
+    l.epilogue = epi;
+    l.forward([x], top);
+    return top[0].data.slice();
+  }
+
+  for (const where of ['js', 'shared'] as const) {
+    it(`gives the bits of the plain forward then the row maps (blobs ${where === 'js' ? 'in JS arrays' : 'in the shared memory'})`, () => {
+      if (where === 'shared' && off) return;
+      for (const threads of where === 'shared' ? [1, 2] : [1]) {
+        setGemmThreads(threads);
+        if (threads > 1) gemmThreadsReady();
+        for (const sh of [
+          { C: 12, H: 15, W: 13, k: [3, 3], s: [1, 1], p: [1, 1], d: [1, 1] },
+          { C: 9, H: 14, W: 11, k: [3, 3], s: [2, 2], p: [1, 1], d: [1, 1] },
+          { C: 5, H: 9, W: 10, k: [5, 5], s: [1, 2], p: [2, 2], d: [2, 1] },
+        ] as Shape[]) {
+          const C = sh.C;
+          const x = randomBlob([2, C, sh.H, sh.W], 5);
+          const r = rng(C);
+          const a = Float32Array.from({ length: C }, () => r() * 2 - 1);
+          const b = Float32Array.from({ length: C }, () => r() - 0.5);
+          const raw = run(sh, false, x, null, false);
+          const S = raw.length / (2 * C);
+          for (const relu of [false, true]) {
+            const want = raw.slice();
+            rowMap(relu ? ROW_MUL_ADD_RELU : ROW_MUL_ADD, want, want, 2 * C, S, C, a, b);
+            // (With bias_term the epilogue's b holds the bias: the layer's own is not added.)
+            const got = run(sh, true, x, { a, b, relu, shortcut: null, shortcutRelu: false }, where === 'shared');
+            expectSameBits(got, want, `${desc(sh)} relu ${relu} ${threads} thread(s)`);
+            expect(after, 'applied in the kernel').toBe(0);
+          }
+          // The bias alone: the kernel adds it, as forwardBias did.
+          const withBias = run(sh, true, x, null, where === 'shared');
+          const l = dwLayer(sh, true);
+          l.setUp([x], [new Blob()]);
+          const want = raw.slice();
+          rowMap(ROW_ADD, want, want, 2 * C, S, C, null, l.blobs[1].data);
+          expectSameBits(withBias, want, `${desc(sh)} bias`);
+          expect(after, 'bias in the kernel').toBe(0);
+          // A shortcut: applied after the kernel, as before.
+          const s = Float32Array.from({ length: raw.length }, () => r() - 0.5);
+          const want2 = raw.slice();
+          for (let n = 0; n < 2; n++) {
+            const part = want2.subarray(n * C * S, (n + 1) * C * S);
+            rowMapShortcut(part, part, C, S, a, b, s.subarray(n * C * S, (n + 1) * C * S), true);
+          }
+          const got2 = run(sh, true, x, { a, b, relu: false, shortcut: s, shortcutRelu: true }, where === 'shared');
+          expectSameBits(got2, want2, `${desc(sh)} shortcut`);
+          expect(after, 'a shortcut after the kernel').toBe(2);
+        }
+      }
     });
   }
 });

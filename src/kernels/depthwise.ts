@@ -2,20 +2,24 @@
 // (Convolution with group == channels == num_output, as MobileNets use it), computed directly
 // instead of as one M = 1 GEMM per channel over im2col's columns.
 //   y[c, oy, ox] = sum_{ky, kx} w[c, ky, kx] * x[c, oy * sH - padH + ky * dH, ox * sW - padW + kx * dW]
-//                  (+ bias[c]), x read as 0 outside the plane
+//                  then the epilogue (bias, or folded BatchNorm/Scale/ReLU), x read as 0 outside the plane
 // Two kernels per direction, the same float32 operations in the same order, hence the same bits:
-//  - WebAssembly SIMD (wasm/depthwise.wat): channels are copied into the module's memory a chunk
-//    at a time, each plane into a zero-padded scratch there, four outputs of a row per vector;
+//  - WebAssembly SIMD (wasm/depthwise.wat): each plane is copied into a zero-padded scratch, four
+//    outputs of a row per vector, the epilogue applied as they are stored. The forward runs in
+//    place on blobs in the kernels' shared memory (the inference memory plan's arena), split by
+//    channels between threads; other operands are copied into the module's memory a chunk of
+//    channels at a time;
 //  - depthwiseJs / depthwiseBackwardJs below: the reference the tests use, and the fallback of
 //    depthwiseForward / depthwiseBackward (runtimes without WebAssembly SIMD, CAFFE_TS_SIMD=js or
 //    setSimdKernels(false), as simd.ts); Convolution itself then keeps im2col + GEMM (see
 //    depthwiseEnabled).
 // The forward sums the taps as im2col + GEMM orders them (ky-major, each product rounded then
-// added, the bias last), but the GEMM kernels may accumulate in another precision (the JS one in
+// added, the epilogue after), but the GEMM kernels may accumulate in another precision (the JS one in
 // doubles), so the two paths agree to float32 rounding; the input gradient sums as col2im does
 // (Caffe's bits); the weight gradient sums over the outputs in its own order (see the .wat).
 import { JOB_DEPTHWISE, evenBounds, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
 import { validHi, validLo } from './im2col.js';
+import { inSharedMemory } from './gemm-wasm.js';
 import { instantiateOnOwnMemory, poolKernelModule, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
 
 /** Geometry of one depthwise convolution (the per-axis fields of Caffe's ConvolutionParameter). */
@@ -82,13 +86,30 @@ function load(): DepthwiseKernel | null {
   return typeof ex === 'string' ? null : { ex, f32: new Float32Array(ex.memory.buffer), i32: new Int32Array(ex.memory.buffer) };
 }
 
-// The module for the GEMM worker pool's shared memory (forwards big enough are split by channels).
+// The module for the GEMM worker pool's shared memory: forwards on blobs there run in place (see
+// depthwiseInPlace), and big enough ones elsewhere are split by channels through it.
 const poolModule = poolKernelModule('depthwise', 'depthwise.wasm');
-/** The calling thread's instance on the pool's memory (made at the first split forward). */
+/** The calling thread's instance on the pool's memory (made at the first forward that uses it). */
 let poolInstance: { memory: WebAssembly.Memory; depthwise(...args: number[]): void } | null = null;
 
-/** Multiply-adds (channels x outputs x taps) from which a forward is split between threads. */
-let splitMinWork = 1 << 18;
+function poolInstanceOn(memory: WebAssembly.Memory): (...args: number[]) => void {
+  if (poolInstance === null || poolInstance.memory !== memory) {
+    const ex = new WebAssembly.Instance(poolModule!, { env: { memory } }).exports as unknown as DepthwiseExports;
+    poolInstance = { memory, depthwise: ex.depthwise };
+  }
+  return poolInstance.depthwise;
+}
+
+/**
+ * Multiply-adds (channels x outputs x taps) from which a forward in place is split between
+ * threads: nothing is copied, so a split costs only the hand-over to the workers. 2 cores, 3x3
+ * layers, the worker idle but awake: 0.94-0.96x one thread's time just below 2^16 (32 x 14 x 14,
+ * 128 x 7 x 7), 0.66-0.75x from 2^17, 0.5-0.7x at MobileNets' layers (2^18 to 2^22). Operands
+ * elsewhere are split from 4x that: their copies into the shared memory cost about what the
+ * split saves on smaller ones.
+ */
+let splitMinWork = 1 << 16;
+const COPY_SPLIT_FACTOR = 4;
 
 /** Sets splitMinWork (tests set 0 to split small cases); returns the previous value. */
 export function setDepthwiseSplitMinWork(work: number): number {
@@ -108,12 +129,53 @@ const CHUNK_BYTES = 1 << 20;
 const align16 = (n: number) => (n + 15) & ~15;
 
 /**
- * y (channels x outH x outW) = depthwise convolution of x (channels x inH x inW) with w
- * (channels x kernelH x kernelW), plus bias (channels) unless null. Overwrites y.
+ * What follows the convolution on each output of channel c, applied by the kernel as it stores
+ * it: v = f32(v * a[c]) when a is given, then f32(v + b[c]) when b is, then ReLU with slope 0
+ * (v > 0 ? v : 0 * v) when relu. The operations of rows.ts's ROW_ADD, ROW_MUL_ADD and
+ * ROW_MUL_ADD_RELU run after the convolution, hence their bits: a conv's bias alone, or with
+ * the BatchNorm/Scale/ReLU that fusion.ts folds into it.
  */
-export function depthwiseForward(cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): void {
+export interface DepthwiseEpilogue {
+  a: Float32Array | null;
+  b: Float32Array | null;
+  relu: boolean;
+}
+
+/** The kernel's flags for an epilogue (depthwise.wat: 1 b, 2 a, 4 ReLU). */
+function epilogueFlags(e: DepthwiseEpilogue | null): number {
+  return e === null ? 0 : (e.b ? 1 : 0) | (e.a ? 2 : 0) | (e.relu ? 4 : 0);
+}
+
+/**
+ * y (channels x outH x outW) = depthwise convolution of x (channels x inH x inW) with w
+ * (channels x kernelH x kernelW), then the epilogue: a DepthwiseEpilogue, a bias alone
+ * (channels floats, added), or null. Overwrites y. When x and y are blobs in the kernels' shared
+ * memory (sharedArena) it runs there in place, else through copies.
+ */
+export function depthwiseForward(
+  cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, epi: DepthwiseEpilogue | Float32Array | null, y: Float32Array,
+): void {
+  const e = epi instanceof Float32Array ? { a: null, b: epi, relu: false } : epi;
   const k = kernel();
-  if (k === null || !depthwiseWasm(k, cfg, x, w, bias, y)) depthwiseJs(cfg, x, w, bias, y);
+  if (k !== null && (depthwiseInPlace(cfg, x, w, e, y) || depthwiseWasm(k, cfg, x, w, e, y))) return;
+  depthwiseJs(cfg, x, w, null, y);
+  if (e !== null) epilogueJs(y, cfg.channels, cfg.outH * cfg.outW, e);
+}
+
+/** The epilogue on y in JS (the kernel's float32 operations, in its order). */
+function epilogueJs(y: Float32Array, channels: number, plane: number, { a, b, relu }: DepthwiseEpilogue): void {
+  const f32 = Math.fround;
+  for (let c = 0, o = 0; c < channels; c++) {
+    const ac = a ? a[c] : 1;
+    const bc = b ? b[c] : 0;
+    for (const end = o + plane; o < end; o++) {
+      let v = y[o];
+      if (a) v = f32(v * ac);
+      if (b) v = f32(v + bc);
+      if (relu) v = v > 0 ? v : 0 * v;
+      y[o] = v;
+    }
+  }
 }
 
 /** Bytes of one padded plane as depthwise.wat lays it out (its sizes, and 16 bytes of slack). */
@@ -133,65 +195,125 @@ function geometryArgs(c: DepthwiseConfig): number[] {
   return [c.inH, c.inW, c.kernelH, c.kernelW, c.strideH, c.strideW, c.padH, c.padW, c.dilationH, c.dilationW, c.outH, c.outW];
 }
 
+/** Chunks per thread of a split forward: the threads' shares even out as they take them. */
+const CHUNKS_PER_THREAD = 4;
+
 /**
- * depthwiseForward split by channels between the pool's threads: this thread's share (the first
- * C / T channels) goes through the module's own memory as on one thread, streamed in
- * cache-resident chunks; the rest is copied into the pool's shared memory and computed there in
- * chunks, by the workers and by this thread once its share is done (each thread with its own
- * padded-plane scratch; each chunk's output with slack of its own, since a row's last vector may
- * spill past its end). Copying everything into the shared memory instead (its copies are slower)
- * made the split lose on inputs of a few MB. Each channel is computed as on one thread: the same
- * bits. False when it does not apply (one thread, small, no pool or room): the caller runs it
- * alone.
+ * Copies w and the epilogue's vectors for channels from .. to - 1 into the shared memory at `at`:
+ * the weights there, then a and b, each 16-byte aligned; returns a's and b's offsets from `at`
+ * and where the next free bytes start.
  */
-function depthwiseSplit(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
+function putOperands(
+  memory: WebAssembly.Memory, at: number, w: Float32Array, taps: number, e: DepthwiseEpilogue | null, from: number, to: number,
+): { pA: number; pB: number; end: number } {
+  const n = to - from;
+  const pA = align16(4 * n * taps);
+  const pB = align16(pA + 4 * n);
+  const h = new Float32Array(memory.buffer);
+  h.set(w.subarray(from * taps, to * taps), at >> 2);
+  if (e?.a) h.set(e.a.subarray(from, to), (at + pA) >> 2);
+  if (e?.b) h.set(e.b.subarray(from, to), (at + pB) >> 2);
+  return { pA, pB, end: align16(pB + 4 * n) };
+}
+
+/**
+ * depthwiseForward in place on blobs in the shared memory (sharedArena, where the inference
+ * memory plan puts them): only the weights and the epilogue's vectors are copied (into the
+ * pool's region), each thread has a padded-plane scratch of its own there, and the channels go
+ * in chunks to the workers and this thread (splitJob) when there is enough work, else all to
+ * this thread's instance of the module on that memory. Each channel is computed as on one thread
+ * (the kernel writes nothing past a row): the same bits however it is split. False when it does
+ * not apply (x or y elsewhere, or overlapping; no room): the caller copies them.
+ */
+function depthwiseInPlace(cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, e: DepthwiseEpilogue | null, y: Float32Array): boolean {
+  if (poolModule === null || !inSharedMemory(x) || !inSharedMemory(y)) return false;
+  const C = cfg.channels;
+  const inPlane = cfg.inH * cfg.inW;
+  const outPlane = cfg.outH * cfg.outW;
+  const taps = cfg.kernelH * cfg.kernelW;
+  const px = x.byteOffset;
+  const py = y.byteOffset;
+  // (Overlapping operands would read outputs already written: the copying paths take them.)
+  if (px < py + 4 * C * outPlane && py < px + 4 * C * inPlane) return false;
+  const T = poolThreads();
+  const split = T > 1 && C > 1 && C * outPlane * taps >= splitMinWork;
+  const pad = align16(paddedBytes(cfg));
+  const room = align16(4 * C * taps) + 2 * align16(4 * C);
+  const region = poolRegion(room + (split ? T : 1) * pad);
+  if (region === null) return false;
+  const { memory, at } = region;
+  const run = poolInstanceOn(memory);
+  const { pA, pB, end } = putOperands(memory, at, w, taps, e, 0, C);
+  const flags = epilogueFlags(e);
+  const geo = geometryArgs(cfg);
+  const pPad = at + end;
+  if (split) {
+    const chunks = Math.min(C, CHUNKS_PER_THREAD * T);
+    const bounds = evenBounds(C, chunks);
+    const args = [px, py, at, at + pA, at + pB, flags, inPlane, outPlane, taps, pPad, pad, chunks, ...geo];
+    // The twin of the workers' chunk loop (gemm-threads.ts WORKER_BODY).
+    const ok = splitJob(JOB_DEPTHWISE, args, bounds, (_c, c0, c1) => {
+      run(px + 4 * c0 * inPlane, py + 4 * c0 * outPlane, at + 4 * c0 * taps, at + pA + 4 * c0, at + pB + 4 * c0, flags, c1 - c0, ...geo, pPad);
+    });
+    // (Else no worker was up, or one failed: x is intact, so this thread computes it all.)
+    if (ok) return true;
+  }
+  run(px, py, at, at + pA, at + pB, flags, C, ...geo, pPad);
+  return true;
+}
+
+/**
+ * depthwiseForward split by channels between the pool's threads, for operands outside the shared
+ * memory: this thread's share (the first C / T channels) goes through the module's own memory as
+ * on one thread, streamed in cache-resident chunks; the rest is copied into the pool's shared
+ * memory and computed there in chunks, by the workers and by this thread once its share is done
+ * (each thread with its own padded-plane scratch). Copying everything into the shared memory
+ * instead (its copies are slower) made the split lose on inputs of a few MB. Each channel is
+ * computed as on one thread: the same bits. False when it does not apply (one thread, small, no
+ * pool or room): the caller runs it alone.
+ */
+function depthwiseSplit(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, e: DepthwiseEpilogue | null, y: Float32Array): boolean {
   const T = poolThreads();
   const C = cfg.channels;
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const taps = cfg.kernelH * cfg.kernelW;
-  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < splitMinWork) return false;
+  if (poolModule === null || T < 2 || C < 2 || C * outPlane * taps < COPY_SPLIT_FACTOR * splitMinWork) return false;
   // (This thread's share must fit the module's own memory: depthwiseRange below cannot fail then.)
   if (!simdReserve(k, rangeBytes(cfg))) return false;
   const own = Math.floor(C / T);
   const S = C - own; // channels own .. C - 1, in the shared memory from its channel 0
-  const chunks = Math.min(S, 4 * (T - 1));
+  const chunks = Math.min(S, CHUNKS_PER_THREAD * (T - 1));
   const pad = align16(paddedBytes(cfg));
-  const pY = align16(4 * S * inPlane);
-  const pW = align16(pY + 4 * S * outPlane + 16 * chunks);
-  const pB = align16(pW + 4 * S * taps);
-  const pPad = align16(pB + 4 * S);
+  // Shared: the weights and epilogue vectors, x, y, then each thread's padded plane.
+  const pX = align16(4 * S * taps) + 2 * align16(4 * S);
+  const pY = align16(pX + 4 * S * inPlane);
+  const pPad = align16(pY + 4 * S * outPlane);
   const region = poolRegion(pPad + T * pad);
   if (region === null) return false;
   const { memory, at } = region;
-  if (poolInstance === null || poolInstance.memory !== memory) {
-    const ex = new WebAssembly.Instance(poolModule, { env: { memory } }).exports as unknown as DepthwiseExports;
-    poolInstance = { memory, depthwise: ex.depthwise };
-  }
-  const inst = poolInstance;
+  const run = poolInstanceOn(memory);
+  const { pA, pB } = putOperands(memory, at, w, taps, e, own, C);
   const h = new Float32Array(memory.buffer);
-  h.set(x.subarray(own * inPlane, C * inPlane), at >> 2);
-  h.set(w.subarray(own * taps, C * taps), (at + pW) >> 2);
-  if (bias) h.set(bias.subarray(own, C), (at + pB) >> 2);
+  h.set(x.subarray(own * inPlane, C * inPlane), (at + pX) >> 2);
+  const flags = epilogueFlags(e);
   const bounds = evenBounds(S, chunks);
   const geo = geometryArgs(cfg);
-  const args = [at, at + pY, at + pW, at + pB, bias ? 1 : 0, inPlane, outPlane, taps, at + pPad, pad, chunks, ...geo];
+  const x0 = at + pX;
+  const y0 = at + pY;
+  const args = [x0, y0, at, at + pA, at + pB, flags, inPlane, outPlane, taps, at + pPad, pad, chunks, ...geo];
   // The twin of the workers' chunk loop (gemm-threads.ts WORKER_BODY).
-  const ok = splitJob(JOB_DEPTHWISE, args, bounds, (c, c0, c1) => {
-    inst.depthwise(at + 4 * c0 * inPlane, at + pY + 4 * c0 * outPlane + 16 * c, at + pW + 4 * c0 * taps, at + pB + 4 * c0,
-      bias ? 1 : 0, c1 - c0, ...geo, at + pPad);
-  }, () => depthwiseRange(k, cfg, x, w, bias, y, 0, own));
+  const ok = splitJob(JOB_DEPTHWISE, args, bounds, (_c, c0, c1) => {
+    run(x0 + 4 * c0 * inPlane, y0 + 4 * c0 * outPlane, at + 4 * c0 * taps, at + pA + 4 * c0, at + pB + 4 * c0, flags, c1 - c0, ...geo, at + pPad);
+  }, () => depthwiseRange(k, cfg, x, w, e, y, 0, own));
   if (!ok) return false;
-  for (let c = 0; c < chunks; c++) {
-    const o = (at + pY + 4 * bounds[c] * outPlane + 16 * c) >> 2;
-    y.set(h.subarray(o, o + (bounds[c + 1] - bounds[c]) * outPlane), (own + bounds[c]) * outPlane);
-  }
+  y.set(h.subarray(y0 >> 2, (y0 >> 2) + S * outPlane), own * outPlane);
   return true;
 }
 
 /** depthwiseForward on the WebAssembly kernel; false when a chunk does not fit its memory. */
-function depthwiseWasm(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): boolean {
-  return depthwiseSplit(k, cfg, x, w, bias, y) || depthwiseRange(k, cfg, x, w, bias, y, 0, cfg.channels);
+function depthwiseWasm(k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, e: DepthwiseEpilogue | null, y: Float32Array): boolean {
+  return depthwiseSplit(k, cfg, x, w, e, y) || depthwiseRange(k, cfg, x, w, e, y, 0, cfg.channels);
 }
 
 /** Bytes of the module's own memory that depthwiseRange uses (the layout it computes). */
@@ -199,31 +321,34 @@ function rangeBytes(cfg: DepthwiseConfig): number {
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const per = chunk(cfg, inPlane + outPlane);
-  const pW = align16(align16(4 * per * inPlane) + 4 * per * outPlane + 16);
-  return align16(align16(pW + 4 * per * cfg.kernelH * cfg.kernelW) + 4 * per) + paddedBytes(cfg);
+  const pW = align16(align16(4 * per * inPlane) + 4 * per * outPlane);
+  return align16(pW + 4 * per * cfg.kernelH * cfg.kernelW) + 2 * align16(4 * per) + paddedBytes(cfg);
 }
 
 /** Channels from .. to - 1 of depthwiseForward through the module's own memory; false when a chunk does not fit it. */
 function depthwiseRange(
-  k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, from: number, to: number,
+  k: DepthwiseKernel, cfg: DepthwiseConfig, x: Float32Array, w: Float32Array, e: DepthwiseEpilogue | null, y: Float32Array, from: number, to: number,
 ): boolean {
   const inPlane = cfg.inH * cfg.inW;
   const outPlane = cfg.outH * cfg.outW;
   const taps = cfg.kernelH * cfg.kernelW;
   const per = chunk(cfg, inPlane + outPlane);
   const pOut = align16(4 * per * inPlane);
-  const pW = align16(pOut + 4 * per * outPlane + 16);
-  const pB = align16(pW + 4 * per * taps);
-  const pPad = align16(pB + 4 * per);
+  const pW = align16(pOut + 4 * per * outPlane);
+  const pA = align16(pW + 4 * per * taps);
+  const pB = pA + align16(4 * per);
+  const pPad = pB + align16(4 * per);
   if (!simdReserve(k, rangeBytes(cfg))) return false;
   const h = k.f32;
   const geo = geometryArgs(cfg);
+  const flags = epilogueFlags(e);
   for (let c0 = from; c0 < to; c0 += per) {
     const m = Math.min(per, to - c0);
     h.set(x.subarray(c0 * inPlane, (c0 + m) * inPlane), 0);
     h.set(w.subarray(c0 * taps, (c0 + m) * taps), pW >> 2);
-    if (bias) h.set(bias.subarray(c0, c0 + m), pB >> 2);
-    k.ex.depthwise(0, pOut, pW, pB, bias ? 1 : 0, m, ...geo, pPad);
+    if (e?.a) h.set(e.a.subarray(c0, c0 + m), pA >> 2);
+    if (e?.b) h.set(e.b.subarray(c0, c0 + m), pB >> 2);
+    k.ex.depthwise(0, pOut, pW, pA, pB, flags, m, ...geo, pPad);
     y.set(h.subarray(pOut >> 2, (pOut >> 2) + m * outPlane), c0 * outPlane);
   }
   return true;

@@ -286,15 +286,14 @@ function serve(data) {
         }
       } else if (P[${P_KIND}] === ${JOB_DEPTHWISE}) {
         const A = ${P_ARGS};
-        const pX = P[A], pY = P[A + 1], pW = P[A + 2], pB = P[A + 3], hasBias = P[A + 4], inPlane = P[A + 5];
-        const outPlane = P[A + 6], taps = P[A + 7], pPad = P[A + 8] + (slot + 1) * P[A + 9], chunks = P[A + 10];
+        const pX = P[A], pY = P[A + 1], pW = P[A + 2], pA = P[A + 3], pB = P[A + 4], flags = P[A + 5], inPlane = P[A + 6];
+        const outPlane = P[A + 7], taps = P[A + 8], pPad = P[A + 9] + (slot + 1) * P[A + 10], chunks = P[A + 11];
         const geo = [];
-        for (let g = 0; g < 12; g++) geo.push(P[A + 11 + g]);
+        for (let g = 0; g < 12; g++) geo.push(P[A + 12 + g]);
         const depthwise = ex.depthwise.depthwise;
         for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
           const c0 = bounds[c], m = bounds[c + 1] - c0;
-          // Each chunk's output has 16 bytes of slack of its own (see depthwise.ts).
-          depthwise(pX + 4 * c0 * inPlane, pY + 4 * c0 * outPlane + 16 * c, pW + 4 * c0 * taps, pB + 4 * c0, hasBias, m, ...geo, pPad);
+          depthwise(pX + 4 * c0 * inPlane, pY + 4 * c0 * outPlane, pW + 4 * c0 * taps, pA + 4 * c0, pB + 4 * c0, flags, m, ...geo, pPad);
           Atomics.add(ctrl, ${C_PANELS}, 1);
         }
       } else if (P[${P_KIND}] === ${JOB_MAXPOOL}) {

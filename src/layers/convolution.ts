@@ -120,10 +120,17 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
         if (ep && !applied) for (let n = 0; n < this.num; n++) this.forwardEpilogue(this.sample(y, n, this.topDim), n);
         continue;
       }
+      // The depthwise kernel applies the bias or the folded BatchNorm/Scale/ReLU as it stores the
+      // outputs; a residual shortcut (never after a depthwise layer in the zoo) is left to
+      // forwardEpilogue.
+      const ep = this.epilogue;
+      const dwEpi = ep ? (ep.shortcut ? null : { a: ep.a, b: ep.b, relu: ep.relu }) : this.biasTerm ? this.blobs[1].data : null;
       for (let n = 0; n < this.num; n++) {
         const yn = this.sample(y, n, this.topDim);
-        if (dw) depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, null, yn);
-        else if (this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn, false, n)) continue;
+        if (dw) {
+          depthwiseForward(dw, this.sample(x, n, this.bottomDim), weight, dwEpi, yn);
+          if (!ep?.shortcut) continue;
+        } else if (this.forwardGemm(this.sample(x, n, this.bottomDim), weight, yn, false, n)) continue;
         this.forwardEpilogue(yn, n);
       }
     }

@@ -7,21 +7,20 @@
 ;; copied once into a zero-padded scratch, so the loops below read every tap without a bounds
 ;; check, and four adjacent outputs of a row are computed per f32x4: the 3x3 kernels with stride
 ;; 1 and 2 (MobileNet's) are unrolled with their 9 weights in registers, stride 2 picking the even
-;; and odd input columns with shuffles; every other geometry takes a generic row loop.
+;; and odd input columns with shuffles, two output rows at a time (they share input rows); every
+;; other geometry takes a generic row loop.
 ;;
 ;; Each output sums its taps as im2col + GEMM orders them (ky, then kx, ascending), each product
-;; rounded to float32 and then added (no fused multiply-add), the bias added last; padding taps
-;; multiply a 0, as GEMM multiplies im2col's zeros. depthwise.ts's JS loop computes the same
-;; float32 operations, so both give the same bits. All pointers are byte addresses.
+;; rounded to float32 and then added (no fused multiply-add); padding taps multiply a 0, as GEMM
+;; multiplies im2col's zeros. The layer's epilogue (bias, or folded BatchNorm/Scale and ReLU) is
+;; applied as each vector is stored, instead of in another pass over the output. depthwise.ts's
+;; JS loop computes the same float32 operations, so both give the same bits. All pointers are
+;; byte addresses.
 (module
   ;; Imported, so that depthwise.ts can instantiate the module on the GEMM worker pool's shared
   ;; memory too (each thread a chunk of channels); alone it gets an unshared memory of its own.
   (import "env" "memory" (memory 1 65536 shared))
 
-  ;; C channel planes H x W at pIn -> C planes Ho x Wo at pOut, weights C x kH x kW at pW, bias
-  ;; (C floats at pB) when hasBias. pPad: scratch for one zero-padded plane; see the padded size
-  ;; below (depthwise.ts reserves the same). The output area needs 16 bytes of slack: a row's last
-  ;; vector may spill up to 3 floats past it (into the next row, written after, or the slack).
   ;; The padded plane both directions lay out (depthwise.ts reserves the same): Wp x Hp floats
   ;; holding every row and column any tap of any output reads, with the outputs rounded up to
   ;; whole vectors, + 4 floats of slack per row; globals, set by $geometry.
@@ -73,17 +72,20 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rl))))
 
-  ;; C channel planes H x W at pIn -> C planes Ho x Wo at pOut, weights C x kH x kW at pW, bias
-  ;; (C floats at pB) when hasBias. pPad: scratch for one padded plane + 16 bytes. The output area
-  ;; needs 16 bytes of slack: a row's last vector may spill up to 3 floats past it (into the next
-  ;; row, written after, or the slack).
+  ;; C channel planes H x W at pIn -> C planes Ho x Wo at pOut, weights C x kH x kW at pW; the
+  ;; epilogue of channel c on each output, by flags: 2, v = v * a[c]; 1, v = v + b[c]; 4, ReLU
+  ;; (slope 0: v > 0 ? v : 0 * v, so NaN stays NaN and negatives become -0), each rounded to
+  ;; float32, in that order (a and b: C floats at pA, pB): a conv's bias, or its folded
+  ;; BatchNorm/Scale/ReLU, with the bits of rows.ts's maps run after it. pPad: scratch for one
+  ;; padded plane + 16 bytes. Nothing past a row's last output is written (a partial last vector is
+  ;; stored lane by lane), so the output may be a blob among others.
   (func (export "depthwise")
-    (param $pIn i32) (param $pOut i32) (param $pW i32) (param $pB i32) (param $hasBias i32)
+    (param $pIn i32) (param $pOut i32) (param $pW i32) (param $pA i32) (param $pB i32) (param $flags i32)
     (param $C i32) (param $H i32) (param $W i32) (param $kH i32) (param $kW i32)
     (param $sH i32) (param $sW i32) (param $padH i32) (param $padW i32) (param $dH i32) (param $dW i32)
     (param $Ho i32) (param $Wo i32) (param $pPad i32)
-    (local $rb i32) (local $kind i32) (local $c i32) (local $y i32) (local $src i32)
-    (local $out i32) (local $pw i32) (local $b f32)
+    (local $rb i32) (local $kind i32) (local $c i32)
+    (local $out i32) (local $pw i32) (local $va v128) (local $vb v128)
     (call $geometry (local.get $H) (local.get $W) (local.get $kH) (local.get $kW) (local.get $sH) (local.get $sW)
       (local.get $padH) (local.get $padW) (local.get $dH) (local.get $dW) (local.get $Ho) (local.get $Wo))
     (local.set $rb (i32.shl (global.get $Wp) (i32.const 2)))
@@ -97,28 +99,40 @@
       (call $planeCopy (i32.add (local.get $pIn) (i32.shl (i32.mul (local.get $c) (i32.mul (local.get $H) (local.get $W))) (i32.const 2)))
         (local.get $W) (local.get $H) (local.get $pPad) (local.get $padH) (local.get $padW) (i32.const 1))
       (local.set $pw (i32.add (local.get $pW) (i32.shl (i32.mul (local.get $c) (i32.mul (local.get $kH) (local.get $kW))) (i32.const 2))))
-      (local.set $b (f32.const 0))
-      (if (local.get $hasBias) (then (local.set $b (f32.load (i32.add (local.get $pB) (i32.shl (local.get $c) (i32.const 2)))))))
-      (local.set $y (i32.const 0))
-      (block $yd (loop $yl
-        (br_if $yd (i32.ge_u (local.get $y) (local.get $Ho)))
-        (local.set $src (i32.add (local.get $pPad) (i32.mul (i32.mul (local.get $y) (local.get $sH)) (local.get $rb))))
-        (if (i32.eq (local.get $kind) (i32.const 1))
-          (then (call $row3s1 (local.get $src) (local.get $rb) (local.get $out) (global.get $n4) (local.get $pw) (local.get $hasBias) (local.get $b)))
-          (else (if (i32.eq (local.get $kind) (i32.const 2))
-            (then (call $row3s2 (local.get $src) (local.get $rb) (local.get $out) (global.get $n4) (local.get $pw) (local.get $hasBias) (local.get $b)))
-            (else (call $row (local.get $src) (local.get $rb) (local.get $out) (global.get $n4) (local.get $pw) (local.get $hasBias) (local.get $b)
-              (local.get $kH) (local.get $kW) (local.get $sW) (local.get $dH) (local.get $dW))))))
-        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $Wo) (i32.const 2))))
-        (local.set $y (i32.add (local.get $y) (i32.const 1)))
-        (br $yl)))
+      (if (i32.and (local.get $flags) (i32.const 2))
+        (then (local.set $va (v128.load32_splat (i32.add (local.get $pA) (i32.shl (local.get $c) (i32.const 2)))))))
+      (if (i32.and (local.get $flags) (i32.const 1))
+        (then (local.set $vb (v128.load32_splat (i32.add (local.get $pB) (i32.shl (local.get $c) (i32.const 2)))))))
+      (if (i32.eq (local.get $kind) (i32.const 1))
+        (then (call $plane3s1 (local.get $pPad) (local.get $rb) (local.get $out) (local.get $Ho) (local.get $Wo) (local.get $sH)
+          (local.get $pw) (local.get $flags) (local.get $va) (local.get $vb)))
+        (else (if (i32.eq (local.get $kind) (i32.const 2))
+          (then (call $plane3s2 (local.get $pPad) (local.get $rb) (local.get $out) (local.get $Ho) (local.get $Wo) (local.get $sH)
+            (local.get $pw) (local.get $flags) (local.get $va) (local.get $vb)))
+          (else (call $plane (local.get $pPad) (local.get $rb) (local.get $out) (local.get $Ho) (local.get $Wo) (local.get $sH)
+            (local.get $pw) (local.get $flags) (local.get $va) (local.get $vb)
+            (local.get $kH) (local.get $kW) (local.get $sW) (local.get $dH) (local.get $dW))))))
+      (local.set $out (i32.add (local.get $out) (i32.shl (i32.mul (local.get $Ho) (local.get $Wo)) (i32.const 2))))
       (local.set $c (i32.add (local.get $c) (i32.const 1)))
       (br $cl))))
 
-  ;; One output row, 3x3 taps, stride 1, dilation 1: n4 vectors of 4 outputs at o, from the padded
-  ;; rows at p, p + rb, p + 2 rb (rb: padded row bytes), weights at pw.
-  (func $row3s1 (param $p i32) (param $rb i32) (param $o i32) (param $n4 i32) (param $pw i32) (param $hasB i32) (param $b f32)
-    (local $e i32) (local $q i32) (local $acc v128) (local $bv v128)
+  ;; The last (Wo % 4) outputs of a row at o, from the lanes of v: only those are stored.
+  (func $tail (param $o i32) (param $v v128) (param $n i32)
+    (v128.store32_lane 0 (local.get $o) (local.get $v))
+    (if (i32.gt_u (local.get $n) (i32.const 1)) (then (v128.store32_lane offset=4 1 (local.get $o) (local.get $v))))
+    (if (i32.gt_u (local.get $n) (i32.const 2)) (then (v128.store32_lane offset=8 2 (local.get $o) (local.get $v)))))
+
+  ;; Each plane function below computes one channel's Ho x Wo outputs at o from its padded plane
+  ;; at p (rb bytes a row; output row y reads from row y * sH), weights at pw: each row 4 outputs
+  ;; per vector (ceil(Wo / 4) of them), each vector stored with the epilogue (flags, va, vb: see
+  ;; "depthwise"), which is written out in each, not called, as it runs once per vector. The
+  ;; weights are splatted once per plane: with 7 x 7 planes that was as much work as the taps.
+
+  ;; 3x3 taps, stride 1, dilation 1: output row y from the padded rows at r, r + rb, r + 2 rb.
+  (func $plane3s1 (param $p i32) (param $rb i32) (param $o i32) (param $Ho i32) (param $Wo i32) (param $sH i32) (param $pw i32)
+    (param $flags i32) (param $va v128) (param $vb v128)
+    (local $y i32) (local $r i32) (local $e i32) (local $full i32) (local $q i32) (local $o2 i32) (local $acc v128) (local $acc2 v128)
+    (local $a v128) (local $b v128) (local $c v128)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
     (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
     (local.set $w0 (f32x4.splat (f32.load offset=0 (local.get $pw))))
@@ -130,32 +144,117 @@
     (local.set $w6 (f32x4.splat (f32.load offset=24 (local.get $pw))))
     (local.set $w7 (f32x4.splat (f32.load offset=28 (local.get $pw))))
     (local.set $w8 (f32x4.splat (f32.load offset=32 (local.get $pw))))
-    (local.set $bv (f32x4.splat (local.get $b)))
-    (local.set $e (i32.add (local.get $o) (i32.shl (local.get $n4) (i32.const 4))))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
-      (local.set $acc (f32x4.mul (v128.load (local.get $p)) (local.get $w0)))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=4 (local.get $p)) (local.get $w1))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=8 (local.get $p)) (local.get $w2))))
-      (local.set $q (i32.add (local.get $p) (local.get $rb)))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $q)) (local.get $w3))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=4 (local.get $q)) (local.get $w4))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=8 (local.get $q)) (local.get $w5))))
-      (local.set $q (i32.add (local.get $q) (local.get $rb)))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $q)) (local.get $w6))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=4 (local.get $q)) (local.get $w7))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=8 (local.get $q)) (local.get $w8))))
-      (if (local.get $hasB) (then (local.set $acc (f32x4.add (local.get $acc) (local.get $bv)))))
-      (v128.store (local.get $o) (local.get $acc))
-      (local.set $o (i32.add (local.get $o) (i32.const 16)))
-      (local.set $p (i32.add (local.get $p) (i32.const 16)))
-      (br $l))))
+    (local.set $y (i32.const 0))
+    ;; Stride 1 down the plane: two output rows at a time, which share two of their input rows
+    ;; (12 loads for 2 vectors instead of 18, and two independent sums in flight).
+    (local.set $o2 (i32.shl (local.get $Wo) (i32.const 2)))
+    (if (i32.eq (local.get $sH) (i32.const 1)) (then
+      (block $pairsDone (loop $pairs
+        (br_if $pairsDone (i32.gt_u (i32.add (local.get $y) (i32.const 2)) (local.get $Ho)))
+        (local.set $r (local.get $p))
+        (local.set $full (i32.add (local.get $o) (i32.shl (i32.and (local.get $Wo) (i32.const -4)) (i32.const 2))))
+        (local.set $e (i32.add (local.get $o) (local.get $o2)))
+        (block $d (loop $l
+          (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
+          (local.set $a (v128.load (local.get $r)))
+          (local.set $b (v128.load offset=4 (local.get $r)))
+          (local.set $c (v128.load offset=8 (local.get $r)))
+          (local.set $acc (f32x4.mul (local.get $a) (local.get $w0)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $b) (local.get $w1))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $c) (local.get $w2))))
+          (local.set $q (i32.add (local.get $r) (local.get $rb)))
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $b (v128.load offset=4 (local.get $q)))
+          (local.set $c (v128.load offset=8 (local.get $q)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $a) (local.get $w3))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $b) (local.get $w4))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $c) (local.get $w5))))
+          (local.set $acc2 (f32x4.mul (local.get $a) (local.get $w0)))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $b) (local.get $w1))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $c) (local.get $w2))))
+          (local.set $q (i32.add (local.get $q) (local.get $rb)))
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $b (v128.load offset=4 (local.get $q)))
+          (local.set $c (v128.load offset=8 (local.get $q)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $a) (local.get $w6))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $b) (local.get $w7))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $c) (local.get $w8))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $a) (local.get $w3))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $b) (local.get $w4))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $c) (local.get $w5))))
+          (local.set $q (i32.add (local.get $q) (local.get $rb)))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (v128.load (local.get $q)) (local.get $w6))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (v128.load offset=4 (local.get $q)) (local.get $w7))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (v128.load offset=8 (local.get $q)) (local.get $w8))))
+          ;; epilogue
+          (if (i32.and (local.get $flags) (i32.const 2)) (then
+            (local.set $acc (f32x4.mul (local.get $acc) (local.get $va)))
+            (local.set $acc2 (f32x4.mul (local.get $acc2) (local.get $va)))))
+          (if (i32.and (local.get $flags) (i32.const 1)) (then
+            (local.set $acc (f32x4.add (local.get $acc) (local.get $vb)))
+            (local.set $acc2 (f32x4.add (local.get $acc2) (local.get $vb)))))
+          (if (i32.and (local.get $flags) (i32.const 4)) (then
+            (local.set $acc (v128.bitselect (local.get $acc)
+              (f32x4.mul (local.get $acc) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc) (v128.const i32x4 0 0 0 0))))
+            (local.set $acc2 (v128.bitselect (local.get $acc2)
+              (f32x4.mul (local.get $acc2) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc2) (v128.const i32x4 0 0 0 0))))))
+          (if (i32.lt_u (local.get $o) (local.get $full))
+            (then
+              (v128.store (local.get $o) (local.get $acc))
+              (v128.store (i32.add (local.get $o) (local.get $o2)) (local.get $acc2)))
+            (else
+              (call $tail (local.get $o) (local.get $acc) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))
+              (call $tail (i32.add (local.get $o) (local.get $o2)) (local.get $acc2) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))))
+          (local.set $o (i32.add (local.get $o) (i32.const 16)))
+          (local.set $r (i32.add (local.get $r) (i32.const 16)))
+          (br $l)))
+        (local.set $o (i32.add (local.get $e) (local.get $o2)))
+        (local.set $p (i32.add (local.get $p) (i32.shl (local.get $rb) (i32.const 1))))
+        (local.set $y (i32.add (local.get $y) (i32.const 2)))
+        (br $pairs)))))
+    ;; The other rows one at a time.
+    (block $rowsDone (loop $rows
+      (br_if $rowsDone (i32.ge_u (local.get $y) (local.get $Ho)))
+      (local.set $r (local.get $p))
+      (local.set $full (i32.add (local.get $o) (i32.shl (i32.and (local.get $Wo) (i32.const -4)) (i32.const 2))))
+      (local.set $e (i32.add (local.get $o) (i32.shl (local.get $Wo) (i32.const 2))))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
+        (local.set $acc (f32x4.mul (v128.load (local.get $r)) (local.get $w0)))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=4 (local.get $r)) (local.get $w1))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=8 (local.get $r)) (local.get $w2))))
+        (local.set $q (i32.add (local.get $r) (local.get $rb)))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $q)) (local.get $w3))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=4 (local.get $q)) (local.get $w4))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=8 (local.get $q)) (local.get $w5))))
+        (local.set $q (i32.add (local.get $q) (local.get $rb)))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $q)) (local.get $w6))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=4 (local.get $q)) (local.get $w7))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load offset=8 (local.get $q)) (local.get $w8))))
+        ;; epilogue
+        (if (i32.and (local.get $flags) (i32.const 2)) (then (local.set $acc (f32x4.mul (local.get $acc) (local.get $va)))))
+        (if (i32.and (local.get $flags) (i32.const 1)) (then (local.set $acc (f32x4.add (local.get $acc) (local.get $vb)))))
+        (if (i32.and (local.get $flags) (i32.const 4)) (then (local.set $acc (v128.bitselect (local.get $acc)
+          (f32x4.mul (local.get $acc) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc) (v128.const i32x4 0 0 0 0))))))
+        (if (i32.lt_u (local.get $o) (local.get $full))
+          (then (v128.store (local.get $o) (local.get $acc)))
+          (else (call $tail (local.get $o) (local.get $acc) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $r (i32.add (local.get $r) (i32.const 16)))
+        (br $l)))
+      ;; (o is past e after a partial last vector)
+      (local.set $o (local.get $e))
+      (local.set $p (i32.add (local.get $p) (i32.mul (local.get $sH) (local.get $rb))))
+      (local.set $y (i32.add (local.get $y) (i32.const 1)))
+      (br $rows))))
 
   ;; Stride 2: the 4 outputs of a vector read padded columns 2x .. 2x + 8 of each row: from the
   ;; loads a (2x..), b (2x+4..), c (2x+8..), tap 0 takes the even lanes of a:b, tap 1 the odd
   ;; ones, tap 2 the even lanes shifted by one with c's first.
-  (func $row3s2 (param $p i32) (param $rb i32) (param $o i32) (param $n4 i32) (param $pw i32) (param $hasB i32) (param $b f32)
-    (local $e i32) (local $q i32) (local $acc v128) (local $bv v128) (local $a v128) (local $bb v128) (local $ev v128)
+  (func $plane3s2 (param $p i32) (param $rb i32) (param $o i32) (param $Ho i32) (param $Wo i32) (param $sH i32) (param $pw i32)
+    (param $flags i32) (param $va v128) (param $vb v128)
+    (local $y i32) (local $r i32) (local $e i32) (local $full i32) (local $q i32) (local $o2 i32)
+    (local $acc v128) (local $acc2 v128) (local $a v128) (local $bb v128) (local $ev v128) (local $t1 v128) (local $t2 v128)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
     (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
     (local.set $w0 (f32x4.splat (f32.load offset=0 (local.get $pw))))
@@ -167,79 +266,196 @@
     (local.set $w6 (f32x4.splat (f32.load offset=24 (local.get $pw))))
     (local.set $w7 (f32x4.splat (f32.load offset=28 (local.get $pw))))
     (local.set $w8 (f32x4.splat (f32.load offset=32 (local.get $pw))))
-    (local.set $bv (f32x4.splat (local.get $b)))
-    (local.set $e (i32.add (local.get $o) (i32.shl (local.get $n4) (i32.const 4))))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
-      ;; row 0
-      (local.set $a (v128.load (local.get $p)))
-      (local.set $bb (v128.load offset=16 (local.get $p)))
-      (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
-      (local.set $acc (f32x4.mul (local.get $ev) (local.get $w0)))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
-        (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w1))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
-        (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $p))) (local.get $w2))))
-      ;; row 1
-      (local.set $q (i32.add (local.get $p) (local.get $rb)))
-      (local.set $a (v128.load (local.get $q)))
-      (local.set $bb (v128.load offset=16 (local.get $q)))
-      (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $ev) (local.get $w3))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
-        (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w4))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
-        (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w5))))
-      ;; row 2
-      (local.set $q (i32.add (local.get $q) (local.get $rb)))
-      (local.set $a (v128.load (local.get $q)))
-      (local.set $bb (v128.load offset=16 (local.get $q)))
-      (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $ev) (local.get $w6))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
-        (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w7))))
-      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
-        (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w8))))
-      (if (local.get $hasB) (then (local.set $acc (f32x4.add (local.get $acc) (local.get $bv)))))
-      (v128.store (local.get $o) (local.get $acc))
-      (local.set $o (i32.add (local.get $o) (i32.const 16)))
-      (local.set $p (i32.add (local.get $p) (i32.const 32)))
-      (br $l))))
+    (local.set $y (i32.const 0))
+    ;; Stride 2 down the plane: two output rows at a time, which share one input row.
+    (local.set $o2 (i32.shl (local.get $Wo) (i32.const 2)))
+    (if (i32.eq (local.get $sH) (i32.const 2)) (then
+      (block $pairsDone (loop $pairs
+        (br_if $pairsDone (i32.gt_u (i32.add (local.get $y) (i32.const 2)) (local.get $Ho)))
+        (local.set $r (local.get $p))
+        (local.set $full (i32.add (local.get $o) (i32.shl (i32.and (local.get $Wo) (i32.const -4)) (i32.const 2))))
+        (local.set $e (i32.add (local.get $o) (local.get $o2)))
+        (block $d (loop $l
+          (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
+          (local.set $a (v128.load (local.get $r)))
+          (local.set $bb (v128.load offset=16 (local.get $r)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $acc (f32x4.mul (local.get $ev) (local.get $w0)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w1))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $r))) (local.get $w2))))
+          (local.set $q (i32.add (local.get $r) (local.get $rb)))
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $bb (v128.load offset=16 (local.get $q)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $ev) (local.get $w3))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w4))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w5))))
+          (local.set $q (i32.add (local.get $q) (local.get $rb)))
+          ;; row 2 of the first output row, row 0 of the second: its three tap vectors once
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $bb (v128.load offset=16 (local.get $q)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $t1 (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)))
+          (local.set $t2 (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $ev) (local.get $w6))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $t1) (local.get $w7))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $t2) (local.get $w8))))
+          (local.set $acc2 (f32x4.mul (local.get $ev) (local.get $w0)))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $t1) (local.get $w1))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $t2) (local.get $w2))))
+          (local.set $q (i32.add (local.get $q) (local.get $rb)))
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $bb (v128.load offset=16 (local.get $q)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $ev) (local.get $w3))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w4))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w5))))
+          (local.set $q (i32.add (local.get $q) (local.get $rb)))
+          (local.set $a (v128.load (local.get $q)))
+          (local.set $bb (v128.load offset=16 (local.get $q)))
+          (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $ev) (local.get $w6))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w7))))
+          (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul
+            (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w8))))
+          ;; epilogue
+          (if (i32.and (local.get $flags) (i32.const 2)) (then
+            (local.set $acc (f32x4.mul (local.get $acc) (local.get $va)))
+            (local.set $acc2 (f32x4.mul (local.get $acc2) (local.get $va)))))
+          (if (i32.and (local.get $flags) (i32.const 1)) (then
+            (local.set $acc (f32x4.add (local.get $acc) (local.get $vb)))
+            (local.set $acc2 (f32x4.add (local.get $acc2) (local.get $vb)))))
+          (if (i32.and (local.get $flags) (i32.const 4)) (then
+            (local.set $acc (v128.bitselect (local.get $acc)
+              (f32x4.mul (local.get $acc) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc) (v128.const i32x4 0 0 0 0))))
+            (local.set $acc2 (v128.bitselect (local.get $acc2)
+              (f32x4.mul (local.get $acc2) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc2) (v128.const i32x4 0 0 0 0))))))
+          (if (i32.lt_u (local.get $o) (local.get $full))
+            (then
+              (v128.store (local.get $o) (local.get $acc))
+              (v128.store (i32.add (local.get $o) (local.get $o2)) (local.get $acc2)))
+            (else
+              (call $tail (local.get $o) (local.get $acc) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))
+              (call $tail (i32.add (local.get $o) (local.get $o2)) (local.get $acc2) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))))
+          (local.set $o (i32.add (local.get $o) (i32.const 16)))
+          (local.set $r (i32.add (local.get $r) (i32.const 32)))
+          (br $l)))
+        (local.set $o (i32.add (local.get $e) (local.get $o2)))
+        (local.set $p (i32.add (local.get $p) (i32.shl (local.get $rb) (i32.const 2))))
+        (local.set $y (i32.add (local.get $y) (i32.const 2)))
+        (br $pairs)))))
+    ;; The other rows one at a time.
+    (block $rowsDone (loop $rows
+      (br_if $rowsDone (i32.ge_u (local.get $y) (local.get $Ho)))
+      (local.set $r (local.get $p))
+      (local.set $full (i32.add (local.get $o) (i32.shl (i32.and (local.get $Wo) (i32.const -4)) (i32.const 2))))
+      (local.set $e (i32.add (local.get $o) (i32.shl (local.get $Wo) (i32.const 2))))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
+        ;; row 0
+        (local.set $a (v128.load (local.get $r)))
+        (local.set $bb (v128.load offset=16 (local.get $r)))
+        (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+        (local.set $acc (f32x4.mul (local.get $ev) (local.get $w0)))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w1))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+          (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $r))) (local.get $w2))))
+        ;; row 1
+        (local.set $q (i32.add (local.get $r) (local.get $rb)))
+        (local.set $a (v128.load (local.get $q)))
+        (local.set $bb (v128.load offset=16 (local.get $q)))
+        (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $ev) (local.get $w3))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w4))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+          (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w5))))
+        ;; row 2
+        (local.set $q (i32.add (local.get $q) (local.get $rb)))
+        (local.set $a (v128.load (local.get $q)))
+        (local.set $bb (v128.load offset=16 (local.get $q)))
+        (local.set $ev (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $bb)))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $ev) (local.get $w6))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $bb)) (local.get $w7))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul
+          (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 (local.get $ev) (v128.load offset=32 (local.get $q))) (local.get $w8))))
+        ;; epilogue
+        (if (i32.and (local.get $flags) (i32.const 2)) (then (local.set $acc (f32x4.mul (local.get $acc) (local.get $va)))))
+        (if (i32.and (local.get $flags) (i32.const 1)) (then (local.set $acc (f32x4.add (local.get $acc) (local.get $vb)))))
+        (if (i32.and (local.get $flags) (i32.const 4)) (then (local.set $acc (v128.bitselect (local.get $acc)
+          (f32x4.mul (local.get $acc) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc) (v128.const i32x4 0 0 0 0))))))
+        (if (i32.lt_u (local.get $o) (local.get $full))
+          (then (v128.store (local.get $o) (local.get $acc)))
+          (else (call $tail (local.get $o) (local.get $acc) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $r (i32.add (local.get $r) (i32.const 32)))
+        (br $l)))
+      ;; (o is past e after a partial last vector)
+      (local.set $o (local.get $e))
+      (local.set $p (i32.add (local.get $p) (i32.mul (local.get $sH) (local.get $rb))))
+      (local.set $y (i32.add (local.get $y) (i32.const 1)))
+      (br $rows))))
 
   ;; Any kernel, stride, dilation: the taps in a loop, the 4 inputs of a tap gathered by stride.
-  (func $row (param $p i32) (param $rb i32) (param $o i32) (param $n4 i32) (param $pw i32) (param $hasB i32) (param $b f32)
+  (func $plane (param $p i32) (param $rb i32) (param $o i32) (param $Ho i32) (param $Wo i32) (param $sH i32) (param $pw i32)
+    (param $flags i32) (param $va v128) (param $vb v128)
     (param $kH i32) (param $kW i32) (param $sW i32) (param $dH i32) (param $dW i32)
-    (local $e i32) (local $ky i32) (local $kx i32) (local $q i32) (local $t i32) (local $w i32) (local $s4 i32)
+    (local $y i32) (local $r i32) (local $e i32) (local $full i32) (local $ky i32) (local $kx i32) (local $q i32) (local $t i32) (local $w i32) (local $s4 i32)
     (local $acc v128) (local $prod v128)
     (local.set $s4 (i32.shl (local.get $sW) (i32.const 2)))
-    (local.set $e (i32.add (local.get $o) (i32.shl (local.get $n4) (i32.const 4))))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
-      (local.set $w (local.get $pw))
-      (local.set $q (local.get $p))
-      (local.set $ky (i32.const 0))
-      (block $yd (loop $yl
-        (br_if $yd (i32.ge_u (local.get $ky) (local.get $kH)))
-        (local.set $t (local.get $q))
-        (local.set $kx (i32.const 0))
-        (block $xd (loop $xl
-          (br_if $xd (i32.ge_u (local.get $kx) (local.get $kW)))
-          (local.set $prod (f32x4.mul (call $gather (local.get $t) (local.get $sW)) (f32x4.splat (f32.load (local.get $w)))))
-          (if (i32.eq (local.get $w) (local.get $pw))
-            (then (local.set $acc (local.get $prod)))
-            (else (local.set $acc (f32x4.add (local.get $acc) (local.get $prod)))))
-          (local.set $w (i32.add (local.get $w) (i32.const 4)))
-          (local.set $t (i32.add (local.get $t) (i32.shl (local.get $dW) (i32.const 2))))
-          (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
-          (br $xl)))
-        (local.set $q (i32.add (local.get $q) (i32.mul (local.get $dH) (local.get $rb))))
-        (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
-        (br $yl)))
-      (if (local.get $hasB) (then (local.set $acc (f32x4.add (local.get $acc) (f32x4.splat (local.get $b))))))
-      (v128.store (local.get $o) (local.get $acc))
-      (local.set $o (i32.add (local.get $o) (i32.const 16)))
-      (local.set $p (i32.add (local.get $p) (i32.shl (local.get $s4) (i32.const 2))))
-      (br $l))))
+    (local.set $y (i32.const 0))
+    (block $rowsDone (loop $rows
+      (br_if $rowsDone (i32.ge_u (local.get $y) (local.get $Ho)))
+      (local.set $r (local.get $p))
+      (local.set $full (i32.add (local.get $o) (i32.shl (i32.and (local.get $Wo) (i32.const -4)) (i32.const 2))))
+      (local.set $e (i32.add (local.get $o) (i32.shl (local.get $Wo) (i32.const 2))))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $o) (local.get $e)))
+        (local.set $w (local.get $pw))
+        (local.set $q (local.get $r))
+        (local.set $ky (i32.const 0))
+        (block $yd (loop $yl
+          (br_if $yd (i32.ge_u (local.get $ky) (local.get $kH)))
+          (local.set $t (local.get $q))
+          (local.set $kx (i32.const 0))
+          (block $xd (loop $xl
+            (br_if $xd (i32.ge_u (local.get $kx) (local.get $kW)))
+            (local.set $prod (f32x4.mul (call $gather (local.get $t) (local.get $sW)) (f32x4.splat (f32.load (local.get $w)))))
+            (if (i32.eq (local.get $w) (local.get $pw))
+              (then (local.set $acc (local.get $prod)))
+              (else (local.set $acc (f32x4.add (local.get $acc) (local.get $prod)))))
+            (local.set $w (i32.add (local.get $w) (i32.const 4)))
+            (local.set $t (i32.add (local.get $t) (i32.shl (local.get $dW) (i32.const 2))))
+            (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
+            (br $xl)))
+          (local.set $q (i32.add (local.get $q) (i32.mul (local.get $dH) (local.get $rb))))
+          (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+          (br $yl)))
+        ;; epilogue
+        (if (i32.and (local.get $flags) (i32.const 2)) (then (local.set $acc (f32x4.mul (local.get $acc) (local.get $va)))))
+        (if (i32.and (local.get $flags) (i32.const 1)) (then (local.set $acc (f32x4.add (local.get $acc) (local.get $vb)))))
+        (if (i32.and (local.get $flags) (i32.const 4)) (then (local.set $acc (v128.bitselect (local.get $acc)
+          (f32x4.mul (local.get $acc) (v128.const i32x4 0 0 0 0)) (f32x4.gt (local.get $acc) (v128.const i32x4 0 0 0 0))))))
+        (if (i32.lt_u (local.get $o) (local.get $full))
+          (then (v128.store (local.get $o) (local.get $acc)))
+          (else (call $tail (local.get $o) (local.get $acc) (i32.shr_u (i32.sub (local.get $e) (local.get $o)) (i32.const 2)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $r (i32.add (local.get $r) (i32.shl (local.get $s4) (i32.const 2))))
+        (br $l)))
+      ;; (o is past e after a partial last vector)
+      (local.set $o (local.get $e))
+      (local.set $p (i32.add (local.get $p) (i32.mul (local.get $sH) (local.get $rb))))
+      (local.set $y (i32.add (local.get $y) (i32.const 1)))
+      (br $rows))))
 
   ;; ---- backward ----------------------------------------------------------------------------
 
