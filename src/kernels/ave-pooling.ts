@@ -1,6 +1,6 @@
 // AVE pooling by the SIMD kernel (wasm/simd.wat avepool): the Pooling layer's JS loop, which sums
-// each window in double precision, costs ~2 ns per cell; the kernel sums two planes per f64x2
-// lane pair, in the same order, several times faster. Inputs in the pool's shared memory (blobs of
+// each window in double precision, costs ~1.5 ns per cell; the kernel sums four planes at a time
+// (planes in the f64x2 lanes), each in the loop's order, at ~0.3 ns per cell. Inputs in the pool's shared memory (blobs of
 // the inference arena) are read where they lie, planes split between the threads; others are
 // copied into the kernel's own memory a group of planes at a time.
 import { JOB_AVEPOOL, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
@@ -59,9 +59,11 @@ function avePoolOwn(k: SimdKernel, g: AvePoolGeometry, x: Float32Array, y: Float
 
 /**
  * Window cells summed (planes x outputs x window) from which AVE pooling is split between threads.
- * 2 cores: SqueezeNet's 1000 x 14 x 14 and the 7 x 7 global pools of 1024-2048 planes gain from it.
+ * The kernel streams its input at ~3 cells per ns, and a worker reading planes another core wrote
+ * starts late and slow: 2 cores, idle, the global pools of 1000 x 14 x 14 (20-60 us) and 1024-2048
+ * x 7 x 7 took as long split as not, so only larger ones are split.
  */
-let splitMinWork = 1 << 15;
+let splitMinWork = 1 << 18;
 
 /** Sets splitMinWork (tests set 0 to split small cases); returns the previous value. */
 export function setAvePoolSplitMinWork(work: number): number {

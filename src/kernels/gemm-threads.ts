@@ -30,8 +30,8 @@
 //
 // Other kernels use the same pool (splitJob): a module registered with registerPoolModule
 // (depthwise.ts's, simd.ts's) is instantiated by every worker on the same shared memory, and a job
-// of its kind is split into chunks of independent outputs (channels, planes), handed out from the
-// same counter.
+// of its kind is split into chunks of independent outputs (channels, planes, positions), handed
+// out from the same counter.
 //
 // When it pays (2 cores, wall time, bench/gemm.ts): 1.5-1.8x from ~16M multiply-adds (256^3,
 // 64x3136x576, 1024x1024x256), ~1.3x at 2M (128^3), break-even near 1M (wake-up of the worker,

@@ -1,10 +1,11 @@
 // WebAssembly SIMD kernels for the layers outside GEMM (wasm/simd.wat: ReLU, Eltwise's sum, the
-// per-row maps of Scale/Bias/BatchNorm and Scale's backward, MAX pooling, LRN, Dropout's
+// per-row maps of Scale/Bias/BatchNorm and Scale's backward, MAX and AVE pooling, LRN, Dropout's
 // Bernoulli draws, the solvers' update passes), loaded synchronously at first use from
 // wasm/simd.wasm beside this file; the drivers of the simple ones and of the solver passes (the
-// others are in pooling.ts, lrn.ts, rng.ts), and the streaming around them: operands are copied
-// into the module's memory a block at a time (TypedArray.set, a memcpy), the kernel runs there,
-// and the result is copied out. The copies cost ~0.2 ns per element against 1.5-9 ns for the JS
+// others are in pooling.ts, ave-pooling.ts, lrn.ts, rng.ts), and the streaming around them:
+// operands are copied into the module's memory a block at a time (TypedArray.set, a memcpy), the
+// kernel runs there, and the result is copied out (pooling and LRN run on blobs of the shared
+// memory where they lie, by simdOnShared). The copies cost ~0.2 ns per element against 1.5-9 ns for the JS
 // loops they replace (see the .wat), so this pays from a few hundred elements up; callers keep
 // their JS loops for shorter runs, and for runtimes without WebAssembly SIMD or with
 // CAFFE_TS_SIMD=js. The kernels give the JS loops' float32 results bit for bit (test/simd.test.ts

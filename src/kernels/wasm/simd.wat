@@ -1,14 +1,14 @@
 ;; WebAssembly SIMD (f32x4) kernels for the layers outside GEMM, for src/kernels/simd.ts: ReLU,
 ;; Eltwise's sum, per-row affine maps (Scale, Bias, BatchNorm, convolution bias), Scale's
-;; backward, MAX pooling, LRN across channels, MT19937 Bernoulli draws for Dropout, im2col, and
-;; the solver update passes (every solver type).
+;; backward, MAX and AVE pooling, LRN across channels, MT19937 Bernoulli draws for Dropout,
+;; im2col, and the solver update passes (every solver type).
 ;; Assembled by scripts/build-wasm.mjs (wabt) into simd.wasm next to this file.
 ;;
 ;; Why: V8 does not vectorise JS loops and compiles `a > b ? a : b` on floats to a branch, so the
 ;; JS loops cost 1.5-9 ns per element (the high end when the sign of the data is random and the
 ;; branch mispredicts); these run 4 lanes per instruction with compare-and-select masks, no branch.
 ;; simd.ts copies the operands into this module's memory in blocks, calls a kernel, and copies
-;; the result out.
+;; the result out; pooling and LRN also run on the inference blobs in the shared memory in place.
 ;;
 ;; Every kernel computes, per element, the same float32 operations as the JS loop it replaces
 ;; (loops.ts, rows.ts, the Pooling, LRN and Dropout layers, rng.ts): float32 SIMD arithmetic
@@ -22,7 +22,8 @@
 ;; for NaN, as JS's `>`. All pointers are byte addresses.
 (module
   ;; Imported, so that the GEMM worker pool can instantiate the module on its shared memory too
-  ;; (MAX pooling split by planes, pooling.ts); simd.ts gives it an unshared memory of its own.
+  ;; (pooling and LRN on the inference blobs there, split between threads); simd.ts gives it an
+  ;; unshared memory of its own.
   (import "env" "memory" (memory 1 65536 shared))
 
   ;; In place over n floats at p: x > 0 ? x : slope * x (ReLU; NaN stays NaN).
