@@ -59,11 +59,12 @@ function avePoolOwn(k: SimdKernel, g: AvePoolGeometry, x: Float32Array, y: Float
 
 /**
  * Window cells summed (planes x outputs x window) from which AVE pooling is split between threads.
- * The kernel streams its input at ~3 cells per ns, and a worker reading planes another core wrote
- * starts late and slow: 2 cores, idle, the global pools of 1000 x 14 x 14 (20-60 us) and 1024-2048
- * x 7 x 7 took as long split as not, so only larger ones are split.
+ * The kernel streams its input at 1-3 cells per ns (a net's fresh blob, or one in cache), so the
+ * usual global pools take 20-120 us, where a worker's late start weighs: 2 cores, idle, in nets,
+ * SqueezeNet's 1000 x 14 x 14 took 0.8x one thread's time split, the 1024-2048 x 7 x 7 ones no
+ * less than on one thread.
  */
-let splitMinWork = 1 << 18;
+let splitMinWork = 1 << 17;
 
 /** Sets splitMinWork (tests set 0 to split small cases); returns the previous value. */
 export function setAvePoolSplitMinWork(work: number): number {

@@ -5,14 +5,15 @@
 // it lies, its positions split between the threads; otherwise one image at a time is copied into
 // the kernel's own memory and y and the scale (the backward reads it) come back. The backward
 // copies in x, y, dy and the scale and computes the power, ratio and running window sums there.
-import { JOB_LRN, evenBounds, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
+import { JOB_LRN, evenBounds, gemmThreadInfo, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
 import { inSharedMemory } from './gemm-wasm.js';
 import { simdKernel, simdOnShared, simdReserve } from './simd.js';
 
 /**
  * Positions per block of the forward: its padded squares and scales, (2 C + size - 1) x block
- * floats, stay within ~64 KiB (L1 and L2 sizes; 2 cores, GoogLeNet's norms: ~1.3x faster than
- * whole images), in multiples of four (the kernel's lanes).
+ * floats, stay within ~64 KiB, in multiples of four (the kernel's lanes). GoogLeNet's norms on
+ * one thread: 0.85-0.9x the time of whole images as blocks (the power's square roots and divide
+ * take most of it: ~2.3 ns per element).
  */
 function blockPositions(C: number, size: number): number {
   return Math.max(4, Math.floor(16384 / (2 * C + size - 1)) & ~3);
@@ -99,8 +100,11 @@ export function lrnAcrossShared(
   let done = false;
   if (split) {
     const chunks = Math.min(positions, 4 * T);
+    const health = gemmThreadInfo().reason;
     done = splitJob(JOB_LRN, [pX, pY, hw, C, size, aos, k, flag, t, stride, oS, bm, chunks], evenBounds(positions, chunks),
       (_c, g0, g1) => run(g0, g1));
+    // In place, the positions computed before a worker failed have lost their inputs.
+    if (!done && inPlace && gemmThreadInfo().reason !== health) throw new Error(`LRN in place: ${gemmThreadInfo().reason}`);
   }
   // (Not split, or the pool did not run it all: this thread computes every position.)
   if (!done) run(0, positions);
