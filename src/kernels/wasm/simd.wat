@@ -385,15 +385,16 @@
       (br $l))))
 
   ;; The padded, phase-split copy of the plane at pIn to dst (see maxpool): H rows of sW phases
-  ;; of L floats each.
+  ;; of L floats each. Whole vectors where the cells lie inside the row, the ends cell by cell.
   (func $maxpoolPad (param $pIn i32) (param $H i32) (param $W i32) (param $sW i32) (param $padW i32)
     (param $L i32) (param $dst i32)
-    (local $h i32) (local $q i32) (local $j i32) (local $col i32) (local $src i32) (local $a v128) (local $b v128)
+    (local $h i32) (local $q i32) (local $j i32) (local $col i32) (local $src i32) (local $n i32) (local $e i32)
+    (local $a v128) (local $b v128)
     (local.set $h (i32.const 0))
     (block $hd (loop $hl
       (br_if $hd (i32.ge_u (local.get $h) (local.get $H)))
       (local.set $src (i32.add (local.get $pIn) (i32.shl (i32.mul (local.get $h) (local.get $W)) (i32.const 2))))
-      ;; stride 1 (one phase): -inf, the row (memory.copy), -inf
+      ;; stride 1 (one phase): -inf, the row, -inf
       (local.set $q (i32.const 0))
       (if (i32.eq (local.get $sW) (i32.const 1)) (then
         ;; j < padW, then the columns that fit in L, then the rest of L
@@ -402,41 +403,60 @@
         (local.set $col (i32.sub (local.get $L) (local.get $j)))
         (if (i32.gt_u (local.get $col) (local.get $W)) (then (local.set $col (local.get $W))))
         (call $fillNegInf (local.get $dst) (local.get $j))
-        (memory.copy (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $src) (i32.shl (local.get $col) (i32.const 2)))
+        ;; (copied by vectors: memory.copy's call costs more than these short rows)
+        (local.set $n (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $e (i32.const 0))
+        (block $cd (loop $cl
+          (br_if $cd (i32.gt_u (i32.add (local.get $e) (i32.const 4)) (local.get $col)))
+          (v128.store (i32.add (local.get $n) (i32.shl (local.get $e) (i32.const 2)))
+            (v128.load (i32.add (local.get $src) (i32.shl (local.get $e) (i32.const 2)))))
+          (local.set $e (i32.add (local.get $e) (i32.const 4)))
+          (br $cl)))
+        (block $cd (loop $cl
+          (br_if $cd (i32.ge_u (local.get $e) (local.get $col)))
+          (f32.store (i32.add (local.get $n) (i32.shl (local.get $e) (i32.const 2)))
+            (f32.load (i32.add (local.get $src) (i32.shl (local.get $e) (i32.const 2)))))
+          (local.set $e (i32.add (local.get $e) (i32.const 1)))
+          (br $cl)))
         (call $fillNegInf (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $col)) (i32.const 2)))
           (i32.sub (local.get $L) (i32.add (local.get $j) (local.get $col))))
         (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $L) (i32.const 2))))
         (local.set $q (i32.const 1))))
-      ;; stride 2: both phases at once, eight input columns split into four of each by
-      ;; shuffles where they lie inside the row, the cells at the row's ends one by one
+      ;; stride 2: both phases at once. The cells before the row one by one, then eight input
+      ;; columns split into four of each phase by shuffles while they lie inside the row, then the
+      ;; rest one by one.
       (if (i32.eq (local.get $sW) (i32.const 2)) (then
         (local.set $j (i32.const 0))
         (local.set $col (i32.sub (i32.const 0) (local.get $padW)))
         (block $sd (loop $sl
+          (br_if $sd (i32.or (i32.ge_s (local.get $col) (i32.const 0)) (i32.ge_u (local.get $j) (local.get $L))))
+          (call $pad2 (local.get $src) (local.get $dst) (local.get $j) (local.get $col) (local.get $W) (local.get $L))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (local.set $col (i32.add (local.get $col) (i32.const 2)))
+          (br $sl)))
+        ;; vectors: n = min((L - j) / 4, (W - col) / 8)
+        (local.set $n (i32.const 0))
+        (if (i32.ge_s (i32.sub (local.get $W) (local.get $col)) (i32.const 8)) (then
+          (local.set $n (i32.shr_u (i32.sub (local.get $W) (local.get $col)) (i32.const 3)))
+          (if (i32.lt_u (i32.shr_u (i32.sub (local.get $L) (local.get $j)) (i32.const 2)) (local.get $n))
+            (then (local.set $n (i32.shr_u (i32.sub (local.get $L) (local.get $j)) (i32.const 2)))))))
+        (block $vd (loop $vl
+          (br_if $vd (i32.eqz (local.get $n)))
+          (local.set $a (v128.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+          (local.set $b (v128.load offset=16 (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+          (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+            (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
+          (v128.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (local.set $col (i32.add (local.get $col) (i32.const 8)))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br $vl)))
+        (block $sd (loop $sl
           (br_if $sd (i32.ge_u (local.get $j) (local.get $L)))
-          (if (i32.and (i32.and (i32.le_u (i32.add (local.get $j) (i32.const 4)) (local.get $L))
-                (i32.ge_s (local.get $col) (i32.const 0)))
-                (i32.le_s (i32.add (local.get $col) (i32.const 8)) (local.get $W)))
-            (then
-              (local.set $a (v128.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
-              (local.set $b (v128.load offset=16 (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
-              (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
-                (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
-              (v128.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
-                (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
-              (local.set $j (i32.add (local.get $j) (i32.const 4)))
-              (local.set $col (i32.add (local.get $col) (i32.const 8))))
-            (else
-              (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
-                (if (result f32) (i32.lt_u (local.get $col) (local.get $W))
-                  (then (f32.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
-                  (else (f32.const -inf))))
-              (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
-                (if (result f32) (i32.lt_u (i32.add (local.get $col) (i32.const 1)) (local.get $W))
-                  (then (f32.load (i32.add (local.get $src) (i32.shl (i32.add (local.get $col) (i32.const 1)) (i32.const 2)))))
-                  (else (f32.const -inf))))
-              (local.set $j (i32.add (local.get $j) (i32.const 1)))
-              (local.set $col (i32.add (local.get $col) (i32.const 2)))))
+          (call $pad2 (local.get $src) (local.get $dst) (local.get $j) (local.get $col) (local.get $W) (local.get $L))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (local.set $col (i32.add (local.get $col) (i32.const 2)))
           (br $sl)))
         (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $L) (i32.const 3))))
         (local.set $q (i32.const 2))))
@@ -458,6 +478,18 @@
         (br $ql)))
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $hl))))
+
+  ;; One cell of each phase of the stride-2 padded row at dst: [j] = column col, [L + j] =
+  ;; column col + 1 of the row at src, -inf outside [0, W).
+  (func $pad2 (param $src i32) (param $dst i32) (param $j i32) (param $col i32) (param $W i32) (param $L i32)
+    (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+      (if (result f32) (i32.lt_u (local.get $col) (local.get $W))
+        (then (f32.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+        (else (f32.const -inf))))
+    (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
+      (if (result f32) (i32.lt_u (i32.add (local.get $col) (i32.const 1)) (local.get $W))
+        (then (f32.load (i32.add (local.get $src) (i32.shl (i32.add (local.get $col) (i32.const 1)) (i32.const 2)))))
+        (else (f32.const -inf)))))
 
   ;; MAX pooling with argmax of nPlanes planes (H x W floats each, consecutive at pIn) into
   ;; PH x PW outputs per plane (values at pY, argmax offsets h * W + w at pArg, as i32).
