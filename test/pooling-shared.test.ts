@@ -79,6 +79,9 @@ function forward(
     for (let i = GUARDS + n; i < g.length; i++) if (g[i] !== GUARD) guarded = false;
   }
   const outs = tops.map((t) => Float32Array.from(t.data));
+  // With a backward planned, MAX pooling's argmax (which the backward reads) too.
+  const maxIdx = (l as unknown as { maxIdx?: Int32Array }).maxIdx;
+  if (opts.backward && maxIdx) outs.push(Float32Array.from(maxIdx));
   owners.length = 0;
   return { outs, guarded };
 }
@@ -129,6 +132,8 @@ for (const [lp, shape] of [
 ] as [Record<string, unknown>, number[]][]) {
   for (const inPlace of [false, true]) lrnSpecs.push({ type: 'LRN', param: { lrn_param: lp }, shape, opts: { inPlace } });
 }
+// A backward planned keeps the scale: the images go through the copying path.
+lrnSpecs.push({ type: 'LRN', param: { lrn_param: {} }, shape: [2, 16, 7, 9], opts: { backward: true } });
 
 const groups: [string, Spec[]][] = [['MAX pooling', maxSpecs], ['AVE pooling', aveSpecs], ['LRN across channels', lrnSpecs]];
 
