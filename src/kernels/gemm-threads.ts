@@ -30,8 +30,8 @@
 //
 // Other kernels use the same pool (splitJob): a module registered with registerPoolModule
 // (depthwise.ts's, simd.ts's) is instantiated by every worker on the same shared memory, and a job
-// of its kind is split into chunks of independent outputs (channels, planes), handed out from the
-// same counter.
+// of its kind is split into chunks of independent outputs (channels, planes, positions), handed
+// out from the same counter.
 //
 // When it pays (2 cores, wall time, bench/gemm.ts): 1.5-1.8x from ~16M multiply-adds (256^3,
 // 64x3136x576, 1024x1024x256), ~1.3x at 2M (128^3), break-even near 1M (wake-up of the worker,
@@ -63,8 +63,10 @@ const P_COUNT = 48;
 const JOB_GEMM = 0;
 export const JOB_DEPTHWISE = 1;
 export const JOB_MAXPOOL = 2;
+export const JOB_AVEPOOL = 3;
+export const JOB_LRN = 4;
 /** The module (registerPoolModule's name) each job kind runs. */
-const JOB_MODULES = ['gemm', 'depthwise', 'simd'];
+const JOB_MODULES = ['gemm', 'depthwise', 'simd', 'simd', 'simd'];
 /** Whole products of one shape, each taken by one thread (gemmBatch in gemm-wasm.ts). */
 export const JOB_GEMM_BATCH = 8;
 /** Winograd's input transform by channels, its output transform by output channels (winograd.ts). */
@@ -199,7 +201,8 @@ let poolFailure = '';
 
 // The worker body: serve(data) instantiates the modules on the shared memory, then serves jobs
 // forever. Its GEMM panel loop is the twin of the one in splitCall, its depthwise chunk loop the
-// twin of depthwise.ts's, its MAX pooling loop pooling.ts's (keep them alike). Everything it needs comes in the one `data` argument,
+// twin of depthwise.ts's, its pooling and LRN loops those of pooling.ts, ave-pooling.ts and
+// lrn.ts (keep them alike). Everything it needs comes in the one `data` argument,
 // so the same body runs wherever spawnWorker can start it.
 const WORKER_BODY = `
 function serve(data) {
@@ -307,6 +310,31 @@ function serve(data) {
           const p0 = bounds[c];
           maxpool(pIn + 4 * p0 * inPlane, bounds[c + 1] - p0, H, W, sW, kW, padW, L, PH, PW, pHs, pHe, t + P[A + 17],
             pY + 4 * p0 * outPlane, pArg + 4 * p0 * outPlane, t + P[A + 18], t + P[A + 19], t + P[A + 20]);
+          Atomics.add(ctrl, ${C_PANELS}, 1);
+        }
+      } else if (P[${P_KIND}] === ${JOB_AVEPOOL}) {
+        const A = ${P_ARGS};
+        const pIn = P[A], pY = P[A + 1], inPlane = P[A + 2], outPlane = P[A + 3], chunks = P[A + 14];
+        const geo = [];
+        for (let g = 0; g < 10; g++) geo.push(P[A + 4 + g]);
+        const avepool = ex.simd.avepool;
+        for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+          const p0 = bounds[c];
+          avepool(pIn + 4 * p0 * inPlane, bounds[c + 1] - p0, ...geo, pY + 4 * p0 * outPlane);
+          Atomics.add(ctrl, ${C_PANELS}, 1);
+        }
+      } else if (P[${P_KIND}] === ${JOB_LRN}) {
+        const A = ${P_ARGS};
+        const pX = P[A], pY = P[A + 1], hw = P[A + 2], C = P[A + 3], size = P[A + 4], aos = P[A + 5], k = P[A + 6];
+        const inPlace = P[A + 7], t = P[A + 8] + (slot + 1) * P[A + 9], pS = t + P[A + 10], bm = P[A + 11], chunks = P[A + 12];
+        const lrn = ex.simd.lrn_across;
+        for (let c = Atomics.add(ctrl, ${C_NEXT}, 1); c < chunks; c = Atomics.add(ctrl, ${C_NEXT}, 1)) {
+          // Positions of the images one after another; a chunk may cross from one image to the next.
+          for (let g = bounds[c], end = bounds[c + 1]; g < end;) {
+            const n = Math.floor(g / hw), e = Math.min(end, (n + 1) * hw);
+            lrn(pX + 4 * n * C * hw, pY + 4 * n * C * hw, hw, C, g - n * hw, e - n * hw, size, aos, k, inPlace, t, pS, 0, bm);
+            g = e;
+          }
           Atomics.add(ctrl, ${C_PANELS}, 1);
         }
       } else {
@@ -542,7 +570,7 @@ function workersOnly(p: Pool, nWorkers: number): boolean {
 }
 
 /**
- * Runs a job of another kernel (kind: JOB_DEPTHWISE, JOB_MAXPOOL; its module registered with
+ * Runs a job of another kernel (kind: JOB_DEPTHWISE, JOB_MAXPOOL, ...; its module registered with
  * registerPoolModule) split into chunks: chunk c covers bounds[c] .. bounds[c + 1] of what the
  * kernel splits (channels for the depthwise one), each computed by whichever thread takes it:
  * the workers from `args` (their switch in WORKER_BODY reads them), this thread by run(c, c0, c1)

@@ -1,7 +1,8 @@
 // Pooling window geometry along one spatial axis, as Caffe's pooling loops compute it (Pooling and
 // LRN's WITHIN_CHANNEL average pooling share it), and the SIMD MAX pooling kernel's driver.
 import { JOB_MAXPOOL, evenBounds, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
-import { SIMD_BLOCK, simdKernel, simdPoolModule, simdReserve, type SimdKernel } from './simd.js';
+import { inSharedMemory } from './gemm-wasm.js';
+import { SIMD_BLOCK, simdKernel, simdOnShared, simdReserve, type SimdKernel } from './simd.js';
 
 /**
  * The windows of `pooled` outputs: window i reads input cells [start[i], end[i]); span[i] is its
@@ -42,7 +43,8 @@ export function maxPoolSimd(
 ): boolean {
   const k = simdKernel();
   if (!k || strideW < 1 || kernelW < 1) return false;
-  return maxPoolSplit(k, x, planes, height, width, rows, pooledW, strideW, kernelW, padW, y, mask) ||
+  return maxPoolShared(x, planes, height, width, rows, pooledW, strideW, kernelW, padW, y, mask) ||
+    maxPoolSplit(k, x, planes, height, width, rows, pooledW, strideW, kernelW, padW, y, mask) ||
     maxPoolOwn(k, x, planes, height, width, rows, pooledW, strideW, kernelW, padW, y, mask);
 }
 
@@ -91,7 +93,7 @@ function maxPoolOwn(
 /**
  * Candidate comparisons (planes x outputs x window cells) from which MAX pooling is split between
  * threads. 2 cores, SqueezeNet's and GoogLeNet's pools: 0.60-0.70x one thread's time from 0.37M
- * (GoogLeNet's 832 x 7 x 7) to 28M comparisons.
+ * (GoogLeNet's 832 x 7 x 7) to 28M comparisons; in place in the shared memory 0.50-0.65x.
  */
 let splitMinWork = 1 << 18;
 
@@ -101,9 +103,6 @@ export function setMaxPoolSplitMinWork(work: number): number {
   splitMinWork = Math.max(0, work);
   return old;
 }
-
-/** The calling thread's instance of simd.wasm on the pool's memory (made at the first split). */
-let poolInstance: { memory: WebAssembly.Memory; ex: SimdKernel['ex'] } | null = null;
 
 /**
  * maxPoolSimd split by planes between the pool's threads: this thread pools the first planes / T
@@ -122,7 +121,7 @@ function maxPoolSplit(
   const inPlane = height * width;
   const outPlane = pooledH * pooledW;
   const cells = (rows.end[0] - rows.start[0]) * kernelW;
-  if (simdPoolModule === null || T < 2 || planes < 2 || planes * outPlane * cells < splitMinWork) return false;
+  if (T < 2 || planes < 2 || planes * outPlane * cells < splitMinWork) return false;
   const L = paddedRow(pooledW, strideW, kernelW);
   const own = Math.floor(planes / T);
   const S = planes - own; // planes own .. planes - 1, in the shared memory from its plane 0
@@ -142,11 +141,9 @@ function maxPoolSplit(
   const region = poolRegion(scratch + T * stride);
   if (region === null) return false;
   const { memory, at } = region;
-  if (poolInstance === null || poolInstance.memory !== memory) {
-    const ex = new WebAssembly.Instance(simdPoolModule, { env: { memory } }).exports as unknown as SimdKernel['ex'];
-    poolInstance = { memory, ex };
-  }
-  const maxpool = mask ? poolInstance.ex.maxpool : poolInstance.ex.maxpool_values;
+  const ex = simdOnShared(memory);
+  if (ex === null) return false;
+  const maxpool = mask ? ex.maxpool : ex.maxpool_values;
   const f32 = new Float32Array(memory.buffer);
   const i32 = new Int32Array(memory.buffer);
   f32.set(x.subarray(own * inPlane, planes * inPlane), at >> 2);
@@ -169,5 +166,68 @@ function maxPoolSplit(
   if (!ok || !ownOk) return false;
   y.set(f32.subarray((at + pY) >> 2, ((at + pY) >> 2) + S * outPlane), own * outPlane);
   mask?.set(i32.subarray((at + pArg) >> 2, ((at + pArg) >> 2) + S * outPlane), own * outPlane);
+  return true;
+}
+
+/**
+ * maxPoolSimd on an input that lies in the pool's shared memory (a blob of the inference arena):
+ * the kernel reads it where it is and writes the values in place too when y lies there (else into
+ * scratch, copied out), the planes split into chunks between the pool's threads when that pays
+ * (this thread takes chunks too), each thread with scratch of its own. Only the argmax, when
+ * wanted, is copied out. False when x is elsewhere or there is no room (the caller then copies).
+ */
+function maxPoolShared(
+  x: Float32Array, planes: number, height: number, width: number, rows: PoolWindows, pooledW: number,
+  strideW: number, kernelW: number, padW: number, y: Float32Array, mask: Int32Array | null,
+): boolean {
+  if (!inSharedMemory(x)) return false;
+  const T = poolThreads();
+  const pooledH = rows.start.length;
+  const inPlane = height * width;
+  const outPlane = pooledH * pooledW;
+  const cells = (rows.end[0] - rows.start[0]) * kernelW;
+  const split = T > 1 && planes > 1 && planes * outPlane * cells >= splitMinWork;
+  const threads = split ? T : 1;
+  const yIn = inSharedMemory(y);
+  const L = paddedRow(pooledW, strideW, kernelW);
+  const PW4 = (pooledW + 3) & ~3;
+  // Region: the windows, the argmax (when wanted), the values (when y is elsewhere), then each
+  // thread's scratch as maxPoolSplit lays it out.
+  const pHs = 0;
+  const pHe = pHs + 4 * pooledH;
+  const pArg = pHe + 4 * pooledH;
+  const pVal = pArg + (mask ? 4 * planes * outPlane : 0);
+  const scratch = (pVal + (yIn ? 0 : 4 * planes * outPlane) + 15) & ~15;
+  const oRv = 4 * height * strideW * L;
+  const oRa = oRv + 4 * height * PW4;
+  const oOff = oRa + 4 * height * PW4;
+  const stride = (oOff + 4 * kernelW + 15) & ~15;
+  const region = poolRegion(scratch + threads * stride);
+  if (region === null) return false;
+  const { memory, at } = region;
+  const ex = simdOnShared(memory);
+  if (ex === null) return false;
+  const maxpool = mask ? ex.maxpool : ex.maxpool_values;
+  new Int32Array(memory.buffer, at + pHs, pooledH).set(rows.start);
+  new Int32Array(memory.buffer, at + pHe, pooledH).set(rows.end);
+  const pX = x.byteOffset;
+  const pY = yIn ? y.byteOffset : at + pVal;
+  const t = at + scratch; // this thread's scratch (thread 0)
+  // The twin of the workers' MAX pooling loop (gemm-threads.ts WORKER_BODY).
+  const run = (p0: number, p1: number): void => {
+    maxpool(pX + 4 * p0 * inPlane, p1 - p0, height, width, strideW, kernelW, padW, L, pooledH, pooledW, at + pHs, at + pHe, t,
+      pY + 4 * p0 * outPlane, at + pArg + 4 * p0 * outPlane, t + oRv, t + oRa, t + oOff);
+  };
+  let done = false;
+  if (split) {
+    const chunks = Math.min(planes, 4 * T);
+    const args = [pX, inPlane, outPlane, height, width, strideW, kernelW, padW, L, pooledH, pooledW, at + pHs, at + pHe,
+      pY, at + pArg, t, stride, 0, oRv, oRa, oOff, chunks, mask ? 0 : 1];
+    done = splitJob(JOB_MAXPOOL, args, evenBounds(planes, chunks), (_c, p0, p1) => run(p0, p1));
+  }
+  // (Not split, or the pool did not run it all: this thread pools every plane.)
+  if (!done) run(0, planes);
+  if (!yIn) y.set(new Float32Array(memory.buffer, at + pVal, planes * outPlane));
+  mask?.set(new Int32Array(memory.buffer, at + pArg, planes * outPlane));
   return true;
 }

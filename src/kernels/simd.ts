@@ -1,10 +1,11 @@
 // WebAssembly SIMD kernels for the layers outside GEMM (wasm/simd.wat: ReLU, Eltwise's sum, the
-// per-row maps of Scale/Bias/BatchNorm and Scale's backward, MAX pooling, LRN, Dropout's
+// per-row maps of Scale/Bias/BatchNorm and Scale's backward, MAX and AVE pooling, LRN, Dropout's
 // Bernoulli draws, the solvers' update passes), loaded synchronously at first use from
 // wasm/simd.wasm beside this file; the drivers of the simple ones and of the solver passes (the
-// others are in pooling.ts, lrn.ts, rng.ts), and the streaming around them: operands are copied
-// into the module's memory a block at a time (TypedArray.set, a memcpy), the kernel runs there,
-// and the result is copied out. The copies cost ~0.2 ns per element against 1.5-9 ns for the JS
+// others are in pooling.ts, ave-pooling.ts, lrn.ts, rng.ts), and the streaming around them:
+// operands are copied into the module's memory a block at a time (TypedArray.set, a memcpy), the
+// kernel runs there, and the result is copied out (pooling and LRN run on blobs of the shared
+// memory where they lie, by simdOnShared). The copies cost ~0.2 ns per element against 1.5-9 ns for the JS
 // loops they replace (see the .wat), so this pays from a few hundred elements up; callers keep
 // their JS loops for shorter runs, and for runtimes without WebAssembly SIMD or with
 // CAFFE_TS_SIMD=js. The kernels give the JS loops' float32 results bit for bit (test/simd.test.ts
@@ -13,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { registerPoolModule, threadsAllowed } from './gemm-threads.js';
 import { unsharedMemory } from './gemm-wasm.js';
 
-interface SimdExports {
+export interface SimdExports {
   memory: WebAssembly.Memory;
   relu(p: number, n: number, slope: number): void;
   relu_backward(x: number, g: number, n: number, slope: number): void;
@@ -27,7 +28,8 @@ interface SimdExports {
   adam(g: number, m: number, v: number, n: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, scale: number): void;
   rows(mode: number, p: number, e0: number, e1: number, S: number, dim: number, pa: number, pb: number): void;
   lrn_across(
-    pX: number, C: number, hw: number, size: number, aos: number, k: number, inPlace: number, pPad: number, pS: number, pY: number,
+    pX: number, pY: number, ld: number, C: number, p0: number, p1: number, size: number, aos: number, k: number, inPlace: number,
+    pPad: number, pS: number, sld: number, bm: number,
   ): void;
   lrn_across_backward(
     pX: number, pY: number, pG: number, pS: number, C: number, hw: number, size: number, negCrv: number, inPlace: number,
@@ -48,6 +50,10 @@ interface SimdExports {
   ): void;
   /** maxpool's values only (same arguments; nothing stored at pArg, pRa). */
   maxpool_values: SimdExports['maxpool'];
+  avepool(
+    pIn: number, nPlanes: number, H: number, W: number, kH: number, kW: number, sH: number, sW: number,
+    padH: number, padW: number, PH: number, PW: number, pY: number,
+  ): void;
 }
 
 /** A loaded module and views of its memory (renewed when the memory grows). */
@@ -155,8 +161,24 @@ export function poolKernelModule(name: string, file: string): WebAssembly.Module
   }
 }
 
-/** This module for the worker pool (MAX pooling split by planes, pooling.ts), or null. */
+/** This module for the worker pool (pooling and LRN split between threads), or null. */
 export const simdPoolModule = poolKernelModule('simd', 'simd.wasm');
+
+/** The calling thread's instance of this module on the pool's shared memory (made at first use). */
+let onShared: { memory: WebAssembly.Memory; ex: SimdExports } | null = null;
+
+/**
+ * This module instantiated for the calling thread on the shared memory `memory` (the worker
+ * pool's, where the inference blobs lie), so that kernels read and write blobs where they are;
+ * null when threads are off or the kernels are turned off or unavailable.
+ */
+export function simdOnShared(memory: WebAssembly.Memory): SimdExports | null {
+  if (simdPoolModule === null || simdKernel() === null) return null;
+  if (onShared === null || onShared.memory !== memory) {
+    onShared = { memory, ex: new WebAssembly.Instance(simdPoolModule, { env: { memory } }).exports as unknown as SimdExports };
+  }
+  return onShared.ex;
+}
 
 function load(): SimdKernel | null {
   const ex = instantiateOnOwnMemory<SimdExports>('simd.wasm');

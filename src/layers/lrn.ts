@@ -23,7 +23,7 @@
 import type { Blob } from '../graph/blob.js';
 import { maxBlobBytes } from '../graph/blob.js';
 import { poolWindows } from '../kernels/pooling.js';
-import { lrnAcrossBackwardSimd, lrnAcrossSimd } from '../kernels/lrn.js';
+import { lrnAcrossBackwardSimd, lrnAcrossShared, lrnAcrossSimd } from '../kernels/lrn.js';
 import { SIMD_MIN } from '../kernels/simd.js';
 import { Layer, paramOf } from './layer.js';
 import { f32 } from './neuron.js';
@@ -140,8 +140,11 @@ export class LRNLayer extends Layer {
     const padded = this.padded; // its pad channels are never written: they stay zero
     const aos = f32(this.alpha / size);
     const k = this.k;
-    // The SIMD kernel computes the same, per image (the usual beta only: it has no pow).
+    // The SIMD kernel computes the same, per image (the usual beta only: it has no pow); on blobs
+    // in the shared memory, all images in place and split between threads, when no backward
+    // needs the scale.
     const simd = this.beta === 0.75 && chw >= SIMD_MIN;
+    if (simd && !this.backwardPlanned && lrnAcrossShared(x, y, N, C, hw, size, aos, k, x === y)) return;
     for (let n = 0; n < N; n++) {
       const base = n * chw;
       if (simd && lrnAcrossSimd(x, y, scale, base, C, hw, size, aos, k, x === y)) continue;

@@ -9,6 +9,7 @@
 // the probability-weighted mean sum(x^2)/sum(x) of each window.
 import type { Blob } from '../graph/blob.js';
 import { has, newMessage, type Message } from '../proto/schema.js';
+import { avePoolSimd } from '../kernels/ave-pooling.js';
 import { maxPoolSimd, poolWindows } from '../kernels/pooling.js';
 import { SIMD_MIN } from '../kernels/simd.js';
 import { Layer, TEST } from './layer.js';
@@ -218,7 +219,12 @@ export class PoolingLayer extends Layer {
         for (let i = 0; i < fmask.length; i++) fmask[i] = mask[i];
       }
     } else if (this.pool === POOL_AVE) {
-      for (let p = 0; p < planes; p++) {
+      // The SIMD kernel sums the same doubles in the same order.
+      const simd = planes * outPlane >= SIMD_MIN && avePoolSimd({
+        planes, height: this.height, width, kernelH: this.kernelH, kernelW: this.kernelW, strideH: this.strideH,
+        strideW: this.strideW, padH: this.padH, padW: this.padW, pooledH, pooledW,
+      }, x, y);
+      for (let p = 0; p < planes && !simd; p++) {
         const xo = p * inPlane;
         for (let ph = 0; ph < pooledH; ph++) {
           const hs = rows.start[ph];

@@ -1,14 +1,14 @@
 ;; WebAssembly SIMD (f32x4) kernels for the layers outside GEMM, for src/kernels/simd.ts: ReLU,
 ;; Eltwise's sum, per-row affine maps (Scale, Bias, BatchNorm, convolution bias), Scale's
-;; backward, MAX pooling, LRN across channels, MT19937 Bernoulli draws for Dropout, im2col, and
-;; the solver update passes (every solver type).
+;; backward, MAX and AVE pooling, LRN across channels, MT19937 Bernoulli draws for Dropout,
+;; im2col, and the solver update passes (every solver type).
 ;; Assembled by scripts/build-wasm.mjs (wabt) into simd.wasm next to this file.
 ;;
 ;; Why: V8 does not vectorise JS loops and compiles `a > b ? a : b` on floats to a branch, so the
 ;; JS loops cost 1.5-9 ns per element (the high end when the sign of the data is random and the
 ;; branch mispredicts); these run 4 lanes per instruction with compare-and-select masks, no branch.
 ;; simd.ts copies the operands into this module's memory in blocks, calls a kernel, and copies
-;; the result out.
+;; the result out; pooling and LRN also run on the inference blobs in the shared memory in place.
 ;;
 ;; Every kernel computes, per element, the same float32 operations as the JS loop it replaces
 ;; (loops.ts, rows.ts, the Pooling, LRN and Dropout layers, rng.ts): float32 SIMD arithmetic
@@ -22,7 +22,8 @@
 ;; for NaN, as JS's `>`. All pointers are byte addresses.
 (module
   ;; Imported, so that the GEMM worker pool can instantiate the module on its shared memory too
-  ;; (MAX pooling split by planes, pooling.ts); simd.ts gives it an unshared memory of its own.
+  ;; (pooling and LRN on the inference blobs there, split between threads); simd.ts gives it an
+  ;; unshared memory of its own.
   (import "env" "memory" (memory 1 65536 shared))
 
   ;; In place over n floats at p: x > 0 ? x : slope * x (ReLU; NaN stays NaN).
@@ -384,15 +385,16 @@
       (br $l))))
 
   ;; The padded, phase-split copy of the plane at pIn to dst (see maxpool): H rows of sW phases
-  ;; of L floats each.
+  ;; of L floats each. Whole vectors where the cells lie inside the row, the ends cell by cell.
   (func $maxpoolPad (param $pIn i32) (param $H i32) (param $W i32) (param $sW i32) (param $padW i32)
     (param $L i32) (param $dst i32)
-    (local $h i32) (local $q i32) (local $j i32) (local $col i32) (local $src i32) (local $a v128) (local $b v128)
+    (local $h i32) (local $q i32) (local $j i32) (local $col i32) (local $src i32) (local $n i32) (local $e i32)
+    (local $a v128) (local $b v128)
     (local.set $h (i32.const 0))
     (block $hd (loop $hl
       (br_if $hd (i32.ge_u (local.get $h) (local.get $H)))
       (local.set $src (i32.add (local.get $pIn) (i32.shl (i32.mul (local.get $h) (local.get $W)) (i32.const 2))))
-      ;; stride 1 (one phase): -inf, the row (memory.copy), -inf
+      ;; stride 1 (one phase): -inf, the row, -inf
       (local.set $q (i32.const 0))
       (if (i32.eq (local.get $sW) (i32.const 1)) (then
         ;; j < padW, then the columns that fit in L, then the rest of L
@@ -401,41 +403,60 @@
         (local.set $col (i32.sub (local.get $L) (local.get $j)))
         (if (i32.gt_u (local.get $col) (local.get $W)) (then (local.set $col (local.get $W))))
         (call $fillNegInf (local.get $dst) (local.get $j))
-        (memory.copy (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $src) (i32.shl (local.get $col) (i32.const 2)))
+        ;; (copied by vectors: memory.copy's call costs more than these short rows)
+        (local.set $n (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $e (i32.const 0))
+        (block $cd (loop $cl
+          (br_if $cd (i32.gt_u (i32.add (local.get $e) (i32.const 4)) (local.get $col)))
+          (v128.store (i32.add (local.get $n) (i32.shl (local.get $e) (i32.const 2)))
+            (v128.load (i32.add (local.get $src) (i32.shl (local.get $e) (i32.const 2)))))
+          (local.set $e (i32.add (local.get $e) (i32.const 4)))
+          (br $cl)))
+        (block $cd (loop $cl
+          (br_if $cd (i32.ge_u (local.get $e) (local.get $col)))
+          (f32.store (i32.add (local.get $n) (i32.shl (local.get $e) (i32.const 2)))
+            (f32.load (i32.add (local.get $src) (i32.shl (local.get $e) (i32.const 2)))))
+          (local.set $e (i32.add (local.get $e) (i32.const 1)))
+          (br $cl)))
         (call $fillNegInf (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $col)) (i32.const 2)))
           (i32.sub (local.get $L) (i32.add (local.get $j) (local.get $col))))
         (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $L) (i32.const 2))))
         (local.set $q (i32.const 1))))
-      ;; stride 2: both phases at once, eight input columns split into four of each by
-      ;; shuffles where they lie inside the row, the cells at the row's ends one by one
+      ;; stride 2: both phases at once. The cells before the row one by one, then eight input
+      ;; columns split into four of each phase by shuffles while they lie inside the row, then the
+      ;; rest one by one.
       (if (i32.eq (local.get $sW) (i32.const 2)) (then
         (local.set $j (i32.const 0))
         (local.set $col (i32.sub (i32.const 0) (local.get $padW)))
         (block $sd (loop $sl
+          (br_if $sd (i32.or (i32.ge_s (local.get $col) (i32.const 0)) (i32.ge_u (local.get $j) (local.get $L))))
+          (call $pad2 (local.get $src) (local.get $dst) (local.get $j) (local.get $col) (local.get $W) (local.get $L))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (local.set $col (i32.add (local.get $col) (i32.const 2)))
+          (br $sl)))
+        ;; vectors: n = min((L - j) / 4, (W - col) / 8)
+        (local.set $n (i32.const 0))
+        (if (i32.ge_s (i32.sub (local.get $W) (local.get $col)) (i32.const 8)) (then
+          (local.set $n (i32.shr_u (i32.sub (local.get $W) (local.get $col)) (i32.const 3)))
+          (if (i32.lt_u (i32.shr_u (i32.sub (local.get $L) (local.get $j)) (i32.const 2)) (local.get $n))
+            (then (local.set $n (i32.shr_u (i32.sub (local.get $L) (local.get $j)) (i32.const 2)))))))
+        (block $vd (loop $vl
+          (br_if $vd (i32.eqz (local.get $n)))
+          (local.set $a (v128.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+          (local.set $b (v128.load offset=16 (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+          (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+            (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
+          (v128.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
+            (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (local.set $col (i32.add (local.get $col) (i32.const 8)))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br $vl)))
+        (block $sd (loop $sl
           (br_if $sd (i32.ge_u (local.get $j) (local.get $L)))
-          (if (i32.and (i32.and (i32.le_u (i32.add (local.get $j) (i32.const 4)) (local.get $L))
-                (i32.ge_s (local.get $col) (i32.const 0)))
-                (i32.le_s (i32.add (local.get $col) (i32.const 8)) (local.get $W)))
-            (then
-              (local.set $a (v128.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
-              (local.set $b (v128.load offset=16 (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
-              (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
-                (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
-              (v128.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
-                (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
-              (local.set $j (i32.add (local.get $j) (i32.const 4)))
-              (local.set $col (i32.add (local.get $col) (i32.const 8))))
-            (else
-              (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
-                (if (result f32) (i32.lt_u (local.get $col) (local.get $W))
-                  (then (f32.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
-                  (else (f32.const -inf))))
-              (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
-                (if (result f32) (i32.lt_u (i32.add (local.get $col) (i32.const 1)) (local.get $W))
-                  (then (f32.load (i32.add (local.get $src) (i32.shl (i32.add (local.get $col) (i32.const 1)) (i32.const 2)))))
-                  (else (f32.const -inf))))
-              (local.set $j (i32.add (local.get $j) (i32.const 1)))
-              (local.set $col (i32.add (local.get $col) (i32.const 2)))))
+          (call $pad2 (local.get $src) (local.get $dst) (local.get $j) (local.get $col) (local.get $W) (local.get $L))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (local.set $col (i32.add (local.get $col) (i32.const 2)))
           (br $sl)))
         (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $L) (i32.const 3))))
         (local.set $q (i32.const 2))))
@@ -457,6 +478,18 @@
         (br $ql)))
       (local.set $h (i32.add (local.get $h) (i32.const 1)))
       (br $hl))))
+
+  ;; One cell of each phase of the stride-2 padded row at dst: [j] = column col, [L + j] =
+  ;; column col + 1 of the row at src, -inf outside [0, W).
+  (func $pad2 (param $src i32) (param $dst i32) (param $j i32) (param $col i32) (param $W i32) (param $L i32)
+    (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+      (if (result f32) (i32.lt_u (local.get $col) (local.get $W))
+        (then (f32.load (i32.add (local.get $src) (i32.shl (local.get $col) (i32.const 2)))))
+        (else (f32.const -inf))))
+    (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (local.get $j) (local.get $L)) (i32.const 2)))
+      (if (result f32) (i32.lt_u (i32.add (local.get $col) (i32.const 1)) (local.get $W))
+        (then (f32.load (i32.add (local.get $src) (i32.shl (i32.add (local.get $col) (i32.const 1)) (i32.const 2)))))
+        (else (f32.const -inf)))))
 
   ;; MAX pooling with argmax of nPlanes planes (H x W floats each, consecutive at pIn) into
   ;; PH x PW outputs per plane (values at pY, argmax offsets h * W + w at pArg, as i32).
@@ -667,109 +700,235 @@
       (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
       (br $planes))))
 
-    ;; LRN across channels (beta = 0.75) of one image of C channels of hw floats, as the LRN layer's
-  ;; JS loop: padded (at pPad, C + size - 1 channels, the first and last (size - 1) / 2 zero) gets
-  ;; f32(aos * f32(x^2)); scale (at pS) = k plus the `size` padded channels of the window, channel
-  ;; 0 summed in order and later channels by the running update (s + head) - tail; y (at pY) =
-  ;; p * x with p = f32(s^-0.75), or p * p when inPlace (Caffe's aliased powx then mul). s^-0.75
-  ;; is 1 / (sqrt(s) * sqrt(sqrt(s))) in double precision, exactly as negPow075 in lrn.ts.
-  (func (export "lrn_across") (param $pX i32) (param $C i32) (param $hw i32) (param $size i32)
-    (param $aos f32) (param $k f32) (param $inPlace i32) (param $pPad i32) (param $pS i32) (param $pY i32)
-    (local $n i32) (local $e i32) (local $i i32) (local $c i32) (local $padBytes i32) (local $hwBytes i32)
-    (local $src i32) (local $dst i32) (local $end i32) (local $end4 i32) (local $v v128) (local $va v128)
-    (local $p v128) (local $s f32) (local $t f64) (local $q f32)
-    (local.set $n (i32.mul (local.get $C) (local.get $hw)))
-    (local.set $hwBytes (i32.shl (local.get $hw) (i32.const 2)))
-    (local.set $padBytes (i32.mul (i32.shr_u (i32.sub (local.get $size) (i32.const 1)) (i32.const 1)) (local.get $hwBytes)))
-    ;; the zero pad channels, before and after
-    (memory.fill (local.get $pPad) (i32.const 0) (local.get $padBytes))
-    (memory.fill (i32.add (i32.add (local.get $pPad) (local.get $padBytes)) (i32.shl (local.get $n) (i32.const 2)))
-      (i32.const 0) (local.get $padBytes))
-    ;; the scaled squares
+  ;; LRN across channels (beta = 0.75), as the LRN layer's JS loop, for positions [p0, p1) of one
+  ;; image of C channels (channel c of x at pX + 4 c ld, of y at pY + 4 c ld; x and y may be the
+  ;; same floats), in blocks of at most bm positions so that the scratch stays in cache. Per block:
+  ;; padded (at pPad, C + size - 1 rows of bm floats, the first and last (size - 1) / 2 zero) gets
+  ;; f32(aos * f32(x^2)) of every channel first; then channel by channel the scale s = k plus the
+  ;; `size` padded rows of the window (channel 0 summed in order, channel c by the running update
+  ;; (s[c - 1] + head) - tail) and y = p * x with p = f32(s^-0.75), or p * p when inPlace (Caffe's
+  ;; aliased powx then mul: x is then y, read by the squares alone, before any y of the block).
+  ;; The scale goes to pS in rows of sld floats at the positions' columns (the image's whole
+  ;; scale) when sld > 0, else to C rows of bm floats that every block reuses. Each position's
+  ;; values depend on its own channels only, so any blocks or split of the positions give the
+  ;; same bits. s^-0.75 is 1 / (sqrt(s) * sqrt(sqrt(s))) in double precision, as negPow075 in lrn.ts.
+  (func (export "lrn_across") (param $pX i32) (param $pY i32) (param $ld i32) (param $C i32)
+    (param $p0 i32) (param $p1 i32) (param $size i32) (param $aos f32) (param $k f32) (param $inPlace i32)
+    (param $pPad i32) (param $pS i32) (param $sld i32) (param $bm i32)
+    (local $q i32) (local $m i32) (local $mB i32) (local $m4B i32) (local $rowB i32) (local $ldB i32) (local $sB i32)
+    (local $pre i32) (local $c i32) (local $x i32) (local $y i32) (local $s i32) (local $d i32) (local $jB i32)
+    (local $head i32) (local $tail i32)
+    (local $va v128) (local $v v128) (local $p v128) (local $r f32) (local $t f64)
+    (local.set $rowB (i32.shl (local.get $bm) (i32.const 2)))
+    (local.set $ldB (i32.shl (local.get $ld) (i32.const 2)))
+    (local.set $sB (if (result i32) (local.get $sld) (then (i32.shl (local.get $sld) (i32.const 2))) (else (local.get $rowB))))
+    (local.set $pre (i32.shr_u (i32.sub (local.get $size) (i32.const 1)) (i32.const 1)))
+    ;; the zero pad rows, before and after the channels' (never written below)
+    (memory.fill (local.get $pPad) (i32.const 0) (i32.mul (local.get $pre) (local.get $rowB)))
+    (memory.fill (i32.add (local.get $pPad) (i32.mul (i32.add (local.get $pre) (local.get $C)) (local.get $rowB)))
+      (i32.const 0) (i32.mul (local.get $pre) (local.get $rowB)))
     (local.set $va (f32x4.splat (local.get $aos)))
-    (local.set $src (local.get $pX))
-    (local.set $dst (i32.add (local.get $pPad) (local.get $padBytes)))
-    (local.set $end (i32.add (local.get $pX) (i32.shl (local.get $n) (i32.const 2))))
-    (local.set $end4 (i32.add (local.get $pX) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $src) (local.get $end4)))
-      (local.set $v (v128.load (local.get $src)))
-      (v128.store (local.get $dst) (f32x4.mul (local.get $va) (f32x4.mul (local.get $v) (local.get $v))))
-      (local.set $src (i32.add (local.get $src) (i32.const 16)))
-      (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
-      (br $l)))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $src) (local.get $end)))
-      (local.set $s (f32.load (local.get $src)))
-      (f32.store (local.get $dst) (f32.mul (local.get $aos) (f32.mul (local.get $s) (local.get $s))))
-      (local.set $src (i32.add (local.get $src) (i32.const 4)))
-      (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-      (br $l)))
-    ;; channel 0: k + the first `size` padded channels, added in order
-    (local.set $i (i32.const 0))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $i) (local.get $hw)))
-      (local.set $s (local.get $k))
-      (local.set $src (i32.add (local.get $pPad) (i32.shl (local.get $i) (i32.const 2))))
+    (local.set $q (local.get $p0))
+    (block $done (loop $blocks
+      (br_if $done (i32.ge_u (local.get $q) (local.get $p1)))
+      (local.set $m (i32.sub (local.get $p1) (local.get $q)))
+      (if (i32.gt_u (local.get $m) (local.get $bm)) (then (local.set $m (local.get $bm))))
+      (local.set $mB (i32.shl (local.get $m) (i32.const 2)))
+      (local.set $m4B (i32.shl (i32.and (local.get $m) (i32.const -4)) (i32.const 2)))
+      ;; the scaled squares of the block's positions, every channel
+      (local.set $x (i32.add (local.get $pX) (i32.shl (local.get $q) (i32.const 2))))
+      (local.set $d (i32.add (local.get $pPad) (i32.mul (local.get $pre) (local.get $rowB))))
       (local.set $c (i32.const 0))
       (block $cd (loop $cl
-        (br_if $cd (i32.ge_u (local.get $c) (local.get $size)))
-        (local.set $s (f32.add (local.get $s) (f32.load (local.get $src))))
-        (local.set $src (i32.add (local.get $src) (local.get $hwBytes)))
+        (br_if $cd (i32.ge_u (local.get $c) (local.get $C)))
+        (local.set $jB (i32.const 0))
+        (block $jd (loop $jl
+          (br_if $jd (i32.ge_u (local.get $jB) (local.get $m4B)))
+          (local.set $v (v128.load (i32.add (local.get $x) (local.get $jB))))
+          (v128.store (i32.add (local.get $d) (local.get $jB)) (f32x4.mul (local.get $va) (f32x4.mul (local.get $v) (local.get $v))))
+          (local.set $jB (i32.add (local.get $jB) (i32.const 16)))
+          (br $jl)))
+        (block $jd (loop $jl
+          (br_if $jd (i32.ge_u (local.get $jB) (local.get $mB)))
+          (local.set $r (f32.load (i32.add (local.get $x) (local.get $jB))))
+          (f32.store (i32.add (local.get $d) (local.get $jB)) (f32.mul (local.get $aos) (f32.mul (local.get $r) (local.get $r))))
+          (local.set $jB (i32.add (local.get $jB) (i32.const 4)))
+          (br $jl)))
+        (local.set $x (i32.add (local.get $x) (local.get $ldB)))
+        (local.set $d (i32.add (local.get $d) (local.get $rowB)))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $cl)))
-      (f32.store (i32.add (local.get $pS) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $l)))
-    ;; channels 1 ..: scale[e] = (scale[e - hw] + padded[e + (size - 1) hw]) - padded[e - hw];
-    ;; four at a time when hw >= 4 (the four reads of scale[e - hw] are then final)
-    (local.set $e (local.get $hw))
-    (if (i32.ge_u (local.get $hw) (i32.const 4)) (then
-      (block $d (loop $l
-        (br_if $d (i32.gt_u (i32.add (local.get $e) (i32.const 4)) (local.get $n)))
-        (local.set $src (i32.shl (local.get $e) (i32.const 2)))
-        (v128.store (i32.add (local.get $pS) (local.get $src))
-          (f32x4.sub
-            (f32x4.add
-              (v128.load (i32.sub (i32.add (local.get $pS) (local.get $src)) (local.get $hwBytes)))
-              (v128.load (i32.add (i32.add (local.get $pPad) (local.get $src))
-                (i32.mul (i32.sub (local.get $size) (i32.const 1)) (local.get $hwBytes)))))
-            (v128.load (i32.sub (i32.add (local.get $pPad) (local.get $src)) (local.get $hwBytes)))))
-        (local.set $e (i32.add (local.get $e) (i32.const 4)))
-        (br $l)))))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $e) (local.get $n)))
-      (local.set $src (i32.shl (local.get $e) (i32.const 2)))
-      (f32.store (i32.add (local.get $pS) (local.get $src))
-        (f32.sub
-          (f32.add
-            (f32.load (i32.sub (i32.add (local.get $pS) (local.get $src)) (local.get $hwBytes)))
-            (f32.load (i32.add (i32.add (local.get $pPad) (local.get $src))
-              (i32.mul (i32.sub (local.get $size) (i32.const 1)) (local.get $hwBytes)))))
-          (f32.load (i32.sub (i32.add (local.get $pPad) (local.get $src)) (local.get $hwBytes)))))
-      (local.set $e (i32.add (local.get $e) (i32.const 1)))
-      (br $l)))
-    ;; y = f32(s^-0.75) * x (or squared in place)
-    (local.set $e (i32.const 0))
-    (block $d (loop $l
-      (br_if $d (i32.gt_u (i32.add (local.get $e) (i32.const 4)) (local.get $n)))
-      (local.set $src (i32.shl (local.get $e) (i32.const 2)))
-      (local.set $p (call $negPow075x4 (v128.load (i32.add (local.get $pS) (local.get $src)))))
-      (v128.store (i32.add (local.get $pY) (local.get $src))
-        (f32x4.mul (local.get $p)
-          (if (result v128) (local.get $inPlace) (then (local.get $p)) (else (v128.load (i32.add (local.get $pX) (local.get $src)))))))
-      (local.set $e (i32.add (local.get $e) (i32.const 4)))
-      (br $l)))
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get $e) (local.get $n)))
-      (local.set $src (i32.shl (local.get $e) (i32.const 2)))
-      (local.set $t (f64.sqrt (f64.promote_f32 (f32.load (i32.add (local.get $pS) (local.get $src))))))
-      (local.set $q (f32.demote_f64 (f64.div (f64.const 1) (f64.mul (local.get $t) (f64.sqrt (local.get $t))))))
-      (f32.store (i32.add (local.get $pY) (local.get $src))
-        (f32.mul (local.get $q)
-          (if (result f32) (local.get $inPlace) (then (local.get $q)) (else (f32.load (i32.add (local.get $pX) (local.get $src)))))))
-      (local.set $e (i32.add (local.get $e) (i32.const 1)))
-      (br $l))))
+      ;; channel 0's scale: k + the first `size` padded rows, added in order (per lane)
+      (local.set $s (if (result i32) (local.get $sld) (then (i32.add (local.get $pS) (i32.shl (local.get $q) (i32.const 2)))) (else (local.get $pS))))
+      (local.set $jB (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (local.get $jB) (local.get $mB)))
+        (local.set $v (f32x4.splat (local.get $k)))
+        (local.set $d (i32.add (local.get $pPad) (local.get $jB)))
+        (local.set $c (i32.const 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $c) (local.get $size)))
+          (local.set $v (f32x4.add (local.get $v)
+            (if (result v128) (i32.lt_u (local.get $jB) (local.get $m4B))
+              (then (v128.load (local.get $d)))
+              (else (f32x4.splat (f32.load (local.get $d)))))))
+          (local.set $d (i32.add (local.get $d) (local.get $rowB)))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $kl)))
+        (if (i32.lt_u (local.get $jB) (local.get $m4B))
+          (then
+            (v128.store (i32.add (local.get $s) (local.get $jB)) (local.get $v))
+            (local.set $jB (i32.add (local.get $jB) (i32.const 16))))
+          (else
+            (f32.store (i32.add (local.get $s) (local.get $jB)) (f32x4.extract_lane 0 (local.get $v)))
+            (local.set $jB (i32.add (local.get $jB) (i32.const 4)))))
+        (br $jl)))
+      ;; channel by channel: the scale row (from channel 1 on), then the outputs
+      (local.set $x (i32.add (local.get $pX) (i32.shl (local.get $q) (i32.const 2))))
+      (local.set $y (i32.add (local.get $pY) (i32.shl (local.get $q) (i32.const 2))))
+      (local.set $c (i32.const 0))
+      (block $cd (loop $cl
+        (br_if $cd (i32.ge_u (local.get $c) (local.get $C)))
+        (if (local.get $c) (then
+          ;; s[c] = (s[c - 1] + padded[c + size - 1]) - padded[c - 1]
+          (local.set $head (i32.add (local.get $pPad) (i32.mul (i32.add (local.get $c) (i32.sub (local.get $size) (i32.const 1))) (local.get $rowB))))
+          (local.set $tail (i32.add (local.get $pPad) (i32.mul (i32.sub (local.get $c) (i32.const 1)) (local.get $rowB))))
+          (local.set $jB (i32.const 0))
+          (block $jd (loop $jl
+            (br_if $jd (i32.ge_u (local.get $jB) (local.get $m4B)))
+            (v128.store (i32.add (i32.add (local.get $s) (local.get $sB)) (local.get $jB))
+              (f32x4.sub
+                (f32x4.add (v128.load (i32.add (local.get $s) (local.get $jB))) (v128.load (i32.add (local.get $head) (local.get $jB))))
+                (v128.load (i32.add (local.get $tail) (local.get $jB)))))
+            (local.set $jB (i32.add (local.get $jB) (i32.const 16)))
+            (br $jl)))
+          (block $jd (loop $jl
+            (br_if $jd (i32.ge_u (local.get $jB) (local.get $mB)))
+            (f32.store (i32.add (i32.add (local.get $s) (local.get $sB)) (local.get $jB))
+              (f32.sub
+                (f32.add (f32.load (i32.add (local.get $s) (local.get $jB))) (f32.load (i32.add (local.get $head) (local.get $jB))))
+                (f32.load (i32.add (local.get $tail) (local.get $jB)))))
+            (local.set $jB (i32.add (local.get $jB) (i32.const 4)))
+            (br $jl)))
+          (local.set $s (i32.add (local.get $s) (local.get $sB)))))
+        ;; y = f32(s^-0.75) * x (or squared in place)
+        (local.set $jB (i32.const 0))
+        (block $jd (loop $jl
+          (br_if $jd (i32.ge_u (local.get $jB) (local.get $m4B)))
+          (local.set $p (call $negPow075x4 (v128.load (i32.add (local.get $s) (local.get $jB)))))
+          (v128.store (i32.add (local.get $y) (local.get $jB))
+            (f32x4.mul (local.get $p)
+              (if (result v128) (local.get $inPlace) (then (local.get $p)) (else (v128.load (i32.add (local.get $x) (local.get $jB)))))))
+          (local.set $jB (i32.add (local.get $jB) (i32.const 16)))
+          (br $jl)))
+        (block $jd (loop $jl
+          (br_if $jd (i32.ge_u (local.get $jB) (local.get $mB)))
+          (local.set $t (f64.sqrt (f64.promote_f32 (f32.load (i32.add (local.get $s) (local.get $jB))))))
+          (local.set $r (f32.demote_f64 (f64.div (f64.const 1) (f64.mul (local.get $t) (f64.sqrt (local.get $t))))))
+          (f32.store (i32.add (local.get $y) (local.get $jB))
+            (f32.mul (local.get $r)
+              (if (result f32) (local.get $inPlace) (then (local.get $r)) (else (f32.load (i32.add (local.get $x) (local.get $jB)))))))
+          (local.set $jB (i32.add (local.get $jB) (i32.const 4)))
+          (br $jl)))
+        (local.set $x (i32.add (local.get $x) (local.get $ldB)))
+        (local.set $y (i32.add (local.get $y) (local.get $ldB)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cl)))
+      (local.set $q (i32.add (local.get $q) (local.get $m)))
+      (br $blocks))))
+
+  ;; AVE pooling of nPlanes planes (H x W floats each, consecutive at pIn) into PH x PW outputs per
+  ;; plane (consecutive at pY), as the Pooling layer's JS loop: output (ph, pw) is the sum in double
+  ;; precision, from +0 in row-major order, of the cells of rows [hs, he) and columns [ws, we),
+  ;; divided (in double) by spanH * spanW and rounded to float32, where for rows a = ph * sH - padH,
+  ;; b = min(a + kH, H + padH), hs = max(a, 0), he = min(b, H), spanH = b - a (poolWindows), and
+  ;; likewise for columns. The f64x2 lanes are planes, each summing its own window in that order:
+  ;; four planes at a time (two pairs, two chains of additions), then the last ones alone.
+  (func (export "avepool") (param $pIn i32) (param $nPlanes i32) (param $H i32) (param $W i32)
+    (param $kH i32) (param $kW i32) (param $sH i32) (param $sW i32) (param $padH i32) (param $padW i32)
+    (param $PH i32) (param $PW i32) (param $pY i32)
+    (local $plane i32) (local $group i32) (local $inB i32) (local $outB i32) (local $ph i32) (local $pw i32)
+    (local $a i32) (local $b i32) (local $hs i32) (local $he i32) (local $spanH i32) (local $ws i32) (local $we i32)
+    (local $h i32) (local $e i32) (local $end i32) (local $o i32) (local $pa i32) (local $pc i32)
+    (local $div f64) (local $sum f64) (local $acc0 v128) (local $acc1 v128) (local $q v128)
+    (local.set $inB (i32.shl (i32.mul (local.get $H) (local.get $W)) (i32.const 2)))
+    (local.set $outB (i32.shl (i32.mul (local.get $PH) (local.get $PW)) (i32.const 2)))
+    (block $planesDone (loop $planes
+      (br_if $planesDone (i32.ge_u (local.get $plane) (local.get $nPlanes)))
+      ;; four planes, or one
+      (local.set $group (select (i32.const 4) (i32.const 1)
+        (i32.le_u (i32.add (local.get $plane) (i32.const 4)) (local.get $nPlanes))))
+      (local.set $pa (i32.add (local.get $pIn) (i32.mul (local.get $plane) (local.get $inB))))
+      (local.set $pc (i32.add (local.get $pa) (i32.shl (local.get $inB) (i32.const 1))))
+      (local.set $ph (i32.const 0))
+      (block $phd (loop $phl
+        (br_if $phd (i32.ge_u (local.get $ph) (local.get $PH)))
+        (local.set $a (i32.sub (i32.mul (local.get $ph) (local.get $sH)) (local.get $padH)))
+        (local.set $b (i32.add (local.get $a) (local.get $kH)))
+        (if (i32.gt_s (local.get $b) (i32.add (local.get $H) (local.get $padH))) (then (local.set $b (i32.add (local.get $H) (local.get $padH)))))
+        (local.set $spanH (i32.sub (local.get $b) (local.get $a)))
+        (local.set $hs (select (local.get $a) (i32.const 0) (i32.gt_s (local.get $a) (i32.const 0))))
+        (local.set $he (select (local.get $b) (local.get $H) (i32.lt_s (local.get $b) (local.get $H))))
+        (local.set $pw (i32.const 0))
+        (block $pwd (loop $pwl
+          (br_if $pwd (i32.ge_u (local.get $pw) (local.get $PW)))
+          (local.set $a (i32.sub (i32.mul (local.get $pw) (local.get $sW)) (local.get $padW)))
+          (local.set $b (i32.add (local.get $a) (local.get $kW)))
+          (if (i32.gt_s (local.get $b) (i32.add (local.get $W) (local.get $padW))) (then (local.set $b (i32.add (local.get $W) (local.get $padW)))))
+          (local.set $div (f64.convert_i32_s (i32.mul (local.get $spanH) (i32.sub (local.get $b) (local.get $a)))))
+          (local.set $ws (select (local.get $a) (i32.const 0) (i32.gt_s (local.get $a) (i32.const 0))))
+          (local.set $we (select (local.get $b) (local.get $W) (i32.lt_s (local.get $b) (local.get $W))))
+          (local.set $o (i32.add (local.get $pY) (i32.add (i32.mul (local.get $plane) (local.get $outB))
+            (i32.shl (i32.add (i32.mul (local.get $ph) (local.get $PW)) (local.get $pw)) (i32.const 2)))))
+          (if (i32.eq (local.get $group) (i32.const 4))
+            (then
+              (local.set $acc0 (v128.const f64x2 0 0))
+              (local.set $acc1 (v128.const f64x2 0 0))
+              (local.set $h (local.get $hs))
+              (block $hd (loop $hl
+                (br_if $hd (i32.ge_s (local.get $h) (local.get $he)))
+                (local.set $e (i32.shl (i32.add (i32.mul (local.get $h) (local.get $W)) (local.get $ws)) (i32.const 2)))
+                (local.set $end (i32.shl (i32.add (i32.mul (local.get $h) (local.get $W)) (local.get $we)) (i32.const 2)))
+                (block $wd (loop $wl
+                  (br_if $wd (i32.ge_s (local.get $e) (local.get $end)))
+                  (local.set $acc0 (f64x2.add (local.get $acc0) (f64x2.promote_low_f32x4
+                    (v128.load32_lane 1 (i32.add (i32.add (local.get $pa) (local.get $inB)) (local.get $e))
+                      (v128.load32_zero (i32.add (local.get $pa) (local.get $e)))))))
+                  (local.set $acc1 (f64x2.add (local.get $acc1) (f64x2.promote_low_f32x4
+                    (v128.load32_lane 1 (i32.add (i32.add (local.get $pc) (local.get $inB)) (local.get $e))
+                      (v128.load32_zero (i32.add (local.get $pc) (local.get $e)))))))
+                  (local.set $e (i32.add (local.get $e) (i32.const 4)))
+                  (br $wl)))
+                (local.set $h (i32.add (local.get $h) (i32.const 1)))
+                (br $hl)))
+              (local.set $q (f32x4.demote_f64x2_zero (f64x2.div (local.get $acc0) (f64x2.splat (local.get $div)))))
+              (v128.store32_lane 0 (local.get $o) (local.get $q))
+              (v128.store32_lane 1 (i32.add (local.get $o) (local.get $outB)) (local.get $q))
+              (local.set $q (f32x4.demote_f64x2_zero (f64x2.div (local.get $acc1) (f64x2.splat (local.get $div)))))
+              (local.set $o (i32.add (local.get $o) (i32.shl (local.get $outB) (i32.const 1))))
+              (v128.store32_lane 0 (local.get $o) (local.get $q))
+              (v128.store32_lane 1 (i32.add (local.get $o) (local.get $outB)) (local.get $q)))
+            (else
+              (local.set $sum (f64.const 0))
+              (local.set $h (local.get $hs))
+              (block $hd (loop $hl
+                (br_if $hd (i32.ge_s (local.get $h) (local.get $he)))
+                (local.set $e (i32.shl (i32.add (i32.mul (local.get $h) (local.get $W)) (local.get $ws)) (i32.const 2)))
+                (local.set $end (i32.shl (i32.add (i32.mul (local.get $h) (local.get $W)) (local.get $we)) (i32.const 2)))
+                (block $wd (loop $wl
+                  (br_if $wd (i32.ge_s (local.get $e) (local.get $end)))
+                  (local.set $sum (f64.add (local.get $sum) (f64.promote_f32 (f32.load (i32.add (local.get $pa) (local.get $e))))))
+                  (local.set $e (i32.add (local.get $e) (i32.const 4)))
+                  (br $wl)))
+                (local.set $h (i32.add (local.get $h) (i32.const 1)))
+                (br $hl)))
+              (f32.store (local.get $o) (f32.demote_f64 (f64.div (local.get $sum) (local.get $div))))))
+          (local.set $pw (i32.add (local.get $pw) (i32.const 1)))
+          (br $pwl)))
+        (local.set $ph (i32.add (local.get $ph) (i32.const 1)))
+        (br $phl)))
+      (local.set $plane (i32.add (local.get $plane) (local.get $group)))
+      (br $planes))))
 
   ;; p = f32(s^-0.75) for the four floats of v: 1 / (sqrt(s) * sqrt(sqrt(s))) in double precision.
   (func $negPow075x4 (param $v v128) (result v128)
