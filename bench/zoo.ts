@@ -150,6 +150,10 @@ export async function runZooBench(opts: {
             await cv.ask({ threads });
             await cv.ask({ input: shape });
           }
+          // Steady state on both sides: V8 tiers the layers' JS (and the workers' loops) up over
+          // the first forwards, which run up to 2-3x slower; OpenCV gets the same warm-up.
+          for (let k = 0, t0 = performance.now(); k < 5 || performance.now() - t0 < 500; k++) net.forward();
+          if (cv) await cv.ask({ run: 5 });
           const ours: number[] = [];
           const theirs: number[] = [];
           for (let r = 0; r < opts.rounds; r++) {
