@@ -42,10 +42,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       net.freezeWeights();
       const shape = [1, 3, m.size, m.size];
       net.setInputs({ [net.inputs[0]]: { shape, data: input(shape) } });
-      net.forward();
+      // Steady state, as bench/zoo.ts: the first forwards run slower while V8 tiers the JS up.
+      for (let k = 0, t0 = performance.now(); k < 5 || performance.now() - t0 < 500; k++) net.forward();
       await cv.ask({ load: prototxt, weights });
       await cv.ask({ threads });
       await cv.ask({ input: shape });
+      await cv.ask({ run: 5 });
       const ours = new Map<string, number>();
       const theirs = new Map<string, number>();
       for (let r = 0; r < rounds; r++) {
