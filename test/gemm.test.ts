@@ -591,6 +591,24 @@ describe('gemm on several threads', () => {
       return { ms: Date.now() - t0, out: r.stdout + r.stderr, status: r.status };
     };
 
+    it('gives a shared arena\'s region back once its owner is collected', () => {
+      if (off || process.env.CAFFE_TS_THREADS === '1') return;
+      const script = `import * as g from ${JSON.stringify(join(dir, 'gemm.js'))};\n` +
+        'let a = g.sharedArena(1 << 20);\n' +
+        'const at = a.data.byteOffset;\n' +
+        'const kept = g.sharedArena(1 << 20);\n' +
+        'a = null;\n' +
+        'for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }\n' +
+        'const b = g.sharedArena(1 << 20);\n' +
+        'console.log(JSON.stringify({ at, kept: kept.data.byteOffset, again: b.data.byteOffset }));\n';
+      const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const got = JSON.parse(r.stdout.trim()) as { at: number; kept: number; again: number };
+      // The freed region is the lowest free one again; the one still held is not handed out.
+      expect(got.again).toBe(got.at);
+      expect(got.kept).not.toBe(got.at);
+    });
+
     it('exits promptly after products split between threads (the worker is unref\'d)', () => {
       if (off) return;
       const r = run(

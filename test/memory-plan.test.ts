@@ -76,6 +76,24 @@ describe('inference memory plan', () => {
       expect(planned.memoryPlan!.groups).toBeGreaterThan(3);
     }
   });
+  it('gives the old arena back when it plans again', () => {
+    const planned = build();
+    const range = () => {
+      const views = [...planned.blobs.values()].filter((b) => b.storeOwner !== null).map((b) => b.data);
+      return [Math.min(...views.map((v) => v.byteOffset)), Math.max(...views.map((v) => v.byteOffset + v.byteLength))];
+    };
+    planned.forward({ data: input([4, 3, 12, 10]) });
+    if (!planned.memoryPlan!.shared) return; // no shared memory here (CAFFE_TS_THREADS=1): JS arenas
+    const [lo, hi] = range();
+    for (const n of [2, 3, 1]) {
+      planned.forward({ data: input([n, 3, 12, 10]) });
+      expect(planned.memoryPlan!.shared).toBe(true);
+      // Smaller plans land in the region the first one held, released before planning again.
+      const [l, h] = range();
+      expect(l).toBeGreaterThanOrEqual(lo);
+      expect(h).toBeLessThanOrEqual(hi);
+    }
+  });
   it('keeps the blobs it is asked to keep', () => {
     const all = build({ keepBlobs: true });
     const planned = build({ keepBlobs: ['c2', 'p'] });

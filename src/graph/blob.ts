@@ -162,6 +162,11 @@ export class Blob {
    * memory again hands its blobs back their own storage first, so that the new plan sees which
    * blobs share it from the layers' reshape, not from the old plan.
    */
+  /** The owner of the arena this blob's data lies in (see useDataStore), or null. */
+  get storeOwner(): object | null {
+    return this._storeOwner;
+  }
+
   releaseDataStore(): void {
     this._storeOwner = null;
     this._dataStore = new Float32Array(0);

@@ -6,7 +6,7 @@
 // keep, and the tops of layers without bottoms (data layers) keep their own storage.
 // A Concat's bottoms go inside its top where they can (see nestConcatBottoms): the layers that
 // compute them then write the concatenated blob directly, and the Concat has nothing to copy.
-import { sharedArena } from '../kernels/gemm.js';
+import { releaseSharedArena, sharedArena } from '../kernels/gemm.js';
 import { ConcatLayer } from '../layers/concat.js';
 import type { Blob } from './blob.js';
 import type { Net } from './net.js';
@@ -58,7 +58,15 @@ function pinnedBlobs(net: Net, keep: ReadonlySet<Blob>): Set<Blob> {
  */
 export function releaseMemory(net: Net, keep: ReadonlySet<Blob>): void {
   const pinned = pinnedBlobs(net, keep);
-  for (const b of net.blobs.values()) if (!pinned.has(b)) b.releaseDataStore();
+  const owners = new Set<object>();
+  for (const b of net.blobs.values()) {
+    if (pinned.has(b)) continue;
+    if (b.storeOwner) owners.add(b.storeOwner);
+    b.releaseDataStore();
+  }
+  // The old arena goes back at once rather than when the collector finds its owner: a net that
+  // plans again for every new input shape would otherwise hold one region per shape until then.
+  for (const o of owners) releaseSharedArena(o);
 }
 
 /**

@@ -333,8 +333,23 @@ export function sharedArena(floats: number): { data: Float32Array; owner: object
   const data = new Float32Array(wasmShared.memory.buffer, at, floats);
   data.fill(0);
   const owner = {};
-  arenaRegistry.register(owner, { at, bytes });
+  arenaRegistry.register(owner, { at, bytes }, owner);
+  arenaRegions.set(owner, { at, bytes });
   return { data, owner };
+}
+
+const arenaRegions = new WeakMap<object, { at: number; bytes: number }>();
+
+/**
+ * Gives a sharedArena region back now, before its owner is collected; the caller guarantees that
+ * nothing reads or writes its views any more. Unknown or already released owners are ignored.
+ */
+export function releaseSharedArena(owner: object): void {
+  const r = arenaRegions.get(owner);
+  if (r === undefined) return;
+  arenaRegions.delete(owner);
+  arenaRegistry?.unregister(owner);
+  arenaRelease(r.at, r.bytes);
 }
 
 /** The byte address of x in the shared memory, or -1 when x is not a view of it. */

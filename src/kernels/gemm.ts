@@ -15,7 +15,7 @@ import { jsGemm, scaleC } from './gemm-js.js';
 import { gemmBackend, useWasm, wasmGemm, wasmGemmBatch, type GemmEpilogue, type GemmPackKey } from './gemm-wasm.js';
 
 export { gemmNaive, gemv } from './gemm-js.js';
-export { epilogueAt, epilogueShared, gemmBackend, gemmPackCacheInfo, gemmStage, inSharedMemory, sharedKernelMemory, setGemmPackCacheBudget, setGemmStaging, setGemmWasmBudget, sharedArena, unsharedMemory } from './gemm-wasm.js';
+export { epilogueAt, epilogueShared, gemmBackend, gemmPackCacheInfo, gemmStage, inSharedMemory, releaseSharedArena, sharedKernelMemory, setGemmPackCacheBudget, setGemmStaging, setGemmWasmBudget, sharedArena, unsharedMemory } from './gemm-wasm.js';
 export type { GemmEpilogue, GemmPackKey } from './gemm-wasm.js';
 export { gemmThreadInfo, gemmThreadsReady, setGemmThreadMinWork, setGemmThreads, setGemmWorkersOnly } from './gemm-threads.js';
 
