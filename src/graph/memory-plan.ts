@@ -7,7 +7,6 @@
 // A Concat's bottoms go inside its top where they can (see nestConcatBottoms): the layers that
 // compute them then write the concatenated blob directly, and the Concat has nothing to copy.
 import { releaseSharedArena, sharedArena } from '../kernels/gemm.js';
-import { ConcatLayer } from '../layers/concat.js';
 import type { Blob } from './blob.js';
 import type { Net } from './net.js';
 
@@ -201,7 +200,7 @@ function nestConcatBottoms(net: Net, groupOf: ReadonlyMap<Blob, Group>, planned:
   let count = 0;
   net.layers.forEach((layer, i) => {
     const bottoms = net.bottomVecs[i];
-    if (!(layer instanceof ConcatLayer) || bottoms.length < 2 || !layer.bottomsAreSlices()) return;
+    if (bottoms.length < 2 || !layer.bottomsAreSlicesOfTop()) return;
     const top = groupOf.get(net.topVecs[i][0]);
     // (A top that something writes before its Concat, or that already has a place, is left be.)
     if (!top || !planned.has(top) || top.def !== i || top.parent !== null) return;

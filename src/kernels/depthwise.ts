@@ -19,8 +19,10 @@
 // (Caffe's bits); the weight gradient sums over the outputs in its own order (see the .wat).
 import { JOB_DEPTHWISE, evenBounds, poolRegion, poolThreads, splitJob } from './gemm-threads.js';
 import { validHi, validLo } from './im2col.js';
+import { reluArrays } from './loops.js';
+import { ROW_ADD, ROW_MUL, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap } from './rows.js';
 import { inSharedMemory } from './gemm-wasm.js';
-import { instantiateOnOwnMemory, poolKernelModule, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
+import { instanceOnShared, instantiateOnOwnMemory, poolKernelModule, simdKernel, simdReserve, type WasmMemoryViews } from './simd.js';
 
 /** Geometry of one depthwise convolution (the per-axis fields of Caffe's ConvolutionParameter). */
 export interface DepthwiseConfig {
@@ -89,15 +91,9 @@ function load(): DepthwiseKernel | null {
 // The module for the GEMM worker pool's shared memory: forwards on blobs there run in place (see
 // depthwiseInPlace), and big enough ones elsewhere are split by channels through it.
 const poolModule = poolKernelModule('depthwise', 'depthwise.wasm');
-/** The calling thread's instance on the pool's memory (made at the first forward that uses it). */
-let poolInstance: { memory: WebAssembly.Memory; depthwise(...args: number[]): void } | null = null;
-
+/** The calling thread's instance on the pool's memory. */
 function poolInstanceOn(memory: WebAssembly.Memory): (...args: number[]) => void {
-  if (poolInstance === null || poolInstance.memory !== memory) {
-    const ex = new WebAssembly.Instance(poolModule!, { env: { memory } }).exports as unknown as DepthwiseExports;
-    poolInstance = { memory, depthwise: ex.depthwise };
-  }
-  return poolInstance.depthwise;
+  return instanceOnShared<DepthwiseExports>(poolModule!, memory).depthwise;
 }
 
 /**
@@ -162,20 +158,15 @@ export function depthwiseForward(
   if (e !== null) epilogueJs(y, cfg.channels, cfg.outH * cfg.outW, e);
 }
 
-/** The epilogue on y in JS (the kernel's float32 operations, in its order). */
+/** The epilogue on y by rows.ts's maps (the kernel's float32 operations, in its order). */
 function epilogueJs(y: Float32Array, channels: number, plane: number, { a, b, relu }: DepthwiseEpilogue): void {
-  const f32 = Math.fround;
-  for (let c = 0, o = 0; c < channels; c++) {
-    const ac = a ? a[c] : 1;
-    const bc = b ? b[c] : 0;
-    for (const end = o + plane; o < end; o++) {
-      let v = y[o];
-      if (a) v = f32(v * ac);
-      if (b) v = f32(v + bc);
-      if (relu) v = v > 0 ? v : 0 * v;
-      y[o] = v;
-    }
+  if (a && b) {
+    rowMap(relu ? ROW_MUL_ADD_RELU : ROW_MUL_ADD, y, y, channels, plane, channels, a, b);
+    return;
   }
+  if (a) rowMap(ROW_MUL, y, y, channels, plane, channels, a, null);
+  else if (b) rowMap(ROW_ADD, y, y, channels, plane, channels, null, b);
+  if (relu) reluArrays(y, y, y.length, 0);
 }
 
 /** Bytes of one padded plane as depthwise.wat lays it out (its sizes, and 16 bytes of slack). */

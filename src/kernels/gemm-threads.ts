@@ -65,15 +65,13 @@ export const JOB_DEPTHWISE = 1;
 export const JOB_MAXPOOL = 2;
 export const JOB_AVEPOOL = 3;
 export const JOB_LRN = 4;
-/** The module (registerPoolModule's name) each job kind runs. */
-const JOB_MODULES = ['gemm', 'depthwise', 'simd', 'simd', 'simd'];
 /** Whole products of one shape, each taken by one thread (gemmBatch in gemm-wasm.ts). */
-export const JOB_GEMM_BATCH = 8;
+export const JOB_GEMM_BATCH = 5;
 /** Winograd's input transform by channels, its output transform by output channels (winograd.ts). */
-export const JOB_WINOGRAD_IN = 9;
-export const JOB_WINOGRAD_OUT = 10;
-const jobModule = (kind: number): string =>
-  kind === JOB_GEMM_BATCH ? 'gemm' : kind === JOB_WINOGRAD_IN || kind === JOB_WINOGRAD_OUT ? 'winograd' : JOB_MODULES[kind];
+export const JOB_WINOGRAD_IN = 6;
+export const JOB_WINOGRAD_OUT = 7;
+/** The module (registerPoolModule's name) each job kind runs. */
+const JOB_MODULES = ['gemm', 'depthwise', 'simd', 'simd', 'simd', 'gemm', 'winograd', 'winograd'];
 /**
  * How long an idle worker polls for its next job before it sleeps in Atomics.wait, and how long
  * the caller polls for the workers' end of a job: waking a thread from Atomics.wait costs tens of
@@ -584,7 +582,7 @@ export function splitJob(
   kind: number, args: number[], bounds: number[], run: (c: number, c0: number, c1: number) => void, first?: () => void,
 ): boolean {
   const p = parThreads > 1 ? startPool(parThreads) : null;
-  if (p === null || p.broken || !p.modules.has(jobModule(kind)) || bounds.length < 2) return false;
+  if (p === null || p.broken || !p.modules.has(JOB_MODULES[kind]) || bounds.length < 2) return false;
   const nWorkers = Math.min(p.workers.length, parThreads - 1);
   const { ctrl, params: P } = p;
   const chunks = bounds.length - 1;

@@ -587,7 +587,9 @@ function wasmGemmOn(
   let inB = stagedAt(kernel, B, K * N);
   if (inB < 0 && shared) inB = sharedAt(B);
   const inA = shared ? sharedAt(A) : -1;
-  let inC = shared ? sharedAt(C) : -1;
+  // (C in place only when beta == 0: a block that must be recomputed after a worker failed then
+  // never reads what the failed attempt half wrote.)
+  let inC = shared && beta === 0 ? sharedAt(C) : -1;
   if (inC >= 0 && ((inA >= 0 && overlaps(inC, 4 * M * N, inA, 4 * M * K)) || (inB >= 0 && overlaps(inC, 4 * M * N, inB, 4 * K * N)))) inC = -1;
   const inS = epi?.shortcut ? (shared ? sharedAt(epi.shortcut) : -1) : -1;
   const fuse = epi !== undefined && (epi.shortcut === null || inS >= 0);
@@ -643,8 +645,7 @@ function wasmGemmOn(
       const ldc = inC >= 0 ? N : n;
       // If a worker fails during the block (never seen: it would take an engine failure), the
       // block is computed again on this thread: C has not been written yet, and the pool is
-      // retired. (In place, a failed block may have half its epilogue applied: then it was not
-      // split, as the pool is retired for good, and beta == 0 recomputes it from the operands.)
+      // retired. (A C written in place has beta == 0: the retry overwrites the failed attempt.)
       for (let ok = false; !ok; ) {
         ok = true;
         // beta == 0 never reads C.
@@ -696,7 +697,6 @@ function wasmGemmOn(
   return fuse;
 }
 
-
 let batchDesc: { data: Float32Array; owner: object } | null = null;
 
 /**
@@ -729,7 +729,12 @@ export function wasmGemmBatch(M: number, N: number, K: number, A: Float32Array[]
   // Packing a later operand may have emptied the cache under an earlier one.
   if (entries.some((e) => e.gen !== kernel.cacheGen)) return false;
   const desc = new Int32Array(batchDesc.data.buffer, batchDesc.data.byteOffset, 4 * count);
-  for (let i = 0; i < count; i++) desc.set([entries[i].at, entries[i].rows, inB[i], inC[i]], 4 * i);
+  for (let i = 0; i < count; i++) {
+    desc[4 * i] = entries[i].at;
+    desc[4 * i + 1] = entries[i].rows;
+    desc[4 * i + 2] = inB[i];
+    desc[4 * i + 3] = inC[i];
+  }
   const flags = entries[0].wide ? 4 | 16 : 8;
   const ex = kernel.ex;
   const one = (i: number): void => {

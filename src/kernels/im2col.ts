@@ -12,7 +12,7 @@
 // values.
 import { addScatter, copyRun, gatherStrided, zeroRun } from './loops.js';
 import { inSharedMemory, sharedArena, sharedKernelMemory } from './gemm.js';
-import { simdKernel, simdPoolModule, simdReserve, SIMD_MIN } from './simd.js';
+import { simdKernel, simdOnShared, simdReserve, SIMD_MIN } from './simd.js';
 
 /** Output extent of one spatial axis (may be <= 0 when the kernel does not fit). */
 export function convOutSize(input: number, kernel: number, pad: number, stride: number, dilation: number): number {
@@ -142,7 +142,6 @@ function im2colSimd(
 // in place (gemm() takes operands that are views of that memory without copying them in): the
 // SIMD module's im2col runs on that memory, reading the image where it lies when it is a blob of
 // the inference arena (else copying it in first, one aligned copy).
-let sharedIm2col: { memory: WebAssembly.Memory; im2col: (...args: number[]) => void } | null = null;
 let colStore: { data: Float32Array; owner: object } | null = null;
 
 /**
@@ -154,7 +153,8 @@ export function im2colShared(
   padH: number, padW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
 ): Float32Array | null {
   const memory = sharedKernelMemory();
-  if (memory === null || simdPoolModule === null || simdKernel() === null) return null;
+  const k = memory && simdOnShared(memory);
+  if (!k) return null;
   const outH = convOutSize(height, kernelH, padH, strideH, dilationH);
   const outW = convOutSize(width, kernelW, padW, strideW, dilationW);
   if (outH <= 0 || outW <= 0) return null;
@@ -166,10 +166,6 @@ export function im2colShared(
     colStore = sharedArena(Math.max(imFloats + m, Math.ceil((colStore?.data.length ?? 0) * 1.25)));
     if (colStore === null) return null;
   }
-  if (sharedIm2col === null || sharedIm2col.memory !== memory) {
-    const ex = new WebAssembly.Instance(simdPoolModule, { env: { memory } }).exports as unknown as { im2col: (...args: number[]) => void };
-    sharedIm2col = { memory, im2col: ex.im2col };
-  }
   const store = colStore.data;
   let pIm = data.byteOffset;
   if (copyIn) {
@@ -177,7 +173,7 @@ export function im2colShared(
     pIm = store.byteOffset;
   }
   const col = store.subarray(imFloats, imFloats + m);
-  sharedIm2col.im2col(pIm, channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW, outH, outW, col.byteOffset);
+  k.im2col(pIm, channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW, outH, outW, col.byteOffset);
   return col;
 }
 

@@ -164,8 +164,22 @@ export function poolKernelModule(name: string, file: string): WebAssembly.Module
 /** This module for the worker pool (pooling and LRN split between threads), or null. */
 export const simdPoolModule = poolKernelModule('simd', 'simd.wasm');
 
-/** The calling thread's instance of this module on the pool's shared memory (made at first use). */
-let onShared: { memory: WebAssembly.Memory; ex: SimdExports } | null = null;
+/** The calling thread's instances of kernel modules on the pool's shared memory, by module. */
+const onShared = new Map<WebAssembly.Module, { memory: WebAssembly.Memory; ex: unknown }>();
+
+/**
+ * `module` (a kernel importing env.memory) instantiated for the calling thread on the shared
+ * memory `memory`, once (again if the memory is another): kernels on blobs of the inference
+ * arena run there, where the blobs lie.
+ */
+export function instanceOnShared<T>(module: WebAssembly.Module, memory: WebAssembly.Memory): T {
+  let e = onShared.get(module);
+  if (e === undefined || e.memory !== memory) {
+    e = { memory, ex: new WebAssembly.Instance(module, { env: { memory } }).exports };
+    onShared.set(module, e);
+  }
+  return e.ex as T;
+}
 
 /**
  * This module instantiated for the calling thread on the shared memory `memory` (the worker
@@ -174,10 +188,7 @@ let onShared: { memory: WebAssembly.Memory; ex: SimdExports } | null = null;
  */
 export function simdOnShared(memory: WebAssembly.Memory): SimdExports | null {
   if (simdPoolModule === null || simdKernel() === null) return null;
-  if (onShared === null || onShared.memory !== memory) {
-    onShared = { memory, ex: new WebAssembly.Instance(simdPoolModule, { env: { memory } }).exports as unknown as SimdExports };
-  }
-  return onShared.ex;
+  return instanceOnShared<SimdExports>(simdPoolModule, memory);
 }
 
 function load(): SimdKernel | null {

@@ -25,9 +25,9 @@
 //   tile = winogradApplies(geometry) ? winogradTileFor(C, M, Ho, Wo, { backward, cachedWeights }) : 0
 //   if (tile) winogradConvForward({ num, channels, numOutput, height, width, padH, padW, tile },
 //                                 bottom, weights, bias, top, cache?.get(weights, M, C, tile))
-import { epilogueAt, gemmBatch, gemmStage, inSharedMemory, sharedArena, sharedKernelMemory, type GemmPackKey } from './gemm.js';
+import { epilogueAt, gemmBatch, gemmStage, inSharedMemory, sharedArena, sharedKernelMemory, type GemmEpilogue, type GemmPackKey } from './gemm.js';
 import { JOB_WINOGRAD_IN, JOB_WINOGRAD_OUT, evenBounds, poolThreads, splitJob } from './gemm-threads.js';
-import { instantiateOnOwnMemory, MAX_PAGES, poolKernelModule } from './simd.js';
+import { instanceOnShared, instantiateOnOwnMemory, MAX_PAGES, poolKernelModule } from './simd.js';
 
 export type WinogradTile = 2 | 4;
 
@@ -241,18 +241,13 @@ function simdKernel(): WinogradExports | null {
 // transforms read the input and write the output in place, and V and Mt lie in a scratch region
 // of that memory, so the products read and write them in place too (no copies at all).
 const sharedModule = typeof WebAssembly === 'object' && sharedKernelMemory() !== null ? poolKernelModule('winograd', 'winograd.wasm') : null;
-let sharedInstance: { memory: WebAssembly.Memory; ex: WinogradExports } | null = null;
 let sharedScratch: { data: Float32Array; owner: object } | null = null;
 
 /** The instance on the shared memory, when x and y are views of it; else null. */
 function sharedKernel(x: Float32Array, y: Float32Array): WinogradExports | null {
   const memory = sharedKernelMemory();
   if (!simdOn || sharedModule === null || memory === null || !inSharedMemory(x) || !inSharedMemory(y)) return null;
-  if (sharedInstance === null || sharedInstance.memory !== memory) {
-    const ex = new WebAssembly.Instance(sharedModule, { env: { memory } }).exports as unknown as WinogradExports;
-    sharedInstance = { memory, ex: { ...ex, memory } };
-  }
-  return sharedInstance.ex;
+  return instanceOnShared<WinogradExports>(sharedModule, memory);
 }
 
 /** A region of at least `floats` floats in the shared memory for V, Mt and the plane; null if none. */
@@ -500,12 +495,8 @@ function sharedLayout(p: Plan, nb: number, threads: number): { planeFloats: numb
   return { planeFloats, per, vec, V, Mt, end: Mt + 4 * (p.nn * planeStride(p.M * T) + 16) };
 }
 
-/** What a convolution applies to each output channel after the transform (gemm.wat's epilogue). */
-export interface WinogradEpilogue {
-  a: Float32Array | null;
-  b: Float32Array;
-  relu: boolean;
-}
+/** What a convolution applies to each output channel after the transform: gemm.wat's epilogue, without a shortcut. */
+export type WinogradEpilogue = Omit<GemmEpilogue, 'shortcut'>;
 
 /**
  * simdChunk for samples in the shared memory (see sharedKernel): the same transforms and products
@@ -513,19 +504,18 @@ export interface WinogradEpilogue {
  * in a region of that memory. The input transform is split by channels and the output transform
  * by output channels between the pool's threads (each with its own scratch and padded plane), the
  * products go whole to them (gemmBatch), and `epi`, when given, is applied to each output plane
- * right after its transform. The caller made sure the region has room (false otherwise).
+ * right after its transform. The caller has made the region large enough (sharedRegion).
  */
 function sharedChunk(
   k: WinogradExports, p: Plan, nb: number, x: Float32Array, U: Float32Array, bias: Float32Array | null, y: Float32Array, epi: WinogradEpilogue | null,
-): boolean {
+): void {
   const { C, M, H, W, Ho, Wo, th, tw, perImage, pw } = p;
   const T = nb * perImage;
   const vs = planeStride(C * T);
   const ms = planeStride(M * T);
   const threads = poolThreads();
   const { planeFloats, per, vec, V, Mt, end } = sharedLayout(p, nb, threads);
-  const region = sharedRegion(end >> 2);
-  if (region === null) return false;
+  const region = sharedRegion(end >> 2)!;
   const at = region.byteOffset;
   const pa = at + vec;
   const pb = pa + 4 * M;
@@ -575,7 +565,6 @@ function sharedChunk(
   };
   const outArgs = [...common, at + Mt, 4 * ms, Y, M, Ho, Wo, !epi && bias ? pb : 0, ef, pa, pb];
   if (threads < 2 || !splitJob(JOB_WINOGRAD_OUT, outArgs, outBounds, (_c, m0, m1) => outputs(m0, m1))) outputs(0, M);
-  return true;
 }
 
 /** Copies channel plane x[off..] (H x W) into the padded plane at (padH, padW). */

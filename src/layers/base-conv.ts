@@ -10,7 +10,7 @@
 //   per group g: output_g (convOut/group x outSpatial) = W_g (convOut/group x kernelDim) * col_g
 // A 1x1 kernel with stride 1 and no padding skips im2col: the input already is the col buffer.
 import type { Blob } from '../graph/blob.js';
-import { epilogueShared, gemm, gemmStage, gemv, inSharedMemory } from '../kernels/gemm.js';
+import { epilogueShared, gemm, gemmStage, gemv, inSharedMemory, type GemmEpilogue } from '../kernels/gemm.js';
 import { FrozenWeights } from './frozen-weights.js';
 import { im2colAuto, im2colShared } from '../kernels/im2col.js';
 import { ROW_ADD, ROW_MUL_ADD, ROW_MUL_ADD_RELU, rowMap, rowMapShortcut } from '../kernels/rows.js';
@@ -299,13 +299,14 @@ export abstract class BaseConvolutionLayer extends Layer {
       if (staged) this.convIm2col(input, staged);
     }
     const col = staged ?? this.columns(input, skipIm2col);
-    const ep = this.epilogue;
-    let fused = sample >= 0 && (ep !== null || this.biasTerm);
+    const full = sample >= 0 ? this.sampleEpilogue(sample) : null;
+    let fused = full !== null;
     for (let g = 0; g < this.group; g++) {
       const rows = (x: Float32Array | null): Float32Array | null => x && x.subarray(m * g, m * (g + 1));
-      const epi = !fused ? undefined : ep
-        ? { a: rows(ep.a), b: rows(ep.b)!, relu: ep.shortcut ? ep.shortcutRelu : ep.relu, shortcut: ep.shortcut && this.sample(ep.shortcut, sample, this.topDim).subarray(this.outputOffset * g, this.outputOffset * (g + 1)) }
-        : { a: null, b: rows(this.blobs[1].data)!, relu: false, shortcut: null };
+      const epi = full === null ? undefined : {
+        a: rows(full.a), b: rows(full.b)!, relu: full.relu,
+        shortcut: full.shortcut && full.shortcut.subarray(this.outputOffset * g, this.outputOffset * (g + 1)),
+      };
       // Every group's product takes its epilogue, or none does (the groups' shapes are alike).
       fused = gemm(false, false, m, this.convOutSpatialDim, this.kernelDim, 1,
         weights.subarray(this.weightOffset * g, this.weightOffset * (g + 1)),
@@ -329,16 +330,22 @@ export abstract class BaseConvolutionLayer extends Layer {
     return this.channelAxis === 1 && !this.reverseDimensions();
   }
 
+  /**
+   * Sample n's epilogue as the kernels take it: the fused chain's when the Net set one (it holds
+   * the bias), else the bias alone, else null.
+   */
+  private sampleEpilogue(n: number): GemmEpilogue | null {
+    const ep = this.epilogue;
+    if (ep) return { a: ep.a, b: ep.b, relu: ep.shortcut ? ep.shortcutRelu : ep.relu, shortcut: ep.shortcut && this.sample(ep.shortcut, n, this.topDim) };
+    return this.biasTerm ? { a: null, b: this.blobs[1].data, relu: false, shortcut: null } : null;
+  }
+
   /** The bias, or the fused epilogue when the Net set one (which includes the bias), on sample n. */
   protected forwardEpilogue(output: Float32Array, n: number): void {
     const ep = this.epilogue;
     // A blob in the kernels' shared memory takes it there in place, in one pass.
-    if ((ep || this.biasTerm) && inSharedMemory(output)) {
-      const epi = ep
-        ? { a: ep.a, b: ep.b, relu: ep.shortcut ? ep.shortcutRelu : ep.relu, shortcut: ep.shortcut && this.sample(ep.shortcut, n, this.topDim) }
-        : { a: null, b: this.blobs[1].data, relu: false, shortcut: null };
-      if (epilogueShared(output, this.numOutput, this.outSpatialDim, epi)) return;
-    }
+    const epi = inSharedMemory(output) ? this.sampleEpilogue(n) : null;
+    if (epi && epilogueShared(output, this.numOutput, this.outSpatialDim, epi)) return;
     if (ep?.shortcut) {
       rowMapShortcut(output, output, this.numOutput, this.outSpatialDim, ep.a, ep.b, this.sample(ep.shortcut, n, this.topDim), ep.shortcutRelu);
     } else if (ep) rowMap(ep.relu ? ROW_MUL_ADD_RELU : ROW_MUL_ADD, output, output, this.numOutput, this.outSpatialDim, this.numOutput, ep.a, ep.b);

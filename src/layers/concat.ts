@@ -64,11 +64,7 @@ export class ConcatLayer extends Layer {
     }
   }
 
-  /**
-   * Whether each bottom is one contiguous run of the top (nothing before the concat axis but one
-   * index): the inference memory plan can then have the bottoms written in place (memory-plan.ts).
-   */
-  bottomsAreSlices(): boolean {
+  override bottomsAreSlicesOfTop(): boolean {
     return this.outer === 1;
   }
 

@@ -86,6 +86,16 @@ export abstract class Layer {
     return false;
   }
 
+  /**
+   * Whether the top is the bottoms one after another, each a contiguous run of it (Concat with
+   * nothing before its axis but one index), at its current shape: the inference memory plan may
+   * then place the bottoms' storage inside the top's, and the forward must leave a bottom that
+   * already lies in its place alone.
+   */
+  bottomsAreSlicesOfTop(): boolean {
+    return false;
+  }
+
   equalNumBottomTopBlobs(): boolean {
     return false;
   }
