@@ -105,6 +105,18 @@ export function setMaxPoolSplitMinWork(work: number): number {
 }
 
 /**
+ * One thread's scratch in the shared memory for the MAX pooling kernel, as maxPoolSimd lays it
+ * out (byte offsets): the padded rows, the row pass's values (oRv) and argmaxes (oRa), the offsets
+ * table (oOff); `stride` bytes per thread.
+ */
+function threadScratch(height: number, strideW: number, L: number, PW4: number, kernelW: number): { oRv: number; oRa: number; oOff: number; stride: number } {
+  const oRv = 4 * height * strideW * L;
+  const oRa = oRv + 4 * height * PW4;
+  const oOff = oRa + 4 * height * PW4;
+  return { oRv, oRa, oOff, stride: (oOff + 4 * kernelW + 15) & ~15 };
+}
+
+/**
  * maxPoolSimd split by planes between the pool's threads: this thread pools the first planes / T
  * planes through the kernel's own memory as on one thread, while the rest, copied into the pool's
  * shared memory (whose copies are slower), goes in chunks to the workers, and to this thread once
@@ -134,10 +146,7 @@ function maxPoolSplit(
   const pY = pHe + 4 * pooledH;
   const pArg = pY + 4 * S * outPlane;
   const scratch = (pArg + 4 * S * outPlane + 15) & ~15;
-  const oRv = 4 * height * strideW * L;
-  const oRa = oRv + 4 * height * PW4;
-  const oOff = oRa + 4 * height * PW4;
-  const stride = (oOff + 4 * kernelW + 15) & ~15;
+  const { oRv, oRa, oOff, stride } = threadScratch(height, strideW, L, PW4, kernelW);
   const region = poolRegion(scratch + T * stride);
   if (region === null) return false;
   const { memory, at } = region;
@@ -198,10 +207,7 @@ function maxPoolShared(
   const pArg = pHe + 4 * pooledH;
   const pVal = pArg + (mask ? 4 * planes * outPlane : 0);
   const scratch = (pVal + (yIn ? 0 : 4 * planes * outPlane) + 15) & ~15;
-  const oRv = 4 * height * strideW * L;
-  const oRa = oRv + 4 * height * PW4;
-  const oOff = oRa + 4 * height * PW4;
-  const stride = (oOff + 4 * kernelW + 15) & ~15;
+  const { oRv, oRa, oOff, stride } = threadScratch(height, strideW, L, PW4, kernelW);
   const region = poolRegion(scratch + threads * stride);
   if (region === null) return false;
   const { memory, at } = region;
